@@ -1,0 +1,48 @@
+"""Dense-layer forward and backward kernels writing into caller buffers."""
+
+from kernels._jit import fast_njit
+from kernels.activations import activate, derivative_from_output
+
+
+@fast_njit
+def dense_forward(W, b, x, out, act):
+    """out[i] = act(sum_j W[i, j] * x[j] + b[i]); W (n_out, n_in), x (n_in,), out (n_out,)."""
+    n_out, n_in = W.shape
+    for i in range(n_out):
+        # Accumulator starts at the bias so it keeps the array dtype; the inner
+        # loop is a contiguous dot product over row i.
+        acc = b[i]
+        for j in range(n_in):
+            acc += W[i, j] * x[j]
+        out[i] = activate(acc, act)
+
+
+@fast_njit
+def delta_to_input(W, dz, out):
+    """out = W.T @ dz; W (n_out, n_in), dz (n_out,), out (n_in,)."""
+    n_out, n_in = W.shape
+    for j in range(n_in):
+        out[j] = 0.0
+    # Row-major sweep: the inner loop is a contiguous axpy over row i of W.
+    for i in range(n_out):
+        d = dz[i]
+        for j in range(n_in):
+            out[j] += W[i, j] * d
+
+
+@fast_njit
+def activation_backward(h, e, out, act):
+    """out[i] = e[i] * act'(.) evaluated from the layer output h; all shape (n,)."""
+    for i in range(h.shape[0]):
+        out[i] = e[i] * derivative_from_output(h[i], act)
+
+
+@fast_njit
+def accumulate_gradient(gW, gb, dz, x):
+    """gW += outer(dz, x), gb += dz; gW (n_out, n_in), dz (n_out,), x (n_in,)."""
+    n_out, n_in = gW.shape
+    for i in range(n_out):
+        d = dz[i]
+        for j in range(n_in):
+            gW[i, j] += d * x[j]
+        gb[i] += d

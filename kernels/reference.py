@@ -1,0 +1,145 @@
+"""Plain-NumPy oracles for the kernels and reference training loops."""
+
+import numpy as np
+
+from kernels.activations import IDENTITY, RELU, TANH, activation_code
+
+# The single-op oracles compute in float64 and cast back to the input dtype,
+# so they are more accurate than the float32 kernels they check. The training
+# loops run in the input dtype to mirror the precision of the fused loop.
+
+
+def _activate_ref(z, act):
+    code = activation_code(act)
+    if code == RELU:
+        return np.maximum(z, 0)
+    if code == TANH:
+        return np.tanh(z)
+    return z
+
+
+def _derivative_ref(h, act):
+    code = activation_code(act)
+    if code == RELU:
+        return (h > 0).astype(h.dtype)
+    if code == TANH:
+        return 1 - h * h
+    return np.ones_like(h)
+
+
+def dense_forward_ref(W, b, x, act):
+    """act(W @ x + b) for W (n_out, n_in), b (n_out,), x (n_in,)."""
+    z = W.astype(np.float64) @ x.astype(np.float64) + b.astype(np.float64)
+    return _activate_ref(z, act).astype(W.dtype)
+
+
+def delta_to_input_ref(W, dz):
+    """W.T @ dz, shape (n_in,)."""
+    return (W.astype(np.float64).T @ dz.astype(np.float64)).astype(W.dtype)
+
+
+def activation_backward_ref(h, e, act):
+    """e * act'(.) evaluated from the layer output h."""
+    h64 = h.astype(np.float64)
+    return (e.astype(np.float64) * _derivative_ref(h64, act)).astype(h.dtype)
+
+
+def gradient_ref(dz, x):
+    """Per-sample gradients (outer(dz, x), dz) for W and b."""
+    outer = np.outer(dz.astype(np.float64), x.astype(np.float64))
+    return outer.astype(dz.dtype), dz.copy()
+
+
+def softmax_cross_entropy_ref(z, label):
+    """(loss, dz) with loss = -log softmax(z)[label], dz = softmax(z) - onehot."""
+    z64 = z.astype(np.float64)
+    shifted = z64 - np.max(z64)
+    lse = np.log(np.sum(np.exp(shifted)))
+    p = np.exp(shifted - lse)
+    p[label] -= 1.0
+    loss = float(lse - shifted[label])
+    if not np.all(np.isfinite(z64)):
+        # Same contract as the kernel: any non-finite logit poisons the loss.
+        loss = float("nan")
+    return loss, p.astype(z.dtype)
+
+
+def _sample_gradients(weights, biases, x, label, act):
+    """Loss and per-layer (gW, gb) of one sample, in the weights' dtype."""
+    n_layers = len(weights)
+    inputs = []
+    h = x
+    for layer in range(n_layers):
+        inputs.append(h)
+        z = weights[layer] @ h + biases[layer]
+        h = _activate_ref(z, act if layer < n_layers - 1 else IDENTITY)
+    loss, dz = softmax_cross_entropy_ref(h, label)
+    grads_w = [None] * n_layers
+    grads_b = [None] * n_layers
+    for layer in range(n_layers - 1, -1, -1):
+        grads_w[layer] = np.outer(dz, inputs[layer])
+        grads_b[layer] = dz
+        if layer > 0:
+            e = weights[layer].T @ dz
+            dz = e * _derivative_ref(inputs[layer], act)
+    return loss, grads_w, grads_b
+
+
+def _apply_update(params, velocities, grads, lr, momentum):
+    """params[k] -= lr * step in place, with step = grad or the momentum buffer."""
+    for k, grad in enumerate(grads):
+        if momentum:
+            velocities[k] = momentum * velocities[k] + grad
+            step = velocities[k]
+        else:
+            step = grad
+        params[k] -= lr * step
+
+
+def sgd_reference(weights, biases, X, y, order, lr, act, momentum=0.0, use_bias=True):
+    """Batch-size-1 SGD over `order`; returns (weights, biases, losses) as new objects."""
+    weights = [np.array(W, copy=True) for W in weights]
+    biases = [np.array(b, copy=True) for b in biases]
+    vel_w = [np.zeros_like(W) for W in weights]
+    vel_b = [np.zeros_like(b) for b in biases]
+    losses = np.empty(len(order), dtype=np.float64)
+    for step, idx in enumerate(order):
+        loss, gw, gb = _sample_gradients(weights, biases, X[idx], int(y[idx]), act)
+        losses[step] = loss
+        _apply_update(weights, vel_w, gw, lr, momentum)
+        if use_bias:
+            _apply_update(biases, vel_b, gb, lr, momentum)
+    return weights, biases, losses
+
+
+def mbgd_reference(weights, biases, X, y, order, batch_size, lr, act, momentum=0.0,
+                   use_bias=True):
+    """Mini-batch SGD over consecutive chunks of `order`, gradients averaged per batch.
+
+    Every gradient of a batch uses the weights from the start of that batch;
+    the last batch may be smaller. Returns (weights, biases, losses).
+    """
+    weights = [np.array(W, copy=True) for W in weights]
+    biases = [np.array(b, copy=True) for b in biases]
+    vel_w = [np.zeros_like(W) for W in weights]
+    vel_b = [np.zeros_like(b) for b in biases]
+    order = np.asarray(order)
+    losses = np.empty(len(order), dtype=np.float64)
+    for start in range(0, len(order), batch_size):
+        batch = order[start:start + batch_size]
+        sum_w = [np.zeros_like(W) for W in weights]
+        sum_b = [np.zeros_like(b) for b in biases]
+        for offset, idx in enumerate(batch):
+            loss, gw, gb = _sample_gradients(weights, biases, X[idx], int(y[idx]), act)
+            losses[start + offset] = loss
+            for k in range(len(weights)):
+                sum_w[k] += gw[k]
+                sum_b[k] += gb[k]
+        # Starting from zeros and dividing by 1 are exact, so batch_size=1
+        # reproduces sgd_reference bit for bit.
+        sum_w = [g / len(batch) for g in sum_w]
+        sum_b = [g / len(batch) for g in sum_b]
+        _apply_update(weights, vel_w, sum_w, lr, momentum)
+        if use_bias:
+            _apply_update(biases, vel_b, sum_b, lr, momentum)
+    return weights, biases, losses

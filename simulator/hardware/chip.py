@@ -1,0 +1,58 @@
+"""The simulated chip: one SimPy environment, a mesh, its network and the PEs in use."""
+
+from __future__ import annotations
+
+import simpy
+
+from ..config import HardwareConfig
+from .cost import op_cycles
+from .events import Call
+from .link import Network
+from .mesh import Coord, Mesh
+from .pe import PE, Program
+
+
+class Chip:
+    """A wafer-scale mesh under simulation: PEs that run programs and a network that carries messages.
+
+    All simulation state lives here (and in the programs), never in module globals, so
+    several chips can be simulated side by side.
+    """
+
+    def __init__(self, hardware: HardwareConfig, trace: bool = True):
+        self.hardware = hardware
+        self.env = simpy.Environment()
+        self.mesh = Mesh(hardware.mesh.rows, hardware.mesh.cols)
+        self.network = Network(self.mesh, hardware.noc.hop_latency_cycles,
+                               hardware.noc.link_bytes_per_cycle, hardware.noc.contention)
+        self.pes: dict[Coord, PE] = {}
+        self.trace: list | None = [] if trace else None
+
+    @property
+    def now(self) -> int:
+        return self.env.now
+
+    def add_pe(self, coord: Coord, program: Program) -> PE:
+        """Put a program on the PE at `coord`; each PE runs one program."""
+        if coord not in self.mesh:
+            raise ValueError(f"{coord} is outside the {self.mesh.rows}x{self.mesh.cols} mesh")
+        if coord in self.pes:
+            raise ValueError(f"PE {coord} already runs a program")
+        pe = PE(self.env, coord, program, self.trace)
+        self.pes[coord] = pe
+        return pe
+
+    def op_cycles(self, macs: int) -> int:
+        return op_cycles(macs, self.hardware.pe.macs_per_cycle, self.hardware.pe.op_overhead_cycles)
+
+    def send(self, src: Coord, dst: Coord, nbytes: int, message: tuple) -> int:
+        """Send `message` of `nbytes` from src to the PE at dst; return the arrival cycle."""
+        now = self.env.now
+        arrival = self.network.transit(src, dst, nbytes, now)
+        pe = self.pes[dst]
+        Call(self.env, arrival - now, lambda _event: pe.receive(message))
+        return arrival
+
+    def run(self) -> None:
+        """Run until no event is left."""
+        self.env.run()

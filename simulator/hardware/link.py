@@ -1,0 +1,76 @@
+"""Directed links and the network on chip: cut-through timing with optional FIFO contention."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .mesh import Coord, Mesh
+
+
+@dataclass
+class Link:
+    """One directed link between neighbouring nodes, with the cycle from which it is free."""
+
+    src: Coord
+    dst: Coord
+    free_at: int = 0  # first cycle at which the link can accept a new message (contention on)
+    busy_cycles: int = 0  # cycles spent serialising messages
+    messages: int = 0
+    wait_cycles: int = 0  # cycles message heads waited for this link
+
+
+class Network:
+    """XY-routed messages between nodes of a mesh.
+
+    A message of S bytes over h links leaves at cycle t and, with no waiting, arrives at
+    t + h * hop_latency + ceil(S / link_bytes_per_cycle): the head pays the latency of each
+    hop and the body streams behind it (cut-through). With contention on, a link carries
+    one message body at a time: a head that reaches a busy link waits until it is free,
+    and links are granted in the order messages are sent (FIFO by send time).
+    """
+
+    def __init__(self, mesh: Mesh, hop_latency_cycles: int, link_bytes_per_cycle: int, contention: bool):
+        self.mesh = mesh
+        self.hop_latency = hop_latency_cycles
+        self.bandwidth = link_bytes_per_cycle
+        self.contention = contention
+        self.links: dict[tuple[Coord, Coord], Link] = {}
+        self._routes: dict[tuple[Coord, Coord], list[Link]] = {}
+        self.messages = 0
+        self.bytes_sent = 0
+        self.byte_hops = 0  # sum over messages of bytes x links crossed
+        self.wait_cycles = 0
+
+    def route(self, src: Coord, dst: Coord) -> list[Link]:
+        key = (src, dst)
+        route = self._routes.get(key)
+        if route is None:
+            route = [self.links.setdefault(pair, Link(*pair)) for pair in self.mesh.route(src, dst)]
+            self._routes[key] = route
+        return route
+
+    def serialization(self, nbytes: int) -> int:
+        """Cycles for a message body to pass one point of a link."""
+        return -(-nbytes // self.bandwidth)
+
+    def transit(self, src: Coord, dst: Coord, nbytes: int, now: int) -> int:
+        """Reserve the route for a message sent at cycle `now`; return its arrival cycle."""
+        route = self.route(src, dst)
+        ser = self.serialization(nbytes)
+        self.messages += 1
+        self.bytes_sent += nbytes
+        self.byte_hops += nbytes * len(route)
+        if not route:
+            return now
+        head = now
+        for link in route:
+            start = head
+            if self.contention and link.free_at > head:
+                start = link.free_at
+                link.wait_cycles += start - head
+                self.wait_cycles += start - head
+            link.free_at = start + ser
+            link.busy_cycles += ser
+            link.messages += 1
+            head = start + self.hop_latency
+        return head + ser

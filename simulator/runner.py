@@ -1,0 +1,162 @@
+"""One training run: build the chip, place the layers, stream the samples, measure everything."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from tqdm import tqdm
+
+from .algorithms import make_schedule
+from .algorithms.pipeline import Diverged, LayerProgram, Port, Recorder
+from .config import ConfigError, Scenario
+from .hardware.chip import Chip
+from .memory import LayerMemory, layer_memory
+from .placement import place
+from .training.data import Dataset, load_dataset
+from .training.model import accuracy, init_params
+from .training.optimizers import make_optimizer
+
+
+@dataclass
+class RunResult:
+    """Everything a run produced, as plain data: what `results.write` saves and `plots` draws."""
+
+    status: str  # completed | diverged | interrupted
+    message: str
+    metrics: dict
+    curve: list[tuple[int, int, float, float]]  # (samples, cycle, train_loss, test_accuracy)
+    weights: dict[str, np.ndarray]  # W1_init, W1, b1_init, b1, ...
+    ops: dict[str, np.ndarray] = field(default_factory=dict)  # one entry per op, columns as arrays
+
+
+def sample_order(n_train: int, n_samples: int, seed: int) -> np.ndarray:
+    """Indices of the training samples in the order they enter: a fresh seeded permutation per epoch."""
+    rng = np.random.default_rng([seed, 1])
+    epochs = -(-n_samples // n_train)
+    return np.concatenate([rng.permutation(n_train) for _ in range(epochs)])[:n_samples]
+
+
+def n_samples_of(scenario: Scenario, n_train: int) -> int:
+    t = scenario.training
+    return t.samples if t.samples is not None else max(1, round(t.epochs * n_train))
+
+
+def memory_plan(scenario: Scenario, schedule) -> list[LayerMemory]:
+    m = scenario.model
+    return [layer_memory(schedule, k, n_in, n_out, m.bias, scenario.training.momentum > 0)
+            for k, (n_in, n_out) in enumerate(zip(m.layers[:-1], m.layers[1:]), start=1)]
+
+
+def check_memory(scenario: Scenario, plan: list[LayerMemory], coords: list, source: str) -> list[dict]:
+    """Raise ConfigError for layers that do not fit in SRAM, unless overflow is allowed; return the overflows."""
+    sram = scenario.hardware.pe.sram_bytes
+    over = [(mem, coord) for mem, coord in zip(plan, coords) if mem.total > sram]
+    if over and not scenario.allow_sram_overflow:
+        problems = [("hardware.pe.sram_bytes",
+                     f"layer {mem.layer} ({scenario.model.layers[mem.layer - 1]}->{scenario.model.layers[mem.layer]} "
+                     f"on PE {list(coord)}) needs {mem.total:,} bytes of SRAM ({mem.describe()}) but a PE has "
+                     f"{sram:,}; raise hardware.pe.sram_bytes, narrow model.layers, or set allow_sram_overflow: true "
+                     "to study the hypothetical chip anyway") for mem, coord in over]
+        raise ConfigError(source, problems)
+    return [{"layer": mem.layer, "row": coord[0], "col": coord[1], "bytes_needed": mem.total, "bytes_available": sram}
+            for mem, coord in over]
+
+
+def prepare(scenario: Scenario, source: str) -> tuple[Dataset, list, list[LayerMemory]]:
+    """Everything checkable before a run: the data, the placement and the SRAM plan."""
+    hw, m = scenario.hardware, scenario.model
+    data = load_dataset(scenario.dataset.name, scenario.dataset.path, scenario.dataset.test_fraction,
+                        scenario.training.seed, n_features=m.layers[0], n_classes=m.layers[-1],
+                        samples=scenario.dataset.samples)
+    coords = place(scenario.placement, hw.mesh.rows, hw.mesh.cols, scenario.n_layers)
+    n = n_samples_of(scenario, len(data.y_train))
+    plan = memory_plan(scenario, make_schedule(scenario.training, scenario.n_layers, n))
+    check_memory(scenario, plan, coords, source)
+    return data, coords, plan
+
+
+def run(scenario: Scenario, source: str = "scenario", progress: bool = True, trace: bool = True) -> RunResult:
+    """Train `scenario` on the simulated chip and return what it measured.
+
+    Divergence (a non-finite loss) and Ctrl-C stop the run early; the result then holds
+    everything measured up to that point, with `status` saying why it stopped.
+    """
+    data, coords, plan = prepare(scenario, source)
+    t, m = scenario.training, scenario.model
+    D = scenario.n_layers
+    arithmetic = not scenario.timing_only
+    n_samples = n_samples_of(scenario, len(data.y_train))
+    order = sample_order(len(data.y_train), n_samples, t.seed)
+    weights, biases = init_params(m, t.seed)
+    initial = {**{f"W{k}_init": W.copy() for k, W in enumerate(weights, 1)},
+               **{f"b{k}_init": b.copy() for k, b in enumerate(biases, 1)}}
+    overflow = check_memory(scenario, plan, coords, source)
+
+    schedule = make_schedule(t, D, n_samples)
+    chip = Chip(scenario.hardware, trace=trace)
+    half_life = t.lr_half_life_epochs * len(data.y_train) if t.lr_half_life_epochs else None
+    optimizer = make_optimizer(t.learning_rate, t.momentum, half_life)
+
+    curve: list[tuple[int, int, float, float]] = []
+    bar = tqdm(total=n_samples, unit="sample", disable=None if progress else True, leave=False, mininterval=0.5)
+    last_eval = [0]
+
+    def evaluate(samples: int) -> None:
+        window = recorder.losses[last_eval[0]:samples]
+        loss = float(np.mean(window)) if arithmetic and len(window) else float("nan")
+        acc = accuracy(weights, biases, data.X_test, data.y_test, m.activation) if arithmetic else float("nan")
+        curve.append((samples, chip.now, loss, acc))
+        last_eval[0] = samples
+
+    def on_trained(samples: int) -> None:
+        bar.update(samples - bar.n)
+        if samples - last_eval[0] >= t.eval_every:
+            evaluate(samples)
+
+    recorder = Recorder(D, n_samples, on_trained)
+    port = Port(chip, data.X_train, data.y_train, order, coords[0], coords[-1], arithmetic)
+    programs = [LayerProgram(chip=chip, schedule=schedule, layer=k, coords=coords, W=weights[k - 1], b=biases[k - 1],
+                             activation=m.activation, bias=m.bias, optimizer=optimizer, momentum=t.momentum > 0,
+                             port=port, recorder=recorder, arithmetic=arithmetic)
+                for k in range(1, D + 1)]
+    pes = [chip.add_pe(coord, program) for coord, program in zip(coords, programs)]
+
+    status, message = "completed", f"trained {n_samples} samples"
+    port.request(0)
+    try:
+        chip.run()
+    except Diverged as exc:
+        status, message = "diverged", (f"training diverged: {exc}; lower training.learning_rate "
+                                       f"(now {t.learning_rate}) or add a learning-rate half-life")
+    except KeyboardInterrupt:
+        status, message = "interrupted", f"interrupted at cycle {chip.now}"
+    finally:
+        bar.close()
+    if recorder.samples_trained > last_eval[0] or not curve:
+        evaluate(recorder.samples_trained)
+
+    from .metrics import collect
+    metrics = collect(scenario, chip, pes, programs, recorder, plan, overflow, curve, status, n_samples)
+    final = {**initial,
+             **{f"W{k}": W for k, W in enumerate(weights, 1)},
+             **{f"b{k}": b for k, b in enumerate(biases, 1)}}
+    ops = _ops_table(chip.trace, coords) if trace else {}
+    return RunResult(status, message, metrics, curve, final, ops)
+
+
+KINDS = {"F": 0, "B": 1, "U": 2}
+
+
+def _ops_table(trace: list, coords: list) -> dict[str, np.ndarray]:
+    """The op trace as columns: layer (1-based), kind (0 F, 1 B, 2 U), sample, start, end cycles."""
+    layer_of = {coord: k for k, coord in enumerate(coords, start=1)}
+    n = len(trace)
+    table = {name: np.empty(n, dtype=np.int64) for name in ("layer", "kind", "sample", "start", "end")}
+    for i, (coord, kind, tag, start, end) in enumerate(trace):
+        table["layer"][i] = layer_of[coord]
+        table["kind"][i] = KINDS[kind]
+        table["sample"][i] = tag
+        table["start"][i] = start
+        table["end"][i] = end
+    return table
