@@ -143,3 +143,58 @@ def mbgd_reference(weights, biases, X, y, order, batch_size, lr, act, momentum=0
         if use_bias:
             _apply_update(biases, vel_b, sum_b, lr, momentum)
     return weights, biases, losses
+
+
+def cp_reference(weights, biases, X, y, order, lr, act, anchored=False, momentum=0.0, use_bias=True):
+    """Continuous propagation as the synchronous step model of the paper's Algorithm 1.
+
+    Layers k = 1..D, samples s = 1..N. At step t every layer k forwards sample t-k+1
+    (its input was produced by layer k-1 at step t-1), then back-propagates sample
+    t-2D+k+1 (its delta was produced by layer k+1 at step t-1; the top layer's own loss
+    delta comes from this step's forward), then updates with that sample's gradient.
+    The backward's W^T is the current one (immediate) or the one the forward used
+    (anchored). Returns (weights, biases, losses, staleness) with staleness[k] the list
+    of (version at update - version at forward) for layer k.
+    """
+    weights = [np.array(W, copy=True) for W in weights]
+    biases = [np.array(b, copy=True) for b in biases]
+    vel_w = [np.zeros_like(W) for W in weights]
+    vel_b = [np.zeros_like(b) for b in biases]
+    D, N = len(weights), len(order)
+    losses = np.full(N, np.nan)
+    versions = [0] * D
+    staleness = [[] for _ in range(D)]
+    held = [dict() for _ in range(D)]  # sample -> (input, output or loss delta, W used, version)
+    forward_out = {}  # (layer, sample) -> activation sent up, produced last step
+    backward_out = {}  # (layer, sample) -> dL/dh sent down, produced last step
+    for t in range(1, N + 2 * D):
+        new_forward, new_backward = {}, {}
+        for k in range(D):  # k is 0-based here: layer k+1 of the docstring
+            s = t - k
+            if 1 <= s <= N:
+                x = X[order[s - 1]] if k == 0 else forward_out.pop((k - 1, s))
+                z = weights[k] @ x + biases[k]
+                if k == D - 1:
+                    loss, out = softmax_cross_entropy_ref(z, int(y[order[s - 1]]))
+                    losses[s - 1] = loss
+                else:
+                    out = _activate_ref(z, act)
+                    new_forward[(k, s)] = out
+                held[k][s] = (x, out, weights[k].copy() if anchored else None, versions[k])
+            s = t - 2 * D + k + 2
+            if 1 <= s <= N:
+                x, out, W_fwd, version = held[k].pop(s)
+                dz = out if k == D - 1 else backward_out.pop((k, s)) * _derivative_ref(out, act)
+                if k > 0:
+                    new_backward[(k - 1, s)] = (W_fwd if anchored else weights[k]).T @ dz
+                vw, vb = [vel_w[k]], [vel_b[k]]
+                _apply_update([weights[k]], vw, [np.outer(dz, x)], lr, momentum)
+                vel_w[k] = vw[0]
+                if use_bias:
+                    _apply_update([biases[k]], vb, [dz], lr, momentum)
+                    vel_b[k] = vb[0]
+                staleness[k].append(versions[k] - version)
+                versions[k] += 1
+        forward_out.update(new_forward)
+        backward_out.update(new_backward)
+    return weights, biases, losses, staleness

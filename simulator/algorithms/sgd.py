@@ -6,7 +6,10 @@ from .base import Schedule
 
 
 class SGD(Schedule):
-    """SGD: only one sample is ever in the network, so one PE is busy at a time.
+    """SGD: only one sample is ever in the network, so one PE computes at a time.
+
+    (A layer's update U overlaps the backward of the layer below, which does not need
+    it; no forward or backward ever overlaps another.)
 
     Layer k may forward sample s only once it has applied the update of sample s-1;
     since layer 1 updates last, sample s enters when every layer holds the exact

@@ -30,7 +30,8 @@ def predict(weights: list[np.ndarray], biases: list[np.ndarray], X: np.ndarray, 
     """Class predictions for the rows of X (shape (n, n_in)), with the weights as they stand."""
     H = X
     for k, (W, b) in enumerate(zip(weights, biases)):
-        Z = H @ W.T + b
+        with np.errstate(invalid="ignore", over="ignore"):  # a diverged run has inf/NaN weights
+            Z = H @ W.T + b
         if k == len(weights) - 1:
             return np.argmax(Z, axis=1)
         H = np.maximum(Z, 0) if activation == "relu" else np.tanh(Z)
