@@ -147,7 +147,7 @@ class _Loader(yaml.SafeLoader):
 
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:\d[\d_]*)?(?:\.\d*)?[eE][-+]?\d+$"),
+    re.compile(r"^[-+]?(?:\d[\d_]*(?:\.\d*)?|\.\d+)[eE][-+]?\d+$"),
     list("-+0123456789."),
 )
 
@@ -289,10 +289,10 @@ def load_scenario(path: str | Path, overrides: list[str] = ()) -> Scenario:
 
     parsed = [(text, *parse_override(text)) for text in overrides]
     for text, keys, value in parsed:
-        if keys == ["hardware"] and isinstance(value, str):
-            data["hardware"] = _resolve(value, Path.cwd())
-        elif keys == ["dataset", "path"] and isinstance(value, str):
-            _apply(data, keys, _resolve(value, Path.cwd()), text)
+        if keys == ["hardware"]:
+            data["hardware"] = _resolve(value, Path.cwd()) if isinstance(value, str) else value
+        elif keys == ["dataset", "path"]:
+            _apply(data, keys, _resolve(value, Path.cwd()) if isinstance(value, str) else value, text)
     hardware_overrides = [(text, keys[1:], value) for text, keys, value in parsed if keys[0] == "hardware" and len(keys) > 1]
 
     hardware = data.get("hardware")

@@ -11,6 +11,11 @@ reads the weights); an F whose input has arrived, if the window has room and the
 schedule's gate is open (the top layer also needs the label); then a B whose delta has
 arrived. Inputs and deltas wait in arrival order. The top layer's F also computes the
 loss and dL/dz, so its B needs no message.
+
+Where each update applies one sample's gradient (CP, SGD) and the optimizer keeps no
+state, the gradient is never built: the optimizer is linear, so U applies it to the
+rank-one factor and streams W += coef * dz x^T in a single pass over W. MBGD (and
+momentum) sum gradients into a buffer that U then applies.
 """
 
 from __future__ import annotations
@@ -99,7 +104,8 @@ class LayerProgram:
         self.window = schedule.window(layer)
 
         self.cycles_F = chip.op_cycles(forward_macs(self.n_in, self.n_out))
-        self.cycles_B = chip.op_cycles(backward_macs(self.n_in, self.n_out, layer == 1))
+        self.streaming = not accumulates(schedule) and not momentum
+        self.cycles_B = chip.op_cycles(backward_macs(self.n_in, self.n_out, layer == 1, accumulates(schedule)))
         self.cycles_U = chip.op_cycles(update_macs(self.n_in, self.n_out, bias, momentum))
 
         self.inputs: deque = deque()  # (sample, x) waiting for F
@@ -110,6 +116,7 @@ class LayerProgram:
         self.applied = 0  # samples whose gradients have been applied
         self.pending_update = False
         self.group: list[int] = []  # weight versions of the samples in the gradient being summed
+        self.factors: tuple | None = None  # (dz, x) of the sample a streaming update applies
         self.group_last = -1
         self.version_refs: dict[int, int] = {}  # weight version -> held samples that used it (anchored)
         self.stash: dict[int, np.ndarray] = {}  # old weight versions still needed (anchored)
@@ -195,7 +202,10 @@ class LayerProgram:
             else:
                 dz = np.empty(self.n_out, dtype=np.float32)
                 activation_backward(h, e, dz, self.act)
-            accumulate_gradient(self.grad_W, self.grad_b, dz, x)
+            if self.streaming:
+                self.factors = (dz, x)
+            else:
+                accumulate_gradient(self.grad_W, self.grad_b, dz, x)
             if self.k > 1:
                 out = np.empty(self.n_in, dtype=np.float32)
                 delta_to_input(self._weights_of(version), dz, out)
@@ -222,11 +232,18 @@ class LayerProgram:
             self._alloc(self.W.nbytes)
         if self.arithmetic:
             info = UpdateInfo(step=self.applied, count=len(self.group))
-            for i, (param, grad) in enumerate(zip(self.params, self.grads)):
-                direction, coef, self.opt_states[i] = self.optimizer.update(grad, 1.0, self.opt_states[i], info)
-                apply_update(param, direction, coef)
-            zero(self.grad_W)
-            zero(self.grad_b)
+            if self.streaming:
+                dz, x = self.factors
+                _, coef, _ = self.optimizer.update(dz, 1.0, self.opt_states[0], info)
+                dz *= np.float32(coef)
+                accumulate_gradient(self.W, self.b if self.bias else self.grad_b, dz, x)
+                self.factors = None
+            else:
+                for i, (param, grad) in enumerate(zip(self.params, self.grads)):
+                    direction, coef, self.opt_states[i] = self.optimizer.update(grad, 1.0, self.opt_states[i], info)
+                    apply_update(param, direction, coef)
+                zero(self.grad_W)
+                zero(self.grad_b)
         self.recorder.staleness[self.k - 1].append(self.version - min(self.group))
         self.version += 1
         self.updates += 1

@@ -16,12 +16,14 @@ def forward_macs(n_in: int, n_out: int) -> int:
     return n_in * n_out
 
 
-def backward_macs(n_in: int, n_out: int, first_layer: bool) -> int:
-    """B: the weight gradient (an outer product), plus W^T @ delta unless nothing lies below."""
-    return n_in * n_out * (1 if first_layer else 2)
+def backward_macs(n_in: int, n_out: int, first_layer: bool, accumulate: bool) -> int:
+    """B: delta * phi'(h) (n_out), W^T @ delta unless nothing lies below, and, when gradients
+    are summed over several samples (`accumulate`), the outer product into the gradient buffer."""
+    return n_out + (0 if first_layer else n_in * n_out) + (n_in * n_out if accumulate else 0)
 
 
 def update_macs(n_in: int, n_out: int, bias: bool, momentum: bool) -> int:
-    """U: one multiply-accumulate per parameter, two with a momentum buffer."""
+    """U: one multiply-accumulate per parameter (two with a momentum buffer). A per-sample
+    update streams W += coef * delta h^T, so the outer product costs nothing extra."""
     params = n_in * n_out + (n_out if bias else 0)
     return params * (2 if momentum else 1)

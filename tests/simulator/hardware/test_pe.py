@@ -1,0 +1,172 @@
+"""Tests for the processing element (simulator.hardware.pe), its same-cycle decisions and its op costs."""
+
+from __future__ import annotations
+
+import pytest
+import simpy
+
+from simulator.config import HardwareConfig
+from simulator.hardware.chip import Chip
+from simulator.hardware.cost import op_cycles
+from simulator.hardware.events import Call
+from simulator.hardware.pe import PE
+
+
+class Script:
+    """A program that runs a message op ("M", cycles `reply_cycles`) when it holds a message, else its next scripted op."""
+
+    def __init__(self, env, ops, reply_cycles=2, on_finish=None):
+        self.env = env
+        self.ops = list(ops)  # (kind, tag, cycles)
+        self.reply_cycles = reply_cycles
+        self.on_finish = on_finish or {}  # kind -> callback run when an op of that kind finishes
+        self.inbox = []
+        self.finished = []  # (kind, tag, cycle)
+        self.asked = 0
+
+    def receive(self, message):
+        self.inbox.append(message)
+
+    def start_next(self):
+        self.asked += 1
+        if self.inbox:
+            kind, tag, cycles = "M", self.inbox.pop(0), self.reply_cycles
+        elif self.ops:
+            kind, tag, cycles = self.ops.pop(0)
+        else:
+            return None
+        return kind, tag, cycles, lambda: self._finish(kind, tag)
+
+    def _finish(self, kind, tag):
+        self.finished.append((kind, tag, self.env.now))
+        if kind in self.on_finish:
+            self.on_finish[kind]()
+
+
+def bare_pe(ops, coord=(0, 0), **kw):
+    env = simpy.Environment()
+    trace = []
+    program = Script(env, ops, **kw)
+    return env, PE(env, coord, program, trace), program, trace
+
+
+def test_scripted_sequence_runs_back_to_back():
+    env, pe, program, trace = bare_pe([("F", 0, 3), ("B", 0, 5), ("U", 0, 1)])
+    pe.wake()
+    env.run()
+    assert trace == [((0, 0), "F", 0, 0, 3), ((0, 0), "B", 0, 3, 8), ((0, 0), "U", 0, 8, 9)]
+    assert program.finished == [("F", 0, 3), ("B", 0, 8), ("U", 0, 9)]
+    assert (pe.busy_cycles, pe.ops) == (9, 3)
+    assert env.now == 9
+    assert pe.busy is False
+
+
+def test_message_while_busy_waits_for_the_current_op():
+    env, pe, program, trace = bare_pe([("F", 0, 10)], reply_cycles=4)
+    pe.wake()
+    Call(env, 3, lambda _e: pe.receive(7))
+    env.run()
+    assert trace == [((0, 0), "F", 0, 0, 10), ((0, 0), "M", 7, 10, 14)]
+    assert program.asked == 3
+    assert pe.busy_cycles == 14
+
+
+def test_message_to_an_idle_pe_starts_an_op_at_its_arrival():
+    env, pe, program, trace = bare_pe([], reply_cycles=4)
+    pe.wake()
+    Call(env, 6, lambda _e: pe.receive("x"))
+    Call(env, 20, lambda _e: pe.receive("y"))
+    env.run()
+    assert trace == [((0, 0), "M", "x", 6, 10), ((0, 0), "M", "y", 20, 24)]
+    assert (pe.busy_cycles, pe.ops) == (8, 2)
+
+
+def test_ops_never_overlap():
+    env, pe, program, trace = bare_pe([("F", s, 3) for s in range(5)], reply_cycles=2)
+    pe.wake()
+    for t in (0, 1, 2, 4, 4, 9):
+        Call(env, t, lambda _e, t=t: pe.receive(t))
+    env.run()
+    assert len(trace) == 11
+    assert all(prev[4] <= cur[3] for prev, cur in zip(trace, trace[1:]))
+    assert trace[-1][4] == pe.busy_cycles == 5 * 3 + 6 * 2
+
+
+@pytest.mark.parametrize("arrival_first", [False, True])
+def test_freed_pe_sees_a_message_arriving_in_the_same_cycle(arrival_first):
+    """The PE frees at cycle 5 and a message arrives at 5: in either queue order it runs the message first."""
+    env, pe, program, trace = bare_pe([("F", 0, 5), ("F", 1, 5)], reply_cycles=2)
+    if arrival_first:
+        Call(env, 5, lambda _e: pe.receive("m"))
+        pe.wake()
+    else:
+        pe.wake()
+        Call(env, 5, lambda _e: pe.receive("m"))
+    env.run()
+    assert trace == [((0, 0), "F", 0, 0, 5), ((0, 0), "M", "m", 5, 7), ((0, 0), "F", 1, 7, 12)]
+
+
+def test_message_one_cycle_later_comes_after_the_next_op():
+    env, pe, program, trace = bare_pe([("F", 0, 5), ("F", 1, 5)], reply_cycles=2)
+    pe.wake()
+    Call(env, 6, lambda _e: pe.receive("m"))
+    env.run()
+    assert trace == [((0, 0), "F", 0, 0, 5), ((0, 0), "F", 1, 5, 10), ((0, 0), "M", "m", 10, 12)]
+
+
+HARDWARE = HardwareConfig.model_validate({
+    "name": "pe-test", "clock_hz": 1.0e9, "mesh": {"rows": 1, "cols": 2},
+    "pe": {"macs_per_cycle": 8, "sram_bytes": 1 << 20, "op_overhead_cycles": 1},
+    "noc": {"hop_latency_cycles": 1, "link_bytes_per_cycle": 16, "contention": False},
+})
+
+
+def test_chip_message_arriving_as_the_receiver_frees():
+    """(0, 0) sends 16 bytes at cycle 3 (1 hop + 1 cycle: arrival 5) while (0, 1) runs an op from 0 to 5."""
+    chip = Chip(HARDWARE)
+    sender = Script(chip.env, [("F", 0, 3)],
+                    on_finish={"F": lambda: chip.send((0, 0), (0, 1), 16, ("act", 0))})
+    receiver = Script(chip.env, [("X", 0, 5), ("Y", 0, 4)], reply_cycles=3)
+    a = chip.add_pe((0, 0), sender)
+    b = chip.add_pe((0, 1), receiver)
+    b.wake()
+    a.wake()
+    chip.run()
+    assert chip.trace == [
+        ((0, 1), "X", 0, 0, 5),
+        ((0, 0), "F", 0, 0, 3),
+        ((0, 1), "M", ("act", 0), 5, 8),
+        ((0, 1), "Y", 0, 8, 12),
+    ]
+    assert chip.now == 12
+    assert (a.busy_cycles, b.busy_cycles) == (3, 12)
+
+
+def test_chip_rejects_a_second_program_or_a_pe_outside_the_mesh():
+    chip = Chip(HARDWARE)
+    chip.add_pe((0, 0), Script(chip.env, []))
+    with pytest.raises(ValueError, match="already runs a program"):
+        chip.add_pe((0, 0), Script(chip.env, []))
+    with pytest.raises(ValueError, match="outside the 1x2 mesh"):
+        chip.add_pe((1, 0), Script(chip.env, []))
+
+
+def test_chip_without_trace():
+    chip = Chip(HARDWARE, trace=False)
+    pe = chip.add_pe((0, 0), Script(chip.env, [("F", 0, 4)]))
+    pe.wake()
+    chip.run()
+    assert chip.trace is None
+    assert pe.busy_cycles == 4
+
+
+@pytest.mark.parametrize("macs, per_cycle, overhead, cycles", [
+    (0, 64, 4, 4), (1, 64, 4, 5), (64, 64, 4, 5), (65, 64, 4, 6), (128, 64, 0, 2), (8192, 64, 4, 132), (7, 1, 3, 10),
+])
+def test_op_cycles_closed_form(macs, per_cycle, overhead, cycles):
+    assert op_cycles(macs, per_cycle, overhead) == cycles
+    assert cycles == -(-macs // per_cycle) + overhead
+
+
+def test_chip_op_cycles_uses_the_hardware():
+    assert Chip(HARDWARE).op_cycles(17) == 3 + 1

@@ -1,0 +1,191 @@
+"""Tests for the wafersim command line in simulator.cli: exit codes, messages and the results folder."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from simulator.cli import EXIT_CONFIG, EXIT_DIVERGED, main
+
+REPO = Path(__file__).resolve().parents[2]
+QUICKSTART = REPO / "scenarios" / "quickstart.yaml"
+
+TINY = """\
+name: tiny
+hardware:
+  name: tiny-hw
+  clock_hz: 1.0e9
+  mesh: {rows: 2, cols: 2}
+  pe: {macs_per_cycle: 64, sram_bytes: 1048576, op_overhead_cycles: 4}
+  noc: {hop_latency_cycles: 1, link_bytes_per_cycle: 16, contention: true}
+placement: snake
+model:
+  layers: [8, 8, 4]
+  activation: relu
+dataset:
+  name: synthetic
+  samples: 60
+training:
+  algorithm: cp
+  learning_rate: 0.05
+  samples: 40
+  eval_every: 10
+  seed: 0
+"""
+
+FIGURES = ("pipeline.png", "utilization.png", "convergence.png")
+
+
+def tiny(directory: Path, text: str = TINY) -> Path:
+    path = directory / "tiny.yaml"
+    path.write_text(text)
+    return path
+
+
+def read_metrics(out: Path) -> dict:
+    return json.loads((out / "metrics.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """One end-to-end run of the tiny scenario: (exit code, results folder)."""
+    base = tmp_path_factory.mktemp("tiny")
+    out = base / "out"
+    code = main(["run", str(tiny(base)), "--out", str(out), "--no-progress"])
+    return code, out
+
+
+def test_validate_shipped_quickstart(capsys):
+    assert main(["validate", str(QUICKSTART)]) == 0
+    out = capsys.readouterr().out
+    assert "quickstart.yaml: valid (cp, 3 layers on small-mesh" in out
+
+
+def test_validate_broken_scenario(tmp_path, capsys):
+    path = tiny(tmp_path, TINY.replace("learning_rate: 0.05", "learning_rate: '0.05'"))
+    assert main(["validate", str(path)]) == EXIT_CONFIG
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: ")
+    assert "tiny.yaml" in captured.err
+    assert "training.learning_rate" in captured.err
+    assert "Traceback" not in captured.err
+
+
+def test_validate_reports_sram_overflow(tmp_path, capsys):
+    path = tiny(tmp_path, TINY.replace("sram_bytes: 1048576", "sram_bytes: 300"))
+    assert main(["validate", str(path)]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert "hardware.pe.sram_bytes: layer 1 (8->8 on PE [0, 0]) needs 512 bytes" in err
+    assert "allow_sram_overflow" in err
+
+
+def test_validate_applies_overrides(tmp_path, capsys):
+    assert main(["validate", str(tiny(tmp_path)), "--set", "model.layers=[8, 8, 8, 8, 8, 4]"]) == EXIT_CONFIG
+    assert "(hardware.mesh) has 4" in capsys.readouterr().err
+
+
+def test_broken_scenario_exit_status_in_a_subprocess(tmp_path):
+    path = tiny(tmp_path, TINY.replace("  samples: 40\n", "  samples: 40\n  epochs: 1\n"))
+    proc = subprocess.run([sys.executable, "-m", "simulator.cli", "validate", str(path)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "give exactly one of training.epochs and training.samples" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_validate_scalar_that_looks_like_an_exponent(tmp_path, capsys):
+    path = tiny(tmp_path, TINY.replace("name: tiny\n", "name: -e5\n"))
+    assert main(["validate", str(path)]) == 0
+    assert "valid" in capsys.readouterr().out
+
+
+def test_run_missing_scenario(tmp_path, capsys):
+    assert main(["run", str(tmp_path / "absent.yaml"), "--out", str(tmp_path / "out"), "--no-progress"]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert "absent.yaml" in err and "scenario file not found" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_run_writes_every_result_file(tiny_run):
+    code, out = tiny_run
+    assert code == 0
+    for name in ("metrics.json", "curve.csv", "weights.npz", "ops.npz", *FIGURES):
+        assert (out / name).is_file(), name
+
+
+def test_run_curve_csv(tiny_run):
+    _, out = tiny_run
+    lines = (out / "curve.csv").read_text().splitlines()
+    assert lines[0] == "samples,cycle,train_loss,test_accuracy"
+    assert [int(line.split(",")[0]) for line in lines[1:]] == [10, 20, 30, 40]
+    for line in lines[1:]:
+        samples, cycle, loss, acc = line.split(",")
+        assert int(cycle) > 0 and float(loss) > 0 and 0 <= float(acc) <= 1
+
+
+def test_run_metrics_json(tiny_run):
+    _, out = tiny_run
+    m = read_metrics(out)
+    for key in ("algorithm", "total_cycles", "samples_trained", "mean_utilization", "pe_utilization",
+                "final_test_accuracy", "final_train_loss", "scenario"):
+        assert key in m, key
+    assert m["algorithm"] == "cp"
+    assert m["status"] == "completed"
+    assert m["samples_trained"] == 40
+    assert m["total_cycles"] > 0
+    assert 0 < m["mean_utilization"] <= 1
+    assert isinstance(m["final_test_accuracy"], float) and isinstance(m["final_train_loss"], float)
+    assert [(p["row"], p["col"], p["layer"]) for p in m["pe_utilization"]] == [(0, 0, 1), (0, 1, 2), (1, 0, None),
+                                                                             (1, 1, None)]
+    assert all(0 <= p["utilization"] <= 1 for p in m["pe_utilization"])
+    assert m["scenario"]["name"] == "tiny"
+    assert m["scenario"]["hardware"]["mesh"] == {"rows": 2, "cols": 2}
+    assert m["scenario"]["training"]["learning_rate"] == 0.05
+
+
+def test_run_weights_npz(tiny_run):
+    _, out = tiny_run
+    with np.load(out / "weights.npz") as weights:
+        assert sorted(weights.files) == ["W1", "W1_init", "W2", "W2_init", "b1", "b1_init", "b2", "b2_init"]
+        assert weights["W1"].shape == weights["W1_init"].shape == (8, 8)
+        assert weights["W2"].shape == (4, 8)
+        assert weights["b2"].shape == (4,)
+        assert not np.array_equal(weights["W1"], weights["W1_init"])
+
+
+def test_run_override_is_recorded(tmp_path):
+    out = tmp_path / "out"
+    code = main(["run", str(tiny(tmp_path)), "--out", str(out), "--no-progress",
+                 "--set", "training.learning_rate=0.02"])
+    assert code == 0
+    assert read_metrics(out)["scenario"]["training"]["learning_rate"] == 0.02
+
+
+def test_run_timing_only(tmp_path):
+    out = tmp_path / "out"
+    assert main(["run", str(tiny(tmp_path)), "--out", str(out), "--no-progress", "--timing-only"]) == 0
+    m = read_metrics(out)
+    assert m["timing_only"] is True
+    assert m["final_test_accuracy"] is None
+    assert m["final_train_loss"] is None
+    rows = [line.split(",") for line in (out / "curve.csv").read_text().splitlines()[1:]]
+    assert rows and all(loss == "" and acc == "" for _, _, loss, acc in rows)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_run_that_diverges(tmp_path, capsys):
+    out = tmp_path / "out"
+    path = tiny(tmp_path, TINY.replace("learning_rate: 0.05", "learning_rate: 1.0e30"))
+    assert main(["run", str(path), "--out", str(out), "--no-progress"]) == EXIT_DIVERGED
+    err = capsys.readouterr().err
+    assert "training diverged" in err
+    assert "lower training.learning_rate" in err
+    assert str(out) in err
+    m = read_metrics(out)
+    assert m["status"] == "diverged"
+    assert m["samples_trained"] < 40

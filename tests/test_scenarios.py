@@ -1,0 +1,53 @@
+"""The shipped scenarios: they validate, compare on equal silicon, and quickstart trains."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from simulator.config import load_scenario
+from simulator.runner import prepare, run
+
+SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
+
+
+@pytest.mark.parametrize("name", ["quickstart", "cp-anchored", "mbgd", "sgd"])
+def test_digits_scenarios_validate(name):
+    scenario = load_scenario(SCENARIOS / f"{name}.yaml")
+    data, coords, plan = prepare(scenario, name)
+    assert len(data.y_train) == 1438 and coords == [(0, 0), (0, 1), (0, 2)]
+
+
+def test_cp_mbgd_and_sgd_share_network_data_and_hardware():
+    loaded = [load_scenario(SCENARIOS / f"{n}.yaml") for n in ("quickstart", "mbgd", "sgd", "cp-anchored")]
+    for other in loaded[1:]:
+        assert other.hardware == loaded[0].hardware and other.model == loaded[0].model
+        assert other.dataset == loaded[0].dataset and other.placement == loaded[0].placement
+
+
+def _write_idx(directory: Path, n: int) -> None:
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+    labels = (np.arange(n) % 10).astype(np.uint8)
+    with gzip.open(directory / "t10k-images-idx3-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">HBBIII", 0, 8, 3, n, 28, 28) + images.tobytes())
+    with gzip.open(directory / "t10k-labels-idx1-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">HBBI", 0, 8, 1, n) + labels.tobytes())
+
+
+def test_mnist_scenario_reads_the_directory_it_is_given(tmp_path):
+    _write_idx(tmp_path, 50)
+    scenario = load_scenario(SCENARIOS / "mnist.yaml", [f"dataset.path={tmp_path}", "training.epochs=null", "training.samples=20"])
+    result = run(scenario, progress=False, trace=False)
+    assert result.metrics["samples_trained"] == 20
+    assert result.metrics["layers"][0]["n_in"] == 784
+
+
+def test_quickstart_reaches_ninety_percent():
+    result = run(load_scenario(SCENARIOS / "quickstart.yaml"), progress=False, trace=False)
+    assert result.status == "completed"
+    assert result.metrics["final_test_accuracy"] >= 0.90
