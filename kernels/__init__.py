@@ -10,7 +10,7 @@ from kernels.activations import (
     activation_code,
     derivative_from_output,
 )
-from kernels.dense import accumulate_gradient, activation_backward, delta_to_input, dense_forward
+from kernels.dense import accumulate_gradient, activation_backward, delta_to_input, dense_forward, rank_one_update
 from kernels.fused import train_sgd, train_sgd_fused
 from kernels.loss import softmax_cross_entropy
 from kernels.optim import axpy, momentum_accumulate, zero
@@ -43,6 +43,7 @@ __all__ = [
     "derivative_from_output",
     "gradient_ref",
     "mbgd_reference",
+    "rank_one_update",
     "momentum_accumulate",
     "sgd_reference",
     "softmax_cross_entropy",

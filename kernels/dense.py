@@ -46,3 +46,17 @@ def accumulate_gradient(gW, gb, dz, x):
         for j in range(n_in):
             gW[i, j] += d * x[j]
         gb[i] += d
+
+
+@fast_njit
+def rank_one_update(W, b, dz, x, alpha, update_bias):
+    """W += alpha * outer(dz, x) and, if update_bias, b += alpha * dz: a per-sample update
+    streamed in one pass over W, with no gradient buffer. alpha is cast to W's dtype."""
+    n_out, n_in = W.shape
+    a = W.dtype.type(alpha)
+    for i in range(n_out):
+        d = a * dz[i]
+        for j in range(n_in):
+            W[i, j] += d * x[j]
+        if update_bias:
+            b[i] += d

@@ -26,7 +26,7 @@ from typing import Callable
 import numpy as np
 
 from kernels import (ACTIVATIONS, IDENTITY, accumulate_gradient, activation_backward, delta_to_input,
-                     dense_forward, softmax_cross_entropy, zero)
+                     dense_forward, rank_one_update, softmax_cross_entropy, zero)
 
 from ..hardware.chip import Chip
 from ..hardware.cost import backward_macs, forward_macs, update_macs
@@ -235,8 +235,7 @@ class LayerProgram:
             if self.streaming:
                 dz, x = self.factors
                 _, coef, _ = self.optimizer.update(dz, 1.0, self.opt_states[0], info)
-                dz *= np.float32(coef)
-                accumulate_gradient(self.W, self.b if self.bias else self.grad_b, dz, x)
+                rank_one_update(self.W, self.b, dz, x, coef, self.bias)
                 self.factors = None
             else:
                 for i, (param, grad) in enumerate(zip(self.params, self.grads)):

@@ -6,7 +6,6 @@ import simpy
 
 from ..config import HardwareConfig
 from .cost import op_cycles
-from .events import Call
 from .link import Network
 from .mesh import Coord, Mesh
 from .pe import PE, Program
@@ -49,8 +48,7 @@ class Chip:
         """Send `message` of `nbytes` from src to the PE at dst; return the arrival cycle."""
         now = self.env.now
         arrival = self.network.transit(src, dst, nbytes, now)
-        pe = self.pes[dst]
-        Call(self.env, arrival - now, lambda _event: pe.receive(message))
+        self.pes[dst].deliver(message, arrival - now)
         return arrival
 
     def run(self) -> None:

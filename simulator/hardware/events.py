@@ -1,10 +1,9 @@
-"""The one kind of SimPy event the simulator schedules: a callback at a delay and a priority.
+"""The one kind of SimPy event the simulator schedules: a callback after a delay.
 
-Every completion and delivery is a `Call` at priority `ON_TIME`. A PE that becomes free
-while other events of the same cycle are still queued defers its choice of the next op
-with a `Call` at priority `SETTLED`, which SimPy runs after every `ON_TIME` event of that
-cycle. So what a PE starts at cycle t depends on everything that arrived at t, never on
-the order in which same-cycle events happen to be queued.
+Completions and deliveries are `Call`s. A PE that becomes free at cycle t while a
+message to it is still due at t waits for that delivery (which wakes it) before it
+chooses its next op, so what it starts at t depends on everything that reaches it at t,
+never on the order in which same-cycle events happen to be queued (see `pe.PE.wake`).
 """
 
 from __future__ import annotations
@@ -12,20 +11,19 @@ from __future__ import annotations
 from typing import Callable
 
 import simpy
+from simpy.core import NORMAL
 from simpy.events import Event
-
-ON_TIME = 1  # completions and message deliveries (SimPy's NORMAL priority)
-SETTLED = 2  # decisions taken once every ON_TIME event of the cycle has run
 
 
 class Call(Event):
-    """An event that runs one callback `delay` cycles from now at the given priority."""
+    """An event that runs one callback `delay` cycles from now."""
 
     __slots__ = ()
 
-    def __init__(self, env: simpy.Environment, delay: int, callback: Callable[[Event], None], priority: int = ON_TIME):
-        super().__init__(env)
+    def __init__(self, env: simpy.Environment, delay: int, callback: Callable[[Event], None]):
+        # What Event.__init__ and Timeout do, in one step: a triggered event with one callback.
+        self.env = env
+        self.callbacks = [callback]
         self._ok = True
         self._value = None
-        self.callbacks.append(callback)
-        env.schedule(self, priority, delay)
+        env.schedule(self, NORMAL, delay)

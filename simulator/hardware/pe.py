@@ -6,7 +6,7 @@ from typing import Callable, Protocol
 
 import simpy
 
-from .events import SETTLED, Call
+from .events import Call
 from .mesh import Coord
 
 # What a program returns when asked for work: (op kind, sample or batch id, cycles, finish callback).
@@ -35,28 +35,36 @@ class PE:
         self.program = program
         self.trace = trace  # receives (coord, kind, tag, start, end) per op, or None
         self.busy = False
-        self.deciding = False
+        self.due: dict[int, int] = {}  # cycle -> messages on their way that arrive then
         self.busy_cycles = 0
         self.ops = 0
         self._finish: Callable[[], None] | None = None
 
+    def deliver(self, message: tuple, delay: int) -> None:
+        """Hand `message` to this PE `delay` cycles from now (a message on its way)."""
+        cycle = self.env.now + delay
+        self.due[cycle] = self.due.get(cycle, 0) + 1
+        Call(self.env, delay, lambda _event: self._arrive(message))
+
+    def _arrive(self, message: tuple) -> None:
+        now = self.env.now
+        left = self.due[now] - 1
+        if left:
+            self.due[now] = left
+        else:
+            del self.due[now]
+        self.receive(message)
+
     def receive(self, message: tuple) -> None:
-        """A message has arrived: hand it to the program and look for work."""
+        """A message is here: hand it to the program and look for work."""
         self.program.receive(message)
         self.wake()
 
     def wake(self) -> None:
-        """Start the next op now, or once every event of this cycle has run if more are queued."""
-        if self.busy or self.deciding:
+        """Start the next op, unless busy or unless a message is still due this cycle:
+        its delivery will wake the PE again, so the choice sees every same-cycle arrival."""
+        if self.busy or self.env.now in self.due:
             return
-        if self.env.peek() == self.env.now:
-            self.deciding = True
-            Call(self.env, 0, self._decide, SETTLED)
-        else:
-            self._decide(None)
-
-    def _decide(self, _event) -> None:
-        self.deciding = False
         op = self.program.start_next()
         if op is None:
             return

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from kernels import (
+    rank_one_update,
     IDENTITY,
     RELU,
     TANH,
@@ -139,3 +140,22 @@ def test_backward_matches_finite_differences(act):
             flat[k] = saved
             flat_num[k] = (plus - minus) / (2 * eps)
         np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (7, 13), (64, 128)])
+@pytest.mark.parametrize("update_bias", [True, False])
+def test_rank_one_update_matches_oracle(shape, update_bias):
+    rng = np.random.default_rng(11)
+    n_out, n_in = shape
+    W = rng.standard_normal(shape).astype(np.float32)
+    b = rng.standard_normal(n_out).astype(np.float32)
+    dz = rng.standard_normal(n_out).astype(np.float32)
+    x = rng.standard_normal(n_in).astype(np.float32)
+    W0, b0 = W.copy(), b.copy()
+    rank_one_update(W, b, dz, x, -0.05, update_bias)
+    # Not exact: the kernel may contract the multiply-add into an FMA.
+    np.testing.assert_allclose(W, W0 - 0.05 * np.outer(dz.astype(np.float64), x), rtol=1e-5, atol=1e-6)
+    if update_bias:
+        np.testing.assert_allclose(b, b0 - 0.05 * dz.astype(np.float64), rtol=1e-5, atol=1e-6)
+    else:
+        np.testing.assert_array_equal(b, b0)

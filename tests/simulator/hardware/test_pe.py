@@ -8,7 +8,6 @@ import simpy
 from simulator.config import HardwareConfig
 from simulator.hardware.chip import Chip
 from simulator.hardware.cost import op_cycles
-from simulator.hardware.events import Call
 from simulator.hardware.pe import PE
 
 
@@ -64,7 +63,7 @@ def test_scripted_sequence_runs_back_to_back():
 def test_message_while_busy_waits_for_the_current_op():
     env, pe, program, trace = bare_pe([("F", 0, 10)], reply_cycles=4)
     pe.wake()
-    Call(env, 3, lambda _e: pe.receive(7))
+    pe.deliver(7, 3)
     env.run()
     assert trace == [((0, 0), "F", 0, 0, 10), ((0, 0), "M", 7, 10, 14)]
     assert program.asked == 3
@@ -74,8 +73,8 @@ def test_message_while_busy_waits_for_the_current_op():
 def test_message_to_an_idle_pe_starts_an_op_at_its_arrival():
     env, pe, program, trace = bare_pe([], reply_cycles=4)
     pe.wake()
-    Call(env, 6, lambda _e: pe.receive("x"))
-    Call(env, 20, lambda _e: pe.receive("y"))
+    pe.deliver("x", 6)
+    pe.deliver("y", 20)
     env.run()
     assert trace == [((0, 0), "M", "x", 6, 10), ((0, 0), "M", "y", 20, 24)]
     assert (pe.busy_cycles, pe.ops) == (8, 2)
@@ -85,7 +84,7 @@ def test_ops_never_overlap():
     env, pe, program, trace = bare_pe([("F", s, 3) for s in range(5)], reply_cycles=2)
     pe.wake()
     for t in (0, 1, 2, 4, 4, 9):
-        Call(env, t, lambda _e, t=t: pe.receive(t))
+        pe.deliver(t, t)
     env.run()
     assert len(trace) == 11
     assert all(prev[4] <= cur[3] for prev, cur in zip(trace, trace[1:]))
@@ -97,11 +96,11 @@ def test_freed_pe_sees_a_message_arriving_in_the_same_cycle(arrival_first):
     """The PE frees at cycle 5 and a message arrives at 5: in either queue order it runs the message first."""
     env, pe, program, trace = bare_pe([("F", 0, 5), ("F", 1, 5)], reply_cycles=2)
     if arrival_first:
-        Call(env, 5, lambda _e: pe.receive("m"))
+        pe.deliver("m", 5)
         pe.wake()
     else:
         pe.wake()
-        Call(env, 5, lambda _e: pe.receive("m"))
+        pe.deliver("m", 5)
     env.run()
     assert trace == [((0, 0), "F", 0, 0, 5), ((0, 0), "M", "m", 5, 7), ((0, 0), "F", 1, 7, 12)]
 
@@ -109,7 +108,7 @@ def test_freed_pe_sees_a_message_arriving_in_the_same_cycle(arrival_first):
 def test_message_one_cycle_later_comes_after_the_next_op():
     env, pe, program, trace = bare_pe([("F", 0, 5), ("F", 1, 5)], reply_cycles=2)
     pe.wake()
-    Call(env, 6, lambda _e: pe.receive("m"))
+    pe.deliver("m", 6)
     env.run()
     assert trace == [((0, 0), "F", 0, 0, 5), ((0, 0), "F", 1, 5, 10), ((0, 0), "M", "m", 10, 12)]
 
