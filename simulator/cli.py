@@ -78,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"{scenario.hardware.name}, {len(data.y_train)} training samples; SRAM per layer: "
                   + ", ".join(f"{mem.total:,}" for mem in plan) + f" of {scenario.hardware.pe.sram_bytes:,} bytes)")
             return 0
+        out_dir = args.out or Path("results") / scenario.name
+        if out_dir.exists() and not out_dir.is_dir():
+            return _fail(f"--out {out_dir} is a file, not a folder; give a folder for the results", EXIT_CONFIG)
         start = time.perf_counter()
         result = runner.run(scenario, source=str(args.scenario), progress=not args.no_progress)
         wall = time.perf_counter() - start
@@ -87,7 +90,6 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"{args.scenario}: {exc}", EXIT_CONFIG)
 
     from .results import write
-    out_dir = args.out or Path("results") / scenario.name
     write(result, out_dir)
     print(_summary(result, out_dir, wall))
     if result.status == "diverged":

@@ -201,6 +201,8 @@ def _problems(error: ValidationError, model: type[BaseModel], prefix: str = "") 
             text = str(item["msg"]).removeprefix("Value error, ")
         else:
             text = f"{item['msg']} (got {item.get('input')!r})"
+            if isinstance(item.get("input"), str) and kind in ("int_type", "float_type", "bool_type"):
+                text += "; a quoted value is text: write the value without quotes"
         problems.append((key, text))
     seen, unique = set(), []
     for p in problems:

@@ -78,8 +78,9 @@ def utilization_map(metrics: dict):
     ax.set_yticks(range(rows))
     ax.set_xlabel("PE column")
     ax.set_ylabel("PE row")
-    ax.set_title(f"PE utilization ({metrics['algorithm'].upper()}, mean over used PEs "
-                 f"{metrics['mean_utilization']:.1%}); red: route layer k -> k+1")
+    ax.set_title(f"PE utilization, {metrics['algorithm'].upper()} on {metrics['scenario']['hardware']['name']}\n"
+                 f"mean over PEs holding a layer {metrics['mean_utilization']:.1%}; red: route layer k -> k+1",
+                 fontsize=10)
     fig.colorbar(im, ax=ax, label="utilization (busy cycles / total cycles)")
     fig.tight_layout()
     return fig

@@ -28,6 +28,8 @@ class Mesh:
 
     def route(self, src: Coord, dst: Coord) -> list[tuple[Coord, Coord]]:
         """The directed links from src to dst: first along the row (X), then along the column (Y)."""
+        if dst == PORT:
+            raise ValueError("the I/O port only sends: no route leads into it")
         for end in (src, dst):
             if end != PORT and end not in self:
                 raise ValueError(f"{end} is not a PE of the {self.rows}x{self.cols} mesh")

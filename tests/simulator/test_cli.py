@@ -189,3 +189,30 @@ def test_run_that_diverges(tmp_path, capsys):
     m = read_metrics(out)
     assert m["status"] == "diverged"
     assert m["samples_trained"] < 40
+
+
+def test_out_that_is_a_file_is_refused_before_the_run(tmp_path, capsys):
+    blocker = tmp_path / "taken"
+    blocker.write_text("")
+    assert main(["run", str(tiny(tmp_path)), "--out", str(blocker), "--no-progress"]) == EXIT_CONFIG
+    assert "is a file, not a folder" in capsys.readouterr().err
+
+
+def test_interrupted_run_keeps_its_results(tmp_path, capsys, monkeypatch):
+    from simulator.algorithms import pipeline
+    from simulator.cli import EXIT_INTERRUPTED
+
+    trained = pipeline.Recorder.trained
+
+    def interrupt_at_twenty(self, samples):
+        trained(self, samples)
+        if samples >= 20:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline.Recorder, "trained", interrupt_at_twenty)
+    out = tmp_path / "out"
+    assert main(["run", str(tiny(tmp_path)), "--out", str(out), "--no-progress"]) == EXIT_INTERRUPTED
+    assert "interrupted at cycle" in capsys.readouterr().err
+    m = read_metrics(out)
+    assert m["status"] == "interrupted" and m["samples_trained"] == 20
+    assert (out / "curve.csv").read_text().splitlines()[-1].startswith("20,")

@@ -123,7 +123,7 @@ def test_quoted_number_is_rejected_not_coerced(tmp_path):
     msg = error_of(write(tmp_path, scenario_text=text))
     assert "training.learning_rate" in msg
     assert "valid number" in msg
-    assert "(got '0.1')" in msg
+    assert "(got '0.1'); a quoted value is text: write the value without quotes" in msg
 
 
 def test_negative_hop_latency_is_out_of_range(tmp_path):

@@ -72,3 +72,8 @@ def test_membership_and_coords():
 def test_empty_mesh_is_rejected(rows, cols):
     with pytest.raises(ValueError, match="at least one row and one column"):
         Mesh(rows, cols)
+
+
+def test_no_route_leads_into_the_port():
+    with pytest.raises(ValueError, match="port only sends"):
+        Mesh(2, 2).route((1, 1), PORT)
