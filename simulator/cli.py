@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         scenario = load_scenario(args.scenario, overrides)
         from . import runner
         if args.command == "validate":
-            data, coords, plan = runner.prepare(scenario, str(args.scenario))
+            data, coords, plan, _ = runner.prepare(scenario, str(args.scenario))
             print(f"{args.scenario}: valid ({scenario.training.algorithm}, {scenario.n_layers} layers on "
                   f"{scenario.hardware.name}, {len(data.y_train)} training samples; SRAM per layer: "
                   + ", ".join(f"{mem.total:,}" for mem in plan) + f" of {scenario.hardware.pe.sram_bytes:,} bytes)")

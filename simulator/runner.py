@@ -12,6 +12,7 @@ from .algorithms.pipeline import Diverged, LayerProgram, Port, Recorder
 from .config import ConfigError, Scenario
 from .hardware.chip import Chip
 from .memory import LayerMemory, layer_memory
+from .metrics import collect
 from .placement import place
 from .training.data import Dataset, load_dataset
 from .training.model import accuracy, init_params
@@ -63,8 +64,8 @@ def check_memory(scenario: Scenario, plan: list[LayerMemory], coords: list, sour
             for mem, coord in over]
 
 
-def prepare(scenario: Scenario, source: str) -> tuple[Dataset, list, list[LayerMemory]]:
-    """Everything checkable before a run: the data, the placement and the SRAM plan."""
+def prepare(scenario: Scenario, source: str) -> tuple[Dataset, list, list[LayerMemory], list[dict]]:
+    """Everything checkable before a run: the data, the placement, the SRAM plan and its allowed overflows."""
     hw, m = scenario.hardware, scenario.model
     data = load_dataset(scenario.dataset.name, scenario.dataset.path, scenario.dataset.test_fraction,
                         scenario.training.seed, n_features=m.layers[0], n_classes=m.layers[-1],
@@ -72,8 +73,8 @@ def prepare(scenario: Scenario, source: str) -> tuple[Dataset, list, list[LayerM
     coords = place(scenario.placement, hw.mesh.rows, hw.mesh.cols, scenario.n_layers)
     n = n_samples_of(scenario, len(data.y_train))
     plan = memory_plan(scenario, make_schedule(scenario.training, scenario.n_layers, n))
-    check_memory(scenario, plan, coords, source)
-    return data, coords, plan
+    overflow = check_memory(scenario, plan, coords, source)
+    return data, coords, plan, overflow
 
 
 def run(scenario: Scenario, source: str = "scenario", progress: bool = True, trace: bool = True) -> RunResult:
@@ -82,7 +83,7 @@ def run(scenario: Scenario, source: str = "scenario", progress: bool = True, tra
     Divergence (a non-finite loss) and Ctrl-C stop the run early; the result then holds
     everything measured up to that point, with `status` saying why it stopped.
     """
-    data, coords, plan = prepare(scenario, source)
+    data, coords, plan, overflow = prepare(scenario, source)
     t, m = scenario.training, scenario.model
     D = scenario.n_layers
     arithmetic = not scenario.timing_only
@@ -91,8 +92,6 @@ def run(scenario: Scenario, source: str = "scenario", progress: bool = True, tra
     weights, biases = init_params(m, t.seed)
     initial = {**{f"W{k}_init": W.copy() for k, W in enumerate(weights, 1)},
                **{f"b{k}_init": b.copy() for k, b in enumerate(biases, 1)}}
-    overflow = check_memory(scenario, plan, coords, source)
-
     schedule = make_schedule(t, D, n_samples)
     chip = Chip(scenario.hardware, trace=trace)
     half_life = t.lr_half_life_epochs * len(data.y_train) if t.lr_half_life_epochs else None
@@ -136,7 +135,6 @@ def run(scenario: Scenario, source: str = "scenario", progress: bool = True, tra
     if recorder.samples_trained > last_eval[0] or not curve:
         evaluate(recorder.samples_trained)
 
-    from .metrics import collect
     metrics = collect(scenario, chip, pes, programs, recorder, plan, overflow, curve, status, n_samples)
     final = {**initial,
              **{f"W{k}": W for k, W in enumerate(weights, 1)},

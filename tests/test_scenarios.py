@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import struct
 from pathlib import Path
 
@@ -18,8 +19,8 @@ SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 @pytest.mark.parametrize("name", ["quickstart", "cp-anchored", "mbgd", "sgd"])
 def test_digits_scenarios_validate(name):
     scenario = load_scenario(SCENARIOS / f"{name}.yaml")
-    data, coords, plan = prepare(scenario, name)
-    assert len(data.y_train) == 1438 and coords == [(0, 0), (0, 1), (0, 2)]
+    data, coords, plan, overflow = prepare(scenario, name)
+    assert len(data.y_train) == 1438 and coords == [(0, 0), (0, 1), (0, 2)] and overflow == []
 
 
 def test_cp_mbgd_and_sgd_share_network_data_and_hardware():
@@ -51,3 +52,16 @@ def test_quickstart_reaches_ninety_percent():
     result = run(load_scenario(SCENARIOS / "quickstart.yaml"), progress=False, trace=False)
     assert result.status == "completed"
     assert result.metrics["final_test_accuracy"] >= 0.90
+
+
+def test_shipped_mbgd_weights_are_identical_for_hop_latency_1_and_9(tmp_path):
+    from simulator.cli import main
+
+    for latency in (1, 9):
+        assert main(["run", str(SCENARIOS / "mbgd.yaml"), "--out", str(tmp_path / str(latency)), "--no-progress",
+                     "--set", f"hardware.noc.hop_latency_cycles={latency}"]) == 0
+    with np.load(tmp_path / "1" / "weights.npz") as a, np.load(tmp_path / "9" / "weights.npz") as b:
+        for name in a.files:
+            np.testing.assert_array_equal(a[name], b[name])
+    cycles = [json.loads((tmp_path / str(lat) / "metrics.json").read_text())["total_cycles"] for lat in (1, 9)]
+    assert cycles[0] < cycles[1]
