@@ -13,7 +13,8 @@ from matplotlib.patches import Patch  # noqa: E402
 
 KIND_COLORS = {0: "#1f77b4", 1: "#ff7f0e", 2: "#2ca02c"}  # F, B, U
 KIND_NAMES = {0: "forward (F)", 1: "backward (B)", 2: "update (U)"}
-PNG_META = {"Software": None}  # no version string, so figures are reproducible byte for byte
+PNG_META = {"Software": None}
+MAX_LABELS = 800  # sample numbers written on bars, at most  # no version string, so figures are reproducible byte for byte
 
 
 def default_window(ops: dict[str, np.ndarray], n_layers: int) -> tuple[int, int]:
@@ -36,16 +37,23 @@ def pipeline_diagram(ops: dict[str, np.ndarray], metrics: dict, window: tuple[in
     n_layers = len(metrics["layers"])
     lo, hi = window or default_window(ops, n_layers)
     keep = (ops["end"] > lo) & (ops["start"] < hi)
-    fig, ax = plt.subplots(figsize=(12, 1.2 + 0.55 * n_layers))
-    min_label = (hi - lo) / 60
-    for layer, kind, sample, start, end in zip(*(ops[c][keep] for c in ("layer", "kind", "sample", "start", "end"))):
-        ax.broken_barh([(start, end - start)], (layer - 0.4, 0.8), facecolors=KIND_COLORS[int(kind)],
-                       edgecolor="white", linewidth=0.3)
-        if label_samples and kind != 2 and end - start >= min_label:
-            ax.text((start + end) / 2, layer, str(sample), ha="center", va="center", fontsize=6, color="white")
+    layer, kind, sample, start, end = (ops[c][keep] for c in ("layer", "kind", "sample", "start", "end"))
+    fig, ax = plt.subplots(figsize=(12, 1.2 + 0.55 * min(n_layers, 24)))
+    ax.set_autoscale_on(False)  # one autoscale per bar makes large windows quadratic
+    for k in np.unique(layer):
+        for code, color in KIND_COLORS.items():
+            sel = (layer == k) & (kind == code)
+            if sel.any():
+                ax.broken_barh(list(zip(start[sel], end[sel] - start[sel])), (k - 0.4, 0.8),
+                               facecolors=color, edgecolor="white", linewidth=0.3)
+    if label_samples:
+        wide = (kind != 2) & (end - start >= (hi - lo) / 60)
+        for k, s, a, b in list(zip(layer[wide], sample[wide], start[wide], end[wide]))[:MAX_LABELS]:
+            ax.text((a + b) / 2, k, str(s), ha="center", va="center", fontsize=6, color="white")
     ax.set_xlim(lo, hi)
     ax.set_ylim(0.4, n_layers + 0.6)
-    ax.set_yticks(range(1, n_layers + 1), [f"layer {k}" for k in range(1, n_layers + 1)])
+    ticks = range(1, n_layers + 1, max(1, n_layers // 24))
+    ax.set_yticks(ticks, [f"layer {k}" for k in ticks])
     ax.set_xlabel("time (cycles)")
     scen = metrics["scenario"]
     ax.set_title(f"Pipeline: {scen['training']['algorithm'].upper()} on {scen['hardware']['name']} "
@@ -63,19 +71,22 @@ def utilization_map(metrics: dict):
     grid = np.zeros((rows, cols))
     for pe in metrics["pe_utilization"]:
         grid[pe["row"], pe["col"]] = pe["utilization"]
-    fig, ax = plt.subplots(figsize=(1.2 + 1.1 * cols, 1.0 + 1.1 * rows))
+    cell = min(1.1, 11.0 / max(rows, cols))  # inches per PE: big meshes stay page-sized
+    fig, ax = plt.subplots(figsize=(2.2 + cell * cols, 1.6 + cell * rows))
     im = ax.imshow(grid, cmap="viridis", vmin=0, vmax=1)
+    fontsize = max(3.0, 8 * cell / 1.1)
     for pe in metrics["pe_utilization"]:
-        text = f"L{pe['layer']}\n{pe['utilization']:.0%}" if pe["layer"] is not None else "idle"
-        ax.text(pe["col"], pe["row"], text, ha="center", va="center", fontsize=8,
+        text = f"L{pe['layer']}\n{pe['utilization']:.0%}" if pe["layer"] is not None else ("idle" if cell > 0.5 else "")
+        ax.text(pe["col"], pe["row"], text, ha="center", va="center", fontsize=fontsize,
                 color="white" if pe["utilization"] < 0.6 else "black")
     path = [(layer["row"], layer["col"]) for layer in metrics["layers"]]
     for (r0, c0), (r1, c1) in zip(path[:-1], path[1:]):
         # XY route: along the row first, then along the column.
         ax.annotate("", xy=(c1, r0), xytext=(c0, r0), arrowprops=dict(arrowstyle="-", color="red", lw=1.5))
         ax.annotate("", xy=(c1, r1), xytext=(c1, r0), arrowprops=dict(arrowstyle="->", color="red", lw=1.5))
-    ax.set_xticks(range(cols))
-    ax.set_yticks(range(rows))
+    step = max(1, max(rows, cols) // 16)
+    ax.set_xticks(range(0, cols, step))
+    ax.set_yticks(range(0, rows, step))
     ax.set_xlabel("PE column")
     ax.set_ylabel("PE row")
     ax.set_title(f"PE utilization, {metrics['algorithm'].upper()} on {metrics['scenario']['hardware']['name']}\n"
