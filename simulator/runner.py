@@ -117,7 +117,7 @@ def run(scenario: Scenario, source: str = "scenario", progress: bool = True, tra
     port = Port(chip, data.X_train, data.y_train, order, coords[0], coords[-1], arithmetic)
     programs = [LayerProgram(chip=chip, schedule=schedule, layer=k, coords=coords, W=weights[k - 1], b=biases[k - 1],
                              activation=m.activation, bias=m.bias, optimizer=optimizer, momentum=t.momentum > 0,
-                             port=port, recorder=recorder, arithmetic=arithmetic)
+                             port=port, recorder=recorder, arithmetic=arithmetic, memory=plan[k - 1])
                 for k in range(1, D + 1)]
     pes = [chip.add_pe(coord, program) for coord, program in zip(coords, programs)]
 

@@ -31,7 +31,7 @@ from kernels import (ACTIVATIONS, IDENTITY, accumulate_gradient, activation_back
 from ..hardware.chip import Chip
 from ..hardware.cost import backward_macs, forward_macs, update_macs
 from ..hardware.mesh import PORT, Coord
-from ..memory import FLOAT_BYTES, accumulates, param_bytes
+from ..memory import FLOAT_BYTES, LayerMemory, accumulates
 from ..training.optimizers import Transform, UpdateInfo, apply_update
 from .base import Schedule
 
@@ -85,7 +85,8 @@ class LayerProgram:
 
     def __init__(self, *, chip: Chip, schedule: Schedule, layer: int, coords: list[Coord],
                  W: np.ndarray, b: np.ndarray, activation: str, bias: bool,
-                 optimizer: Transform, momentum: bool, port: Port, recorder: Recorder, arithmetic: bool):
+                 optimizer: Transform, momentum: bool, port: Port, recorder: Recorder, arithmetic: bool,
+                 memory: LayerMemory):
         D = len(coords)
         self.chip, self.schedule, self.k, self.D = chip, schedule, layer, D
         self.coord = coords[layer - 1]
@@ -123,8 +124,8 @@ class LayerProgram:
         self.max_in_flight = 0
         self.updates = 0
 
-        self.static_bytes = param_bytes(self.n_in, self.n_out, bias) * (
-            1 + accumulates(schedule) + momentum)
+        # Weights and buffers stay for the whole run; per-sample data comes and goes.
+        self.static_bytes = memory.weights + memory.gradient_buffer + memory.momentum_buffer
         self.sram_in_use = self.static_bytes
         self.sram_peak = self.static_bytes
 
