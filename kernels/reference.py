@@ -86,10 +86,11 @@ def _sample_gradients(weights, biases, x, label, act):
 
 
 def _apply_update(params, velocities, grads, lr, momentum):
-    """params[k] -= lr * step in place, with step = grad or the momentum buffer."""
+    """params[k] -= lr * step in place, with step = grad or the momentum buffer (updated in place)."""
     for k, grad in enumerate(grads):
         if momentum:
-            velocities[k] = momentum * velocities[k] + grad
+            velocities[k] *= momentum
+            velocities[k] += grad
             step = velocities[k]
         else:
             step = grad
@@ -187,12 +188,9 @@ def cp_reference(weights, biases, X, y, order, lr, act, anchored=False, momentum
                 dz = out if k == D - 1 else backward_out.pop((k, s)) * _derivative_ref(out, act)
                 if k > 0:
                     new_backward[(k - 1, s)] = (W_fwd if anchored else weights[k]).T @ dz
-                vw, vb = [vel_w[k]], [vel_b[k]]
-                _apply_update([weights[k]], vw, [np.outer(dz, x)], lr, momentum)
-                vel_w[k] = vw[0]
+                _apply_update([weights[k]], [vel_w[k]], [np.outer(dz, x)], lr, momentum)
                 if use_bias:
-                    _apply_update([biases[k]], vb, [dz], lr, momentum)
-                    vel_b[k] = vb[0]
+                    _apply_update([biases[k]], [vel_b[k]], [dz], lr, momentum)
                 staleness[k].append(versions[k] - version)
                 versions[k] += 1
         forward_out.update(new_forward)

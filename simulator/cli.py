@@ -73,10 +73,11 @@ def main(argv: list[str] | None = None) -> int:
         scenario = load_scenario(args.scenario, overrides)
         from . import runner
         if args.command == "validate":
-            data, coords, plan, _ = runner.prepare(scenario, str(args.scenario))
+            prepared = runner.prepare(scenario, str(args.scenario))
             print(f"{args.scenario}: valid ({scenario.training.algorithm}, {scenario.n_layers} layers on "
-                  f"{scenario.hardware.name}, {len(data.y_train)} training samples; SRAM per layer: "
-                  + ", ".join(f"{mem.total:,}" for mem in plan) + f" of {scenario.hardware.pe.sram_bytes:,} bytes)")
+                  f"{scenario.hardware.name}, {len(prepared.data.y_train)} training samples; SRAM per layer: "
+                  + ", ".join(f"{mem.total:,}" for mem in prepared.plan)
+                  + f" of {scenario.hardware.pe.sram_bytes:,} bytes)")
             return 0
         out_dir = args.out or Path("results") / scenario.name
         if out_dir.exists() and not out_dir.is_dir():

@@ -13,8 +13,8 @@ from matplotlib.patches import Patch  # noqa: E402
 
 KIND_COLORS = {0: "#1f77b4", 1: "#ff7f0e", 2: "#2ca02c"}  # F, B, U
 KIND_NAMES = {0: "forward (F)", 1: "backward (B)", 2: "update (U)"}
-PNG_META = {"Software": None}
-MAX_LABELS = 800  # sample numbers written on bars, at most  # no version string, so figures are reproducible byte for byte
+PNG_META = {"Software": None}  # no version string, so figures are reproducible byte for byte
+MAX_LABELS = 800  # sample numbers written on bars, at most
 
 
 def default_window(ops: dict[str, np.ndarray], n_layers: int) -> tuple[int, int]:

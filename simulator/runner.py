@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from .algorithms import make_schedule
+from .algorithms import Schedule, make_schedule
 from .algorithms.pipeline import Diverged, LayerProgram, Port, Recorder
 from .config import ConfigError, Scenario
 from .hardware.chip import Chip
@@ -64,17 +64,30 @@ def check_memory(scenario: Scenario, plan: list[LayerMemory], coords: list, sour
             for mem, coord in over]
 
 
-def prepare(scenario: Scenario, source: str) -> tuple[Dataset, list, list[LayerMemory], list[dict]]:
-    """Everything checkable before a run: the data, the placement, the SRAM plan and its allowed overflows."""
+@dataclass(frozen=True)
+class Prepared:
+    """What a scenario resolves to before it runs: data, placement, schedule and SRAM plan."""
+
+    data: Dataset
+    coords: list  # the PE of each layer 1..D
+    n_samples: int
+    schedule: Schedule
+    plan: list[LayerMemory]
+    overflow: list[dict]  # layers over their SRAM, when allow_sram_overflow lets them run
+
+
+def prepare(scenario: Scenario, source: str) -> Prepared:
+    """Everything checkable before a run; raises ConfigError or DataError for what cannot run."""
     hw, m = scenario.hardware, scenario.model
     data = load_dataset(scenario.dataset.name, scenario.dataset.path, scenario.dataset.test_fraction,
                         scenario.training.seed, n_features=m.layers[0], n_classes=m.layers[-1],
                         samples=scenario.dataset.samples)
     coords = place(scenario.placement, hw.mesh.rows, hw.mesh.cols, scenario.n_layers)
-    n = n_samples_of(scenario, len(data.y_train))
-    plan = memory_plan(scenario, make_schedule(scenario.training, scenario.n_layers, n))
+    n_samples = n_samples_of(scenario, len(data.y_train))
+    schedule = make_schedule(scenario.training, scenario.n_layers, n_samples)
+    plan = memory_plan(scenario, schedule)
     overflow = check_memory(scenario, plan, coords, source)
-    return data, coords, plan, overflow
+    return Prepared(data, coords, n_samples, schedule, plan, overflow)
 
 
 def run(scenario: Scenario, source: str = "scenario", progress: bool = True, trace: bool = True) -> RunResult:
@@ -83,16 +96,16 @@ def run(scenario: Scenario, source: str = "scenario", progress: bool = True, tra
     Divergence (a non-finite loss) and Ctrl-C stop the run early; the result then holds
     everything measured up to that point, with `status` saying why it stopped.
     """
-    data, coords, plan, overflow = prepare(scenario, source)
+    prepared = prepare(scenario, source)
+    data, coords, plan, schedule = prepared.data, prepared.coords, prepared.plan, prepared.schedule
+    n_samples = prepared.n_samples
     t, m = scenario.training, scenario.model
     D = scenario.n_layers
     arithmetic = not scenario.timing_only
-    n_samples = n_samples_of(scenario, len(data.y_train))
     order = sample_order(len(data.y_train), n_samples, t.seed)
     weights, biases = init_params(m, t.seed)
     initial = {**{f"W{k}_init": W.copy() for k, W in enumerate(weights, 1)},
                **{f"b{k}_init": b.copy() for k, b in enumerate(biases, 1)}}
-    schedule = make_schedule(t, D, n_samples)
     chip = Chip(scenario.hardware, trace=trace)
     half_life = t.lr_half_life_epochs * len(data.y_train) if t.lr_half_life_epochs else None
     optimizer = make_optimizer(t.learning_rate, t.momentum, half_life)
@@ -135,7 +148,7 @@ def run(scenario: Scenario, source: str = "scenario", progress: bool = True, tra
     if recorder.samples_trained > last_eval[0] or not curve:
         evaluate(recorder.samples_trained)
 
-    metrics = collect(scenario, chip, pes, programs, recorder, plan, overflow, curve, status, n_samples)
+    metrics = collect(scenario, chip, pes, programs, recorder, plan, prepared.overflow, curve, status, n_samples)
     final = {**initial,
              **{f"W{k}": W for k, W in enumerate(weights, 1)},
              **{f"b{k}": b for k, b in enumerate(biases, 1)}}

@@ -19,8 +19,9 @@ SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 @pytest.mark.parametrize("name", ["quickstart", "cp-anchored", "mbgd", "sgd"])
 def test_digits_scenarios_validate(name):
     scenario = load_scenario(SCENARIOS / f"{name}.yaml")
-    data, coords, plan, overflow = prepare(scenario, name)
-    assert len(data.y_train) == 1438 and coords == [(0, 0), (0, 1), (0, 2)] and overflow == []
+    prepared = prepare(scenario, name)
+    assert len(prepared.data.y_train) == 1438 and prepared.coords == [(0, 0), (0, 1), (0, 2)]
+    assert prepared.overflow == [] and prepared.n_samples == 2876
 
 
 def test_cp_mbgd_and_sgd_share_network_data_and_hardware():

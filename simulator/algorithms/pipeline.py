@@ -105,8 +105,9 @@ class LayerProgram:
         self.window = schedule.window(layer)
 
         self.cycles_F = chip.op_cycles(forward_macs(self.n_in, self.n_out))
-        self.streaming = not accumulates(schedule) and not momentum
-        self.cycles_B = chip.op_cycles(backward_macs(self.n_in, self.n_out, layer == 1, accumulates(schedule)))
+        summing = accumulates(schedule)
+        self.streaming = not summing and not momentum
+        self.cycles_B = chip.op_cycles(backward_macs(self.n_in, self.n_out, layer == 1, summing))
         self.cycles_U = chip.op_cycles(update_macs(self.n_in, self.n_out, bias, momentum))
 
         self.inputs: deque = deque()  # (sample, x) waiting for F
