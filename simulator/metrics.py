@@ -19,6 +19,16 @@ def staleness_stats(values: list[int]) -> dict:
             "max": int(max(values)), "histogram": {str(k): counts[k] for k in sorted(counts)}}
 
 
+MESSAGE_NAMES = {"x": "activations", "e": "deltas", "y": "labels", "push": "gradients", "pull": "weight requests",
+                 "weights": "weights", "ring": "all-reduce chunks"}
+
+
+def traffic_by_kind(traffic: dict[str, list[int]]) -> dict[str, dict]:
+    """Messages, bytes and bytes x hops per kind of message, named for people."""
+    return {MESSAGE_NAMES.get(kind, kind): {"messages": m, "bytes": b, "byte_hops": bh}
+            for kind, (m, b, bh) in sorted(traffic.items())}
+
+
 def _finite_or_none(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
@@ -33,7 +43,10 @@ def collect(scenario: Scenario, chip, pes, programs, recorder, plan, overflow, c
     for coord in chip.mesh.coords:
         pe = by_coord.get(coord)
         busy = pe.busy_cycles if pe else 0
-        pe_rows.append({"row": coord[0], "col": coord[1], "layer": layer_at.get(coord),
+        layer = layer_at.get(coord)
+        pe_rows.append({"row": coord[0], "col": coord[1], "layer": layer,
+                        "role": None if layer is None else "layer", "worker": None,
+                        "label": None if layer is None else f"L{layer}",
                         "utilization": busy / total if total else 0.0, "busy_cycles": busy,
                         "ops": pe.ops if pe else 0})
     used = [row["utilization"] for row in pe_rows if row["layer"] is not None]
@@ -67,6 +80,7 @@ def collect(scenario: Scenario, chip, pes, programs, recorder, plan, overflow, c
         "mean_utilization": float(np.mean(used)) if used else 0.0,
         "mesh_utilization": float(np.mean([row["utilization"] for row in pe_rows])),
         "pe_utilization": pe_rows,
+        "chains": [{"name": "layers", "pes": [list(pe.coord) for pe in pes]}],
         "final_test_accuracy": _finite_or_none(last[3]),
         "final_train_loss": _finite_or_none(last[2]),
         "mean_staleness": float(np.mean(all_staleness)) if all_staleness else None,
@@ -76,6 +90,7 @@ def collect(scenario: Scenario, chip, pes, programs, recorder, plan, overflow, c
         "network": {
             "messages": net.messages, "bytes": net.bytes_sent, "byte_hops": net.byte_hops,
             "wait_cycles": net.wait_cycles,
+            "by_kind": traffic_by_kind(chip.traffic),
             "busiest_links": [{"src": list(l.src), "dst": list(l.dst), "busy_cycles": l.busy_cycles,
                                "utilization": l.busy_cycles / total if total else 0.0,
                                "messages": l.messages, "wait_cycles": l.wait_cycles} for l in busiest],

@@ -152,20 +152,24 @@ def run(scenario: Scenario, source: str = "scenario", progress: bool = True, tra
     final = {**initial,
              **{f"W{k}": W for k, W in enumerate(weights, 1)},
              **{f"b{k}": b for k, b in enumerate(biases, 1)}}
-    ops = _ops_table(chip.trace, coords) if trace else {}
+    ops = _ops_table(chip.trace, {coord: k for k, coord in enumerate(coords, start=1)}) if trace else {}
     return RunResult(status, message, metrics, curve, final, ops)
 
 
-KINDS = {"F": 0, "B": 1, "U": 2}
+# Op kinds in the op table: forward, backward, update, serve a weight request, add an all-reduce chunk.
+KINDS = {"F": 0, "B": 1, "U": 2, "S": 3, "R": 4}
+OPS_COLUMNS = ("layer", "kind", "sample", "start", "end", "row", "col")
 
 
-def _ops_table(trace: list, coords: list) -> dict[str, np.ndarray]:
-    """The op trace as columns: layer (1-based), kind (0 F, 1 B, 2 U), sample, start, end cycles."""
-    layer_of = {coord: k for k, coord in enumerate(coords, start=1)}
+def _ops_table(trace: list, layer_of: dict) -> dict[str, np.ndarray]:
+    """The op trace as columns: layer (1-based), kind (see KINDS), sample (or batch) tag,
+    start and end cycles, and the PE's row and column."""
     n = len(trace)
-    table = {name: np.empty(n, dtype=np.int64) for name in ("layer", "kind", "sample", "start", "end")}
+    table = {name: np.empty(n, dtype=np.int64) for name in OPS_COLUMNS}
     for i, (coord, kind, tag, start, end) in enumerate(trace):
         table["layer"][i] = layer_of[coord]
+        table["row"][i] = coord[0]
+        table["col"][i] = coord[1]
         table["kind"][i] = KINDS[kind]
         table["sample"][i] = tag
         table["start"][i] = start

@@ -26,6 +26,9 @@ class Chip:
                                hardware.noc.link_bytes_per_cycle, hardware.noc.contention)
         self.pes: dict[Coord, PE] = {}
         self.trace: list | None = [] if trace else None
+        # With trace on, one (src, dst, sent, arrival, nbytes, kind, tag) per message.
+        self.messages: list | None = [] if trace else None
+        self.traffic: dict[str, list[int]] = {}  # message kind -> [messages, bytes, byte_hops]
 
     @property
     def now(self) -> int:
@@ -45,9 +48,21 @@ class Chip:
         return op_cycles(macs, self.hardware.pe.macs_per_cycle, self.hardware.pe.op_overhead_cycles)
 
     def send(self, src: Coord, dst: Coord, nbytes: int, message: tuple) -> int:
-        """Send `message` of `nbytes` from src to the PE at dst; return the arrival cycle."""
+        """Send `message` of `nbytes` from src to the PE at dst; return the arrival cycle.
+
+        `message` is `(kind, tag, ...)`: traffic is counted per kind, and the trace logs the tag.
+        """
         now = self.env.now
         arrival = self.network.transit(src, dst, nbytes, now)
+        kind = message[0]
+        counts = self.traffic.get(kind)
+        if counts is None:
+            counts = self.traffic[kind] = [0, 0, 0]
+        counts[0] += 1
+        counts[1] += nbytes
+        counts[2] += nbytes * self.mesh.hops(src, dst)
+        if self.messages is not None:
+            self.messages.append((src, dst, now, arrival, nbytes, kind, message[1]))
         self.pes[dst].deliver(message, arrival - now)
         return arrival
 

@@ -139,6 +139,21 @@ def test_chip_message_arriving_as_the_receiver_frees():
     ]
     assert chip.now == 12
     assert (a.busy_cycles, b.busy_cycles) == (3, 12)
+    assert chip.messages == [((0, 0), (0, 1), 3, 5, 16, "act", 0)]
+    assert chip.traffic == {"act": [1, 16, 16]}
+
+
+def test_chip_counts_traffic_per_message_kind():
+    """bytes x hops is bytes times the XY distance, summed per kind."""
+    hw = HARDWARE.model_copy(update={"mesh": HARDWARE.mesh.model_copy(update={"rows": 3, "cols": 4})})
+    chip = Chip(hw)
+    for coord in ((0, 0), (2, 3), (1, 1)):
+        chip.add_pe(coord, Script(chip.env, []))
+    chip.send((0, 0), (2, 3), 100, ("push", 1))
+    chip.send((2, 3), (0, 0), 100, ("weights", 1))
+    chip.send((0, 0), (1, 1), 40, ("push", 2))
+    chip.run()
+    assert chip.traffic == {"push": [2, 140, 100 * 5 + 40 * 2], "weights": [1, 100, 500]}
 
 
 def test_chip_rejects_a_second_program_or_a_pe_outside_the_mesh():
@@ -155,7 +170,7 @@ def test_chip_without_trace():
     pe = chip.add_pe((0, 0), Script(chip.env, [("F", 0, 4)]))
     pe.wake()
     chip.run()
-    assert chip.trace is None
+    assert chip.trace is None and chip.messages is None
     assert pe.busy_cycles == 4
 
 
