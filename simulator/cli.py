@@ -43,6 +43,8 @@ def _summary(result, out_dir: Path, wall_seconds: float) -> str:
         ("samples trained", f"{m['samples_trained']:,} of {m['samples_planned']:,}"),
         ("simulated cycles", f"{m['total_cycles']:,} ({m['simulated_seconds'] * 1e3:.3f} ms)"),
         ("mean PE utilization", f"{m['mean_utilization']:.1%} (whole mesh {m['mesh_utilization']:.1%})"),
+        *[(f"mean {role} utilization", f"{m[f'{role}_utilization']:.1%}")
+          for role in ("worker", "shard") if f"{role}_utilization" in m],
         ("mean staleness", "-" if m["mean_staleness"] is None else f"{m['mean_staleness']:.2f} updates"),
         ("final test accuracy", "-" if acc is None else f"{acc:.2%}"),
         ("final train loss", "-" if loss is None else f"{loss:.4f}"),
@@ -52,12 +54,13 @@ def _summary(result, out_dir: Path, wall_seconds: float) -> str:
     ]
     width = max(len(k) for k, _ in rows)
     lines = [f"  {k:<{width}}  {v}" for k, v in rows]
-    layer_lines = [f"  {'layer':>5} {'PE':>7} {'util':>6} {'in flight':>9} {'staleness':>9} {'peak SRAM':>11}"]
+    layer_lines = [f"  {'layer':>5} {'PE':>7} {'holds':>6} {'util':>6} {'in flight':>9} {'staleness':>9} "
+                   f"{'peak SRAM':>11}"]
     for layer in m["layers"]:
         st = layer["staleness"]["mean"]
-        layer_lines.append(f"  {layer['layer']:>5} {str((layer['row'], layer['col'])):>7} {layer['utilization']:>6.1%} "
-                           f"{layer['max_in_flight']:>9} {'-' if st is None else f'{st:.2f}':>9} "
-                           f"{layer['peak_sram_bytes']:>11,}")
+        layer_lines.append(f"  {layer['layer']:>5} {str((layer['row'], layer['col'])):>7} {layer['role']:>6} "
+                           f"{layer['utilization']:>6.1%} {layer.get('max_in_flight', '-'):>9} "
+                           f"{'-' if st is None else f'{st:.2f}':>9} {layer['peak_sram_bytes']:>11,}")
     return "\n".join(lines + [""] + layer_lines)
 
 

@@ -98,10 +98,14 @@ class DatasetConfig(_Strict):
     samples: int | None = Field(default=None, ge=2, description="subset size (digits, mnist) or generated count (synthetic)")
 
 
+DATA_PARALLEL = ("asgd", "downpour", "hogwild", "allreduce")  # replicas on disjoint PE regions
+PARAMETER_SERVER = ("asgd", "downpour", "hogwild")  # ... that talk to parameter-server shards
+
+
 class TrainingConfig(_Strict):
     """The training algorithm and its hyper-parameters."""
 
-    algorithm: Literal["sgd", "cp", "mbgd"] = "cp"
+    algorithm: Literal["sgd", "cp", "mbgd", "asgd", "downpour", "hogwild", "allreduce"] = "cp"
     learning_rate: float = Field(gt=0)
     momentum: float = Field(default=0.0, ge=0, lt=1)
     lr_half_life_epochs: float | None = Field(default=None, gt=0, description="learning rate halves every this many epochs")
@@ -112,15 +116,40 @@ class TrainingConfig(_Strict):
     eval_every: int = Field(default=500, ge=1, description="samples between evaluations")
     seed: int = 0
     in_flight_slack: int = Field(default=0, ge=0, description="cp: samples a layer may hold beyond 2(D-k)+1")
+    workers: int = Field(default=1, ge=1, description="data-parallel replicas of the network")
+    n_fetch: int = Field(default=1, ge=1, description="downpour: fetch weights every n_fetch steps")
+    n_push: int = Field(default=1, ge=1, description="downpour: push accrued gradients every n_push steps")
+    staleness_aware: bool = Field(default=False, description="divide the learning rate by each update's staleness")
 
     @model_validator(mode="after")
     def _one_length(self) -> "TrainingConfig":
         if (self.epochs is None) == (self.samples is None):
             raise ValueError("give exactly one of training.epochs and training.samples")
-        if self.algorithm != "mbgd" and self.batch_size != 1:
+        batched = ("mbgd",) + DATA_PARALLEL
+        if self.algorithm not in batched and self.batch_size != 1:
             raise ValueError(f"training.batch_size is {self.batch_size} but {self.algorithm} trains on one sample at a time; "
                              "use algorithm: mbgd or batch_size: 1")
+        if self.algorithm not in DATA_PARALLEL and self.workers != 1:
+            raise ValueError(f"training.workers is {self.workers} but {self.algorithm} trains one copy of the network; "
+                             f"use one of {', '.join(DATA_PARALLEL)} or workers: 1")
+        if self.algorithm != "downpour" and (self.n_fetch, self.n_push) != (1, 1):
+            raise ValueError(f"training.n_fetch and training.n_push are for algorithm: downpour, not {self.algorithm}; "
+                             "remove them or switch to downpour")
+        if self.algorithm not in PARAMETER_SERVER and self.staleness_aware:
+            raise ValueError(f"training.staleness_aware scales parameter-server updates, but {self.algorithm} has no "
+                             f"parameter server; use one of {', '.join(PARAMETER_SERVER)} or remove the key")
+        if self.algorithm in DATA_PARALLEL and self.delta_rule != "immediate":
+            raise ValueError(f"training.delta_rule: {self.delta_rule} is a continuous-propagation rule; "
+                             f"{self.algorithm} workers compute each minibatch with one weight version")
         return self
+
+    @property
+    def data_parallel(self) -> bool:
+        return self.algorithm in DATA_PARALLEL
+
+    @property
+    def parameter_server(self) -> bool:
+        return self.algorithm in PARAMETER_SERVER
 
 
 class Scenario(_Strict):
@@ -139,6 +168,20 @@ class Scenario(_Strict):
     @property
     def n_layers(self) -> int:
         return len(self.model.layers) - 1
+
+    @property
+    def n_pes(self) -> int:
+        """PEs the run occupies: one per layer of every worker, plus one shard per layer on a parameter server."""
+        t, D = self.training, self.n_layers
+        return t.workers * D + (D if t.parameter_server else 0)
+
+    def pe_roles(self) -> str:
+        """What the PEs are for, in words: '3 layers' or '4 workers x 3 layers + 3 shards'."""
+        t, D = self.training, self.n_layers
+        if not t.data_parallel:
+            return f"{D} layers"
+        shards = f" + {D} parameter-server shards" if t.parameter_server else ""
+        return f"{t.workers} workers x {D} layers{shards}"
 
 
 class _Loader(yaml.SafeLoader):
@@ -326,19 +369,35 @@ def load_scenario(path: str | Path, overrides: list[str] = ()) -> Scenario:
     return scenario
 
 
+def _pe_role(scenario: Scenario, i: int) -> str:
+    """What entry i of an explicit placement holds: 'layer 2', 'worker 1 layer 2' or 'shard 2'."""
+    D = scenario.n_layers
+    if not scenario.training.data_parallel:
+        return f"layer {i + 1}"
+    worker, layer = divmod(i, D)
+    return f"shard {layer + 1}" if worker == scenario.training.workers else f"worker {worker + 1} layer {layer + 1}"
+
+
 def placement_problems(scenario: Scenario) -> list[tuple[str, str]]:
-    """What a schema cannot see: layers that do not fit, coordinates outside the mesh, reused PEs."""
+    """What a schema cannot see: PEs that do not fit, coordinates outside the mesh, reused PEs."""
     mesh = scenario.hardware.mesh
-    n_pes, n_layers = mesh.rows * mesh.cols, scenario.n_layers
-    if n_layers > n_pes:
-        return [("model.layers", f"{n_layers} layers need {n_layers} PEs but the {mesh.rows}x{mesh.cols} mesh "
-                                 f"(hardware.mesh) has {n_pes}; use a larger mesh or fewer layers")]
+    n_pes, need = mesh.rows * mesh.cols, scenario.n_pes
+    if need > n_pes:
+        key = "training.workers" if scenario.training.data_parallel else "model.layers"
+        fix = ("use fewer workers, a larger mesh or fewer layers" if scenario.training.data_parallel
+               else "use a larger mesh or fewer layers")
+        return [(key, f"{scenario.pe_roles()} need {need} PEs but the {mesh.rows}x{mesh.cols} mesh "
+                      f"(hardware.mesh) has {n_pes}; {fix}")]
     if isinstance(scenario.placement, str):
         return []
     problems = []
-    if len(scenario.placement) != n_layers:
-        problems.append(("placement", f"lists {len(scenario.placement)} PEs but the model has {n_layers} layers; "
-                                      "give one [row, col] per layer"))
+    if len(scenario.placement) != need:
+        what = "one [row, col] per layer" if not scenario.training.data_parallel else (
+            "one [row, col] per layer of worker 1, then worker 2, ..., then one per parameter-server shard"
+            if scenario.training.parameter_server else "one [row, col] per layer of worker 1, then worker 2, ...")
+        has = (f"the model has {need} layers" if not scenario.training.data_parallel
+               else f"{scenario.pe_roles()} need {need}")
+        problems.append(("placement", f"lists {len(scenario.placement)} PEs but {has}; give {what}"))
     used: dict[tuple[int, int], int] = {}
     for i, coord in enumerate(scenario.placement):
         if len(coord) != 2:
@@ -349,7 +408,7 @@ def placement_problems(scenario: Scenario) -> list[tuple[str, str]]:
             problems.append((f"placement[{i}]", f"[{r}, {c}] is outside the {mesh.rows}x{mesh.cols} mesh "
                                                 f"(rows 0-{mesh.rows - 1}, cols 0-{mesh.cols - 1})"))
         elif (r, c) in used:
-            problems.append((f"placement[{i}]", f"PE [{r}, {c}] already holds layer {used[(r, c)] + 1}; "
+            problems.append((f"placement[{i}]", f"PE [{r}, {c}] already holds {_pe_role(scenario, used[(r, c)])}; "
                                                 "each layer needs its own PE"))
         else:
             used[(r, c)] = i

@@ -33,37 +33,49 @@ def _finite_or_none(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
 
-def collect(scenario: Scenario, chip, pes, programs, recorder, plan, overflow, curve, status, n_samples) -> dict:
+def collect(scenario: Scenario, chip, layout, programs: dict, recorder, overflow, curve, status, n_samples) -> dict:
     """The metrics dictionary: run totals, per-PE and per-layer figures, network traffic, the scenario."""
     total = chip.now
     hw = scenario.hardware
-    layer_at = {pe.coord: k for k, pe in enumerate(pes, start=1)}
-    by_coord = {pe.coord: pe for pe in pes}
+
+    def util(coord) -> float:
+        return chip.pes[coord].busy_cycles / total if total else 0.0
+
+    placed = {p.coord: p for p in layout.placed}
     pe_rows = []
     for coord in chip.mesh.coords:
-        pe = by_coord.get(coord)
-        busy = pe.busy_cycles if pe else 0
-        layer = layer_at.get(coord)
-        pe_rows.append({"row": coord[0], "col": coord[1], "layer": layer,
-                        "role": None if layer is None else "layer", "worker": None,
-                        "label": None if layer is None else f"L{layer}",
-                        "utilization": busy / total if total else 0.0, "busy_cycles": busy,
-                        "ops": pe.ops if pe else 0})
-    used = [row["utilization"] for row in pe_rows if row["layer"] is not None]
+        p, pe = placed.get(coord), chip.pes.get(coord)
+        pe_rows.append({"row": coord[0], "col": coord[1], "layer": p.layer if p else None,
+                        "role": p.role if p else None, "worker": p.worker if p else None,
+                        "label": p.label if p else None, "utilization": util(coord) if pe else 0.0,
+                        "busy_cycles": pe.busy_cycles if pe else 0, "ops": pe.ops if pe else 0})
+    used = [row["utilization"] for row in pe_rows if row["role"] is not None]
 
+    # A layer's row describes its shard under a parameter server, else its PE (worker 1's, data parallel).
+    describing = layout.of_role("shard") or layout.worker(1)
     layers = []
-    for program, mem, pe in zip(programs, plan, pes):
+    for p in describing:
+        program = programs[p.coord]
+        n_in, n_out = scenario.model.layers[p.layer - 1], scenario.model.layers[p.layer]
+        same_layer = [q for q in layout.placed if q.layer == p.layer]
         layers.append({
-            "layer": program.k, "row": program.coord[0], "col": program.coord[1],
-            "n_in": program.n_in, "n_out": program.n_out,
-            "op_cycles": {"F": program.cycles_F, "B": program.cycles_B, "U": program.cycles_U},
-            "updates": program.updates, "in_flight_window": program.window,
-            "max_in_flight": program.max_in_flight,
-            "staleness": staleness_stats(recorder.staleness[program.k - 1]),
-            "peak_sram_bytes": program.sram_peak, "sram_bound_bytes": mem.total,
-            "utilization": pe.busy_cycles / total if total else 0.0,
+            "layer": p.layer, "row": p.coord[0], "col": p.coord[1], "role": p.role, "n_in": n_in, "n_out": n_out,
+            **program.stats(),
+            "staleness": staleness_stats(recorder.staleness[p.layer - 1]),
+            "sram_bound_bytes": p.memory.total,
+            "max_peak_sram_bytes": max(programs[q.coord].sram_peak for q in same_layer),
+            "utilization": util(p.coord),
         })
     all_staleness = [s for per_layer in recorder.staleness for s in per_layer]
+    chains = [{"name": "layers", "pes": [list(p.coord) for p in layout.worker(1)]}]
+    roles = {}
+    if scenario.training.data_parallel:
+        chains = [{"name": f"worker {w}", "pes": [list(p.coord) for p in layout.worker(w)]}
+                  for w in range(1, scenario.training.workers + 1)]
+        for role in ("worker", "shard"):
+            values = [util(p.coord) for p in layout.of_role(role)]
+            if values:
+                roles[f"{role}_utilization"] = float(np.mean(values))
 
     net = chip.network
     busiest = sorted(net.links.values(), key=lambda l: (-l.busy_cycles, l.src, l.dst))[:8]
@@ -79,13 +91,14 @@ def collect(scenario: Scenario, chip, pes, programs, recorder, plan, overflow, c
         "samples_per_second_simulated": recorder.samples_trained * hw.clock_hz / total if total else None,
         "mean_utilization": float(np.mean(used)) if used else 0.0,
         "mesh_utilization": float(np.mean([row["utilization"] for row in pe_rows])),
+        **roles,
         "pe_utilization": pe_rows,
-        "chains": [{"name": "layers", "pes": [list(pe.coord) for pe in pes]}],
+        "chains": chains,
         "final_test_accuracy": _finite_or_none(last[3]),
         "final_train_loss": _finite_or_none(last[2]),
         "mean_staleness": float(np.mean(all_staleness)) if all_staleness else None,
         "layers": layers,
-        "peak_sram_bytes": {f"{p.coord[0]},{p.coord[1]}": p.sram_peak for p in programs},
+        "peak_sram_bytes": {f"{r},{c}": program.sram_peak for (r, c), program in programs.items()},
         "sram_overflow": overflow,
         "network": {
             "messages": net.messages, "bytes": net.bytes_sent, "byte_hops": net.byte_hops,

@@ -19,14 +19,34 @@ def row_order(rows: int, cols: int) -> list[Coord]:
     return [(r, c) for r in range(rows) for c in range(cols)]
 
 
+def _order(placement: str | list[list[int]], rows: int, cols: int) -> list[Coord]:
+    if placement == "snake":
+        return snake_order(rows, cols)
+    if placement == "row":
+        return row_order(rows, cols)
+    return [(int(r), int(c)) for r, c in placement]
+
+
 def place(placement: str | list[list[int]], rows: int, cols: int, n_layers: int) -> list[Coord]:
     """The PE of each layer 1..D. Explicit lists are assumed checked by `config.placement_problems`."""
-    if placement == "snake":
-        order = snake_order(rows, cols)
-    elif placement == "row":
-        order = row_order(rows, cols)
-    else:
-        order = [(int(r), int(c)) for r, c in placement]
+    order = _order(placement, rows, cols)
     if n_layers > len(order):
         raise ValueError(f"{n_layers} layers do not fit on {len(order)} PEs")
     return order[:n_layers]
+
+
+def place_data_parallel(placement: str | list[list[int]], rows: int, cols: int, n_layers: int, workers: int,
+                        shards: bool) -> tuple[list[list[Coord]], list[Coord]]:
+    """The PEs of each worker's layers 1..D, and of the shards of layers 1..D (empty without a server).
+
+    The rule's PE order is cut into consecutive runs of D: worker 1, worker 2, ..., then the
+    shards, so under snake order every worker's layers are neighbours and regions never
+    overlap. An explicit list gives the same runs in the same order.
+    """
+    order = _order(placement, rows, cols)
+    need = (workers + (1 if shards else 0)) * n_layers
+    if need > len(order):
+        raise ValueError(f"{need} PEs needed but only {len(order)} given")
+    regions = [order[w * n_layers:(w + 1) * n_layers] for w in range(workers)]
+    server = order[workers * n_layers:need] if shards else []
+    return regions, server

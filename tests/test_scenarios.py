@@ -24,8 +24,22 @@ def test_digits_scenarios_validate(name):
     assert prepared.overflow == [] and prepared.n_samples == 2876
 
 
-def test_cp_mbgd_and_sgd_share_network_data_and_hardware():
-    loaded = [load_scenario(SCENARIOS / f"{n}.yaml") for n in ("quickstart", "mbgd", "sgd", "cp-anchored")]
+DATA_PARALLEL = ["asgd", "asgd-staleness-aware", "downpour", "hogwild", "allreduce"]
+
+
+@pytest.mark.parametrize("name", DATA_PARALLEL)
+def test_data_parallel_scenarios_validate_and_fit(name):
+    scenario = load_scenario(SCENARIOS / f"{name}.yaml")
+    prepared = prepare(scenario, name)
+    assert scenario.training.workers == 4 and prepared.overflow == []
+    assert len(prepared.layout.placed) == scenario.n_pes <= 16
+    assert prepared.coords == [(0, 0), (0, 1), (0, 2)]
+
+
+def test_the_three_families_share_network_data_and_hardware():
+    """CP, MBGD/SGD and the data-parallel family run on equal silicon: same chip, network and data."""
+    names = ["quickstart", "mbgd", "sgd", "cp-anchored"] + DATA_PARALLEL
+    loaded = [load_scenario(SCENARIOS / f"{n}.yaml") for n in names]
     for other in loaded[1:]:
         assert other.hardware == loaded[0].hardware and other.model == loaded[0].model
         assert other.dataset == loaded[0].dataset and other.placement == loaded[0].placement

@@ -13,6 +13,7 @@ class Schedule:
 
     name = "schedule"
     anchored = False  # does the backward use the weights of its own forward (weight stashing)?
+    sums_gradients = False  # are gradients summed in a buffer over several samples before an update?
 
     def __init__(self, n_layers: int, n_samples: int):
         self.n_layers = n_layers

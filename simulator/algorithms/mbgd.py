@@ -19,6 +19,7 @@ class MinibatchGD(Schedule):
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.batch_size = batch_size
+        self.sums_gradients = batch_size > 1
 
     def window(self, layer: int) -> int:
         return self.batch_size

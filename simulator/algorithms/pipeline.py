@@ -31,8 +31,8 @@ from kernels import (ACTIVATIONS, IDENTITY, accumulate_gradient, activation_back
 from ..hardware.chip import Chip
 from ..hardware.cost import backward_macs, forward_macs, update_macs
 from ..hardware.mesh import PORT, Coord
-from ..memory import FLOAT_BYTES, LayerMemory, accumulates
-from ..training.optimizers import Transform, UpdateInfo, apply_update
+from ..memory import FLOAT_BYTES, LayerMemory
+from ..training.optimizers import Transform, UpdateInfo, step
 from .base import Schedule
 
 
@@ -45,20 +45,26 @@ class Diverged(Exception):
 
 
 class Port:
-    """The I/O port at the mesh edge: sends sample s to layer 1 and its label to the top layer."""
+    """The I/O port at the mesh edge: feeds a stream of samples to layer 1 and their labels to the top layer.
+
+    The stream is every sample id in order, or (for a data-parallel worker) the worker's own
+    ids; sample id s is row `order[s]` of the training set.
+    """
 
     def __init__(self, chip: Chip, X: np.ndarray, y: np.ndarray, order: np.ndarray,
-                 first: Coord, top: Coord, arithmetic: bool):
+                 first: Coord, top: Coord, arithmetic: bool, stream=None):
         self.chip, self.X, self.y, self.order = chip, X, y, order
         self.first, self.top, self.arithmetic = first, top, arithmetic
+        self.stream = range(len(order)) if stream is None else stream
         self.input_bytes = X.shape[1] * FLOAT_BYTES
-        self.sent = 0
+        self.sent = 0  # samples of the stream sent so far
 
-    def request(self, sample: int) -> None:
-        """Send `sample` (if the run has one) — called at the start and when layer 1 consumes an input."""
-        if sample >= len(self.order) or sample < self.sent:
+    def send_next(self) -> None:
+        """Send the next sample of the stream, if any: at the start, and each time layer 1 takes one in."""
+        if self.sent >= len(self.stream):
             return
-        self.sent = sample + 1
+        sample = int(self.stream[self.sent])
+        self.sent += 1
         row = self.order[sample]
         x = self.X[row] if self.arithmetic else None
         label = int(self.y[row])
@@ -70,10 +76,20 @@ class Recorder:
     """What a run measures as it goes: per-sample losses, per-update staleness, samples completed."""
 
     def __init__(self, n_layers: int, n_samples: int, on_trained: Callable[[int], None]):
-        self.losses = np.full(n_samples, np.nan)
+        self.losses = np.full(n_samples, np.nan)  # by sample id
+        self.recent: list[float] = []  # losses computed since the last evaluation took them
         self.staleness: list[list[int]] = [[] for _ in range(n_layers)]
         self.samples_trained = 0
         self.on_trained = on_trained
+
+    def loss(self, sample: int, value: float) -> None:
+        self.losses[sample] = value
+        self.recent.append(value)
+
+    def take_recent(self) -> list[float]:
+        """The losses computed since the last call (for the training-loss column of the curve)."""
+        recent, self.recent = self.recent, []
+        return recent
 
     def trained(self, samples: int) -> None:
         self.samples_trained = samples
@@ -105,7 +121,7 @@ class LayerProgram:
         self.window = schedule.window(layer)
 
         self.cycles_F = chip.op_cycles(forward_macs(self.n_in, self.n_out))
-        summing = accumulates(schedule)
+        summing = schedule.sums_gradients
         self.streaming = not summing and not momentum
         self.cycles_B = chip.op_cycles(backward_macs(self.n_in, self.n_out, layer == 1, summing))
         self.cycles_U = chip.op_cycles(update_macs(self.n_in, self.n_out, bias, momentum))
@@ -126,7 +142,7 @@ class LayerProgram:
         self.updates = 0
 
         # Weights and buffers stay for the whole run; per-sample data comes and goes.
-        self.static_bytes = memory.weights + memory.gradient_buffer + memory.momentum_buffer
+        self.static_bytes = memory.weights + memory.gradient_buffer + memory.momentum_buffer + memory.exchange_buffers
         self.sram_in_use = self.static_bytes
         self.sram_peak = self.static_bytes
 
@@ -172,7 +188,7 @@ class LayerProgram:
                 loss = softmax_cross_entropy(h, self.labels[sample], dz)
                 if not np.isfinite(loss):
                     raise Diverged(sample, loss, self.chip.now)
-                self.recorder.losses[sample] = loss
+                self.recorder.loss(sample, loss)
                 h = dz
         if self.top:
             del self.labels[sample]
@@ -184,7 +200,7 @@ class LayerProgram:
         if self.schedule.anchored:
             self.version_refs[version] = self.version_refs.get(version, 0) + 1
         if self.k == 1:
-            self.port.request(sample + 1)
+            self.port.send_next()
 
         def finish():
             if self.top:
@@ -222,9 +238,13 @@ class LayerProgram:
             if self.k > 1:
                 self.chip.send(self.coord, self.prev, self.n_in * FLOAT_BYTES, ("e", sample, out))
             if ends_group:
-                self.pending_update = True
+                self._group_done()
 
         return "B", sample, self.cycles_B, finish
+
+    def _group_done(self) -> None:
+        """The backward of the last sample of a gradient has finished: apply it next."""
+        self.pending_update = True
 
     def _update(self):
         self.pending_update = False
@@ -240,11 +260,7 @@ class LayerProgram:
                 rank_one_update(self.W, self.b, dz, x, coef, self.bias)
                 self.factors = None
             else:
-                for i, (param, grad) in enumerate(zip(self.params, self.grads)):
-                    direction, coef, self.opt_states[i] = self.optimizer.update(grad, 1.0, self.opt_states[i], info)
-                    apply_update(param, direction, coef)
-                zero(self.grad_W)
-                zero(self.grad_b)
+                self._apply_gradient(info)
         self.recorder.staleness[self.k - 1].append(self.version - min(self.group))
         self.version += 1
         self.updates += 1
@@ -257,6 +273,18 @@ class LayerProgram:
                 self.recorder.trained(last + 1)
 
         return "U", last, self.cycles_U, finish
+
+    def _apply_gradient(self, info: UpdateInfo) -> None:
+        """params += optimizer step of the summed gradient; the gradient buffer is then cleared."""
+        self.opt_states = step(self.optimizer, self.params, self.grads, self.opt_states, info)
+        zero(self.grad_W)
+        zero(self.grad_b)
+
+    def stats(self) -> dict:
+        """What the layer's row in metrics.json reports about this program."""
+        return {"op_cycles": {"F": self.cycles_F, "B": self.cycles_B, "U": self.cycles_U}, "updates": self.updates,
+                "in_flight_window": self.window, "max_in_flight": self.max_in_flight,
+                "peak_sram_bytes": self.sram_peak}
 
     # -- anchored delta rule -------------------------------------------------------
     def _weights_of(self, version: int) -> np.ndarray:

@@ -89,6 +89,18 @@ def apply_update(param: np.ndarray, direction: np.ndarray, coef: float) -> None:
     axpy(param, direction, coef)
 
 
+def step(optimizer: Transform, params: list[np.ndarray], grads: list[np.ndarray], states: list,
+         info: UpdateInfo, scale: float = 1.0) -> list:
+    """One optimizer step on every (param, grad) pair, with the step size scaled by `scale`;
+    returns the new states. The gradients are consumed: they may be rescaled in place."""
+    new_states = []
+    for param, grad, state in zip(params, grads, states):
+        direction, coef, state = optimizer.update(grad, scale, state, info)
+        apply_update(param, direction, coef)
+        new_states.append(state)
+    return new_states
+
+
 def make_optimizer(rate: float, mu: float = 0.0, half_life_samples: float | None = None) -> Transform:
     """The optimizer a scenario asks for: minibatch mean, optional momentum, learning-rate schedule."""
     parts = [average()]

@@ -10,6 +10,7 @@ import yaml
 
 from simulator import runner
 from simulator.algorithms import make_schedule
+from simulator.layout import layout
 from simulator.config import ConfigError, Scenario, load_hardware, load_scenario
 from simulator.memory import layer_memory
 
@@ -425,7 +426,8 @@ def test_sram_overflow_allowed_is_reported():
     result = runner.run(s, "x.yaml", progress=False, trace=False)
     assert result.status == "completed"
     assert result.metrics["sram_overflow"] == [
-        {"layer": 1, "row": 0, "col": 0, "bytes_needed": 18432, "bytes_available": 16384}]
+        {"layer": 1, "role": "layer", "worker": None, "row": 0, "col": 0, "bytes_needed": 18432,
+         "bytes_available": 16384}]
 
 
 def test_fitting_layers_report_no_overflow():
@@ -439,7 +441,7 @@ def test_anchored_rule_needs_more_sram_than_immediate():
         data["hardware"] = hardware()
         data["training"]["delta_rule"] = rule
         s = Scenario.model_validate(data)
-        return [mem.total for mem in runner.memory_plan(s, make_schedule(s.training, s.n_layers, 40))]
+        return [p.memory.total for p in layout(s, 40).placed]
 
     immediate, anchored = plan("immediate"), plan("anchored")
     assert anchored[0] == immediate[0]

@@ -1,0 +1,44 @@
+"""Which samples each worker trains on, and the worker pipeline's schedule."""
+
+from __future__ import annotations
+
+import pytest
+
+from simulator.algorithms.dataparallel import DataParallel, synchronous_samples, worker_batches
+from simulator.placement import place_data_parallel
+
+
+def test_asynchronous_workers_take_minibatches_round_robin():
+    assert worker_batches(10, 2, 3, synchronous=False) == [[[0, 1, 2], [6, 7, 8]], [[3, 4, 5], [9]]]
+
+
+def test_one_asynchronous_worker_batches_like_mbgd():
+    assert worker_batches(7, 1, 3, synchronous=False) == [[[0, 1, 2], [3, 4, 5], [6]]]
+
+
+def test_synchronous_workers_split_each_global_batch_into_equal_shares():
+    """Global batches of N*B = 4: [0..3] and [4..7], then the last 2 samples, one per worker."""
+    assert worker_batches(10, 2, 2, synchronous=True) == [[[0, 1], [4, 5], [8]], [[2, 3], [6, 7], [9]]]
+
+
+def test_synchronous_split_needs_a_multiple_of_the_workers():
+    assert synchronous_samples(40, 3) == 39
+    with pytest.raises(ValueError, match="40 samples do not split evenly over 3 workers"):
+        worker_batches(40, 3, 4, synchronous=True)
+
+
+def test_schedule_gates_each_minibatch_on_the_weight_version():
+    schedule = DataParallel(3, [[3, 4, 5], [9]])
+    assert schedule.stream == [3, 4, 5, 9] and schedule.n_samples == 4
+    assert schedule.window(1) == 3 and schedule.sums_gradients
+    assert [schedule.may_forward(s, 0) for s in (3, 5, 9)] == [True, True, False]
+    assert schedule.may_forward(9, 1)
+    assert [schedule.ends_group(s) for s in (3, 4, 5, 9)] == [False, False, True, True]
+
+
+def test_regions_follow_the_rule_order_workers_then_shards():
+    regions, shards = place_data_parallel("snake", 3, 3, 2, 3, shards=True)
+    assert regions == [[(0, 0), (0, 1)], [(0, 2), (1, 2)], [(1, 1), (1, 0)]]
+    assert shards == [(2, 0), (2, 1)]
+    regions, shards = place_data_parallel("row", 3, 3, 2, 2, shards=False)
+    assert regions == [[(0, 0), (0, 1)], [(0, 2), (1, 0)]] and shards == []
