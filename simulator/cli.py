@@ -77,10 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         from . import runner
         if args.command == "validate":
             prepared = runner.prepare(scenario, str(args.scenario))
-            print(f"{args.scenario}: valid ({scenario.training.algorithm}, {scenario.n_layers} layers on "
-                  f"{scenario.hardware.name}, {len(prepared.data.y_train)} training samples; SRAM per layer: "
-                  + ", ".join(f"{mem.total:,}" for mem in prepared.plan)
-                  + f" of {scenario.hardware.pe.sram_bytes:,} bytes)")
+            sram = ", ".join(f"{p.label} {p.memory.total:,}" for p in prepared.layout.placed)
+            print(f"{args.scenario}: valid ({scenario.training.algorithm}, {scenario.pe_roles()} on "
+                  f"{scenario.hardware.name}, {len(prepared.data.y_train)} training samples; SRAM bound per PE: "
+                  f"{sram} of {scenario.hardware.pe.sram_bytes:,} bytes)")
             return 0
         out_dir = args.out or Path("results") / scenario.name
         if out_dir.exists() and not out_dir.is_dir():

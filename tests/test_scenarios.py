@@ -80,3 +80,27 @@ def test_shipped_mbgd_weights_are_identical_for_hop_latency_1_and_9(tmp_path):
             np.testing.assert_array_equal(a[name], b[name])
     cycles = [json.loads((tmp_path / str(lat) / "metrics.json").read_text())["total_cycles"] for lat in (1, 9)]
     assert cycles[0] < cycles[1]
+
+
+@pytest.mark.parametrize("name", DATA_PARALLEL)
+def test_data_parallel_scenarios_run_from_the_command_line(name, tmp_path, capsys):
+    from simulator.cli import main
+
+    code = main(["run", str(SCENARIOS / f"{name}.yaml"), "--out", str(tmp_path), "--no-progress",
+                 "--set", "training.epochs=null", "--set", "training.samples=128"])
+    assert code == 0
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    assert m["algorithm"] == load_scenario(SCENARIOS / f"{name}.yaml").training.algorithm
+    assert m["samples_trained"] == 128 and 0 < m["worker_utilization"] < 1
+    assert ("shard_utilization" in m) == (name != "allreduce")
+    out = capsys.readouterr().out
+    assert "mean worker utilization" in out and "final test accuracy" in out
+
+
+def test_validate_lists_the_sram_bound_of_every_pe(capsys):
+    from simulator.cli import main
+
+    assert main(["validate", str(SCENARIOS / "asgd.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "asgd, 4 workers x 3 layers + 3 parameter-server shards on small-mesh" in out
+    assert "W4 L3 " in out and "S3 " in out
