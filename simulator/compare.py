@@ -101,7 +101,7 @@ def comparison_md(rows: list[dict], target: float) -> str:
         if name in ("mean_utilization", "final_accuracy"):
             return f"{value:.1%}"
         if name in ("simulated_time_ms", "time_to_target_ms"):
-            return f"{value:.3f}"
+            return f"{value:.4g}"
         if name == "mean_staleness":
             return f"{value:.2f}"
         return f"{value:,}" if isinstance(value, int) else str(value)
