@@ -10,6 +10,7 @@ import numpy as np
 
 # Op kinds in the op table: forward, backward, update, serve a weight request, add an all-reduce chunk.
 KINDS = {"F": 0, "B": 1, "U": 2, "S": 3, "R": 4}
+KIND_LETTERS = {code: letter for letter, code in KINDS.items()}  # 0 -> "F", ...
 OPS_COLUMNS = ("layer", "kind", "sample", "start", "end", "row", "col")
 
 # Message kinds in the message table, by code; the names are simulator.metrics.MESSAGE_NAMES' keys.

@@ -17,13 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from .metrics import MESSAGE_NAMES
-from .records import KINDS, MESSAGE_KINDS
+from .records import KIND_LETTERS, MESSAGE_KINDS
 from .tracks import pe_tracks
 
 PID = 1
 PORT_TID = 0
 OP_CATEGORIES = {0: "forward", 1: "backward", 2: "update", 3: "serve", 4: "all-reduce"}
-LETTERS = {code: letter for letter, code in KINDS.items()}
 KIND_OF_CODE = {code: kind for kind, code in MESSAGE_KINDS.items()}
 PHASE_ORDER = {"X": 0, "i": 1, "s": 2, "f": 3}  # at equal time and track: slices, then markers, then flows
 
@@ -59,7 +58,7 @@ def chrome_trace(metrics: dict, ops: dict[str, np.ndarray], messages: dict[str, 
         for row, col, kind, sample, layer, start, end in zip(*(ops[c].tolist() for c in (
                 "row", "col", "kind", "sample", "layer", "start", "end"))):
             events.append({"ph": "X", "pid": PID, "tid": tid_of[(row, col)], "ts": start, "dur": end - start,
-                           "name": f"{LETTERS[kind]} {sample}", "cat": OP_CATEGORIES[kind],
+                           "name": f"{KIND_LETTERS[kind]} {sample}", "cat": OP_CATEGORIES[kind],
                            "args": {"sample": sample, "layer": layer}})
     for i in range(n_msg):
         kind = MESSAGE_NAMES[KIND_OF_CODE[int(messages["kind"][i])]]

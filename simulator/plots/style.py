@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")
+# Draw off-screen, except in a notebook kernel, whose inline backend shows the figures.
+if "inline" not in os.environ.get("MPLBACKEND", ""):
+    matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from ..records import KINDS  # noqa: E402
-
-LETTERS = {code: letter for letter, code in KINDS.items()}  # 0 -> "F", ...
 KIND_COLORS = {0: "#1f77b4", 1: "#ff7f0e", 2: "#2ca02c", 3: "#9467bd", 4: "#8c564b"}  # F, B, U, S, R
 KIND_NAMES = {0: "forward (F)", 1: "backward (B)", 2: "update (U)", 3: "serve weights (S)", 4: "all-reduce add (R)"}
 IDLE_COLOR = "#e8e8e8"
