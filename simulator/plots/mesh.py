@@ -95,7 +95,7 @@ def utilization_map(metrics: dict):
 
 def utilization_maps(runs: dict[str, dict]):
     """Several runs' utilization maps side by side; `runs` maps a title to metrics."""
-    fig, axes = plt.subplots(1, len(runs), squeeze=False, figsize=(1.0 + 4.6 * len(runs), 5.4))
+    fig, axes = plt.subplots(1, len(runs), squeeze=False, figsize=(1.6 + 4.4 * len(runs), 4.8))
     im = None
     for ax, (title, metrics) in zip(axes[0], runs.items()):
         im = draw_mesh(ax, metrics, fontsize_scale=0.9)

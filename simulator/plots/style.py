@@ -21,7 +21,7 @@ DPI = 110
 
 def save(fig, path: Path, dpi: int = DPI) -> Path:
     """Write `fig` as a PNG without metadata that varies, then close it."""
-    fig.savefig(path, dpi=dpi, metadata=PNG_META)
+    fig.savefig(path, dpi=dpi, metadata=PNG_META, bbox_inches="tight")
     plt.close(fig)
     return Path(path)
 
