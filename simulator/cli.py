@@ -118,6 +118,12 @@ def _out_folder_problem(out_dir: Path) -> str | None:
     return None
 
 
+def _late_window(exc: Exception, out_dir: Path) -> str:
+    """The message for a window that a finished run does not reach: everything else is written."""
+    return (f"{exc}; the pipeline diagram was not drawn, every other result is in {out_dir}: redraw it with "
+            f"`wafersim plot DIR` and a window inside the run")
+
+
 def _plot(args) -> int:
     from .plots import WindowError
     from .results import ResultsError, read, render
@@ -146,13 +152,16 @@ def _compare(args) -> int:
     if problem:
         return _fail(problem, EXIT_CONFIG)
     overrides = args.overrides + (["timing_only=true"] if args.timing_only else [])
+    from .plots import WindowError
     try:
         loaded = load_all(args.scenarios, overrides)
         view = _view(args)
         runs = run_all(loaded, args.out, progress=not args.no_progress, **view)
+        paths = write_comparison(runs, args.out, args.target_accuracy, view["window"], view["samples"])
     except ConfigError as exc:
         return _fail(str(exc), EXIT_CONFIG)
-    paths = write_comparison(runs, args.out, args.target_accuracy, view["window"], view["samples"])
+    except WindowError as exc:
+        return _fail(_late_window(exc, args.out), EXIT_CONFIG)
     print((args.out / "comparison.md").read_text())
     print("\n".join(f"wrote {path}" for path in paths))
     stopped = [name for name, result in runs.items() if result.status != "completed"]
@@ -197,8 +206,12 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as exc:
         return _fail(f"{args.scenario}: {exc}", EXIT_CONFIG)
 
+    from .plots import WindowError
     from .results import write
-    write(result, out_dir, **_view(args))
+    try:
+        write(result, out_dir, **_view(args))
+    except WindowError as exc:
+        return _fail(_late_window(exc, out_dir), EXIT_CONFIG)
     print(_summary(result, out_dir, wall))
     if result.status == "diverged":
         return _fail(f"{args.scenario}: {result.message}. Results up to that point are in {out_dir}.", EXIT_DIVERGED)

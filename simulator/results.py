@@ -97,14 +97,14 @@ def render(results: RunResult | Saved, out_dir: Path, window: tuple | None = Non
     or by default the opening stretch.
     """
     paths = []
-    if figures:
-        from . import plots
-
-        paths += plots.draw_all(results, out_dir, window, samples, link_samples)
     if trace:
         from .trace import write_trace
 
         paths.append(write_trace(results, Path(out_dir) / "trace.json"))
+    if figures:
+        from . import plots
+
+        paths += plots.draw_all(results, out_dir, window, samples, link_samples)
     return paths
 
 

@@ -280,3 +280,15 @@ def test_plot_in_a_subprocess_has_no_traceback(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr == (f"error: {tmp_path / 'nothing'}: no such folder; give a results folder written by "
                            "`wafersim run --out DIR`\n")
+
+
+def test_run_window_past_the_end_keeps_every_other_result(tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["run", str(tiny(tmp_path)), "--out", str(out), "--no-progress", "--trace", "--from", "99999999"])
+    assert code == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert err.startswith("error: the window is empty: it starts at cycle 99,999,999 but the run ends at cycle ")
+    assert f"the pipeline diagram was not drawn, every other result is in {out}" in err
+    assert sorted(p.name for p in out.iterdir()) == ["convergence.png", "curve.csv", "messages.npz", "metrics.json",
+                                                     "ops.npz", "staleness.png", "trace.json", "utilization.png",
+                                                     "weights.npz"]

@@ -133,3 +133,16 @@ def test_bad_target_accuracy(tmp_path, capsys):
     code, err = run_compare([write_tiny(tmp_path, "a"), "--target-accuracy", "90", "--out", tmp_path / "o"], capsys)
     assert code == EXIT_CONFIG
     assert err == "error: --target-accuracy must be a fraction in (0, 1], got 90.0\n"
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_a_diverged_run_is_compared_and_reported(tmp_path, capsys):
+    from simulator.cli import EXIT_DIVERGED
+
+    good, bad = write_tiny(tmp_path, "good"), write_tiny(tmp_path, "bad")
+    bad.write_text(bad.read_text().replace("learning_rate: 0.05", "learning_rate: 1.0e30"))
+    code, err = run_compare([good, bad, "--out", tmp_path / "o"], capsys)
+    assert code == EXIT_DIVERGED
+    assert err == f"error: bad diverged; their results up to that point are in {tmp_path / 'o'}\n"
+    rows = list(csv.DictReader((tmp_path / "o" / "comparison.csv").read_text().splitlines()))
+    assert [r["scenario"] for r in rows] == ["good", "bad"]
