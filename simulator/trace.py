@@ -36,7 +36,7 @@ def chrome_trace(metrics: dict, ops: dict[str, np.ndarray], messages: dict[str, 
     """The trace as a dictionary: {"traceEvents": [...], "otherData": {...}}."""
     tracks = pe_tracks(metrics, ops or None)
     tid_of = {(t.row, t.col): i + 1 for i, t in enumerate(tracks)}
-    names = {tid: t.name for (t, tid) in zip(tracks, tid_of.values())}
+    names = {i + 1: t.name for i, t in enumerate(tracks)}
     n_msg = len(messages["sent"]) if messages else 0
     if n_msg:
         src = list(zip(messages["src_row"].tolist(), messages["src_col"].tolist()))
@@ -45,7 +45,7 @@ def chrome_trace(metrics: dict, ops: dict[str, np.ndarray], messages: dict[str, 
             if coord[1] < 0:
                 tid_of[coord], names[PORT_TID] = PORT_TID, f"I/O port ({coord[0]},{coord[1]})"
             else:
-                tid_of[coord] = len(names) + 1
+                tid_of[coord] = max(names, default=0) + 1
                 names[tid_of[coord]] = f"PE ({coord[0]},{coord[1]})"
     scen = metrics["scenario"]
     meta = [{"ph": "M", "pid": PID, "name": "process_name",
