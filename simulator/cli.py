@@ -1,4 +1,4 @@
-"""The `wafersim` command: run and validate scenarios. No simulation logic lives here."""
+"""The `wafersim` command: run, validate, compare scenarios and redraw results. No simulation logic lives here."""
 
 from __future__ import annotations
 
@@ -12,19 +12,52 @@ EXIT_DIVERGED = 3  # the run stopped because the loss was no longer finite
 EXIT_INTERRUPTED = 130  # Ctrl-C
 
 
+def _view_options() -> argparse.ArgumentParser:
+    """Options shared by the commands that draw: the pipeline window and the trace."""
+    view = argparse.ArgumentParser(add_help=False)
+    group = view.add_argument_group("figures")
+    group.add_argument("--from", dest="start", type=int, default=None, metavar="CYCLE",
+                       help="pipeline diagram from this cycle (default 0)")
+    group.add_argument("--to", dest="end", type=int, default=None, metavar="CYCLE",
+                       help="pipeline diagram up to this cycle (default: the end of the run)")
+    group.add_argument("--samples", type=int, default=None, metavar="N",
+                       help="pipeline diagram over the first N samples' forward and backward ops")
+    group.add_argument("--link-samples", action="store_true", help="join each sample's ops with a thin line")
+    group.add_argument("--trace", action="store_true", help="also write trace.json (Chrome trace-event format)")
+    return view
+
+
+def _run_options() -> argparse.ArgumentParser:
+    """Options shared by the commands that run scenarios."""
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("--set", dest="overrides", action="append", default=[], metavar="dotted.key=value",
+                         help="override a scenario key, e.g. --set training.learning_rate=0.05 (repeatable)")
+    options.add_argument("--timing-only", action="store_true", help="run the schedule without arithmetic")
+    options.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return options
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wafersim", description="Simulate layer-parallel training on a wafer-scale mesh.")
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="train a scenario on the simulated chip and write its results")
+    view, options = _view_options(), _run_options()
+    run = sub.add_parser("run", parents=[options, view], help="train a scenario on the simulated chip and write its results")
     run.add_argument("scenario", type=Path, help="scenario YAML file")
     run.add_argument("--out", type=Path, default=None, help="results folder (default: results/<scenario name>)")
-    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="dotted.key=value",
-                     help="override a scenario key, e.g. --set training.learning_rate=0.05 (repeatable)")
-    run.add_argument("--timing-only", action="store_true", help="run the schedule without arithmetic")
-    run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     validate = sub.add_parser("validate", help="check a scenario and its hardware without running it")
     validate.add_argument("scenario", type=Path)
     validate.add_argument("--set", dest="overrides", action="append", default=[], metavar="dotted.key=value")
+    compare = sub.add_parser("compare", parents=[options, view],
+                             help="run several scenarios and tabulate and draw them side by side")
+    compare.add_argument("scenarios", type=Path, nargs="+",
+                         help="scenario YAML files, or a file holding `compare: [a.yaml, b.yaml, ...]`")
+    compare.add_argument("--out", type=Path, default=Path("results") / "compare",
+                         help="folder for the table, the figures and one results folder per scenario "
+                              "(default: results/compare)")
+    compare.add_argument("--target-accuracy", type=float, default=0.9, metavar="FRACTION",
+                         help="accuracy for the time-to-target column (default 0.9)")
+    plot = sub.add_parser("plot", parents=[view], help="redraw the figures (and trace) of a results folder")
+    plot.add_argument("results", type=Path, help="a results folder written by `wafersim run --out`")
     return parser
 
 
@@ -64,8 +97,90 @@ def _summary(result, out_dir: Path, wall_seconds: float) -> str:
     return "\n".join(lines + [""] + layer_lines)
 
 
+def _view(args) -> dict:
+    """The drawing options of parsed arguments, as keywords of results.render."""
+    window = None if args.start is None and args.end is None else (args.start, args.end)
+    return {"window": window, "samples": args.samples, "link_samples": args.link_samples, "trace": args.trace}
+
+
+def _check_view(args) -> str | None:
+    """The message for drawing options that can select nothing, else None."""
+    from .plots import WindowError, check_window
+
+    view = _view(args)
+    try:
+        check_window(view["window"], view["samples"])
+    except WindowError as exc:
+        return str(exc)
+    return None
+
+
+def _out_folder_problem(out_dir: Path) -> str | None:
+    if out_dir.exists() and not out_dir.is_dir():
+        return f"--out {out_dir} is a file, not a folder; give a folder for the results"
+    return None
+
+
+def _late_window(exc: Exception, out_dir: Path) -> str:
+    """The message for a window that a finished run does not reach: everything else is written."""
+    return (f"{exc}; the pipeline diagram was not drawn, every other result is in {out_dir}: redraw it with "
+            f"`wafersim plot DIR` and a window inside the run")
+
+
+def _plot(args) -> int:
+    from .plots import WindowError
+    from .results import ResultsError, read, render
+
+    problem = _check_view(args)
+    if problem:
+        return _fail(problem, EXIT_CONFIG)
+    try:
+        saved = read(args.results)
+        view = _view(args)
+        view["trace"] = view["trace"] or (args.results / "trace.json").is_file()
+        paths = render(saved, args.results, **view)
+    except (ResultsError, WindowError) as exc:
+        return _fail(str(exc), EXIT_CONFIG)
+    print("\n".join(f"wrote {path}" for path in paths))
+    return 0
+
+
+def _compare(args) -> int:
+    from .compare import load_all, run_all, write_comparison
+    from .config import ConfigError
+
+    problem = _check_view(args) or _out_folder_problem(args.out)
+    if not 0 < args.target_accuracy <= 1:
+        problem = f"--target-accuracy must be a fraction in (0, 1], got {args.target_accuracy}"
+    if problem:
+        return _fail(problem, EXIT_CONFIG)
+    overrides = args.overrides + (["timing_only=true"] if args.timing_only else [])
+    from .plots import WindowError
+    try:
+        loaded = load_all(args.scenarios, overrides)
+        view = _view(args)
+        runs = run_all(loaded, args.out, progress=not args.no_progress, **view)
+        paths = write_comparison(runs, args.out, args.target_accuracy, view["window"], view["samples"])
+    except ConfigError as exc:
+        return _fail(str(exc), EXIT_CONFIG)
+    except WindowError as exc:
+        return _fail(_late_window(exc, args.out), EXIT_CONFIG)
+    print((args.out / "comparison.md").read_text())
+    print("\n".join(f"wrote {path}" for path in paths))
+    stopped = [name for name, result in runs.items() if result.status != "completed"]
+    if any(runs[name].status == "interrupted" for name in stopped):
+        return _fail(f"interrupted during {stopped[-1]}; the runs so far are compared in {args.out}", EXIT_INTERRUPTED)
+    if stopped:
+        return _fail(f"{', '.join(stopped)} diverged; their results up to that point are in {args.out}", EXIT_DIVERGED)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "plot":
+        return _plot(args)
+    if args.command == "compare":
+        return _compare(args)
     from .config import ConfigError, load_scenario
     from .training.data import DataError
 
@@ -83,8 +198,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"{sram} of {scenario.hardware.pe.sram_bytes:,} bytes)")
             return 0
         out_dir = args.out or Path("results") / scenario.name
-        if out_dir.exists() and not out_dir.is_dir():
-            return _fail(f"--out {out_dir} is a file, not a folder; give a folder for the results", EXIT_CONFIG)
+        problem = _out_folder_problem(out_dir) or _check_view(args)
+        if problem:
+            return _fail(problem, EXIT_CONFIG)
         start = time.perf_counter()
         result = runner.run(scenario, source=str(args.scenario), progress=not args.no_progress)
         wall = time.perf_counter() - start
@@ -93,8 +209,12 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as exc:
         return _fail(f"{args.scenario}: {exc}", EXIT_CONFIG)
 
+    from .plots import WindowError
     from .results import write
-    write(result, out_dir)
+    try:
+        write(result, out_dir, **_view(args))
+    except WindowError as exc:
+        return _fail(_late_window(exc, out_dir), EXIT_CONFIG)
     print(_summary(result, out_dir, wall))
     if result.status == "diverged":
         return _fail(f"{args.scenario}: {result.message}. Results up to that point are in {out_dir}.", EXIT_DIVERGED)

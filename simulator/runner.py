@@ -14,6 +14,7 @@ from .hardware.chip import Chip
 from .layout import Layout, check_memory, layout
 from .memory import LayerMemory
 from .metrics import collect
+from .records import KINDS, OPS_COLUMNS, messages_table
 from .training.data import Dataset, load_dataset
 from .training.model import accuracy, init_params
 
@@ -28,6 +29,7 @@ class RunResult:
     curve: list[tuple[int, int, float, float]]  # (samples, cycle, train_loss, test_accuracy)
     weights: dict[str, np.ndarray]  # W1_init, W1, b1_init, b1, ...
     ops: dict[str, np.ndarray] = field(default_factory=dict)  # one entry per op, columns as arrays
+    messages: dict[str, np.ndarray] = field(default_factory=dict)  # one entry per message (records.MESSAGE_COLUMNS)
 
 
 def sample_order(n_train: int, n_samples: int, seed: int) -> np.ndarray:
@@ -131,11 +133,8 @@ def run(scenario: Scenario, source: str = "scenario", progress: bool = True, tra
              **{f"W{k}": W for k, W in enumerate(weights, 1)},
              **{f"b{k}": b for k, b in enumerate(biases, 1)}}
     ops = _ops_table(chip.trace, {p.coord: p.layer for p in prepared.layout.placed}) if trace else {}
-    return RunResult(status, message, metrics, curve, final, ops)
-
-
-KINDS = {"F": 0, "B": 1, "U": 2, "S": 3, "R": 4}
-OPS_COLUMNS = ("layer", "kind", "sample", "start", "end", "row", "col")
+    messages = messages_table(chip.messages) if trace else {}
+    return RunResult(status, message, metrics, curve, final, ops, messages)
 
 
 def _ops_table(trace: list, layer_of: dict) -> dict[str, np.ndarray]:

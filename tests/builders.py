@@ -33,3 +33,53 @@ def scenario_dict(layers=(8, 8, 8, 4), algorithm="cp", samples=40, hardware=None
 
 def make(data: dict) -> Scenario:
     return Scenario.model_validate(data)
+
+
+def fake_asgd_results():
+    """Hand-built results of the shape an ASGD run writes: two workers of two layers, two
+    parameter-server shards, ops of every kind (F, B, U, S, R) and messages of every kind."""
+    import numpy as np
+
+    from simulator.records import MESSAGE_COLUMNS, OPS_COLUMNS
+    from simulator.results import Saved
+
+    roles = {(0, 0): ("worker", 1, 1, "W1 L1", 0.5), (0, 1): ("worker", 1, 2, "W1 L2", 0.4),
+             (1, 0): ("worker", 2, 1, "W2 L1", 0.3), (1, 1): ("worker", 2, 2, "W2 L2", 0.2),
+             (0, 2): ("shard", None, 1, "S1", 0.1), (1, 2): ("shard", None, 2, "S2", 0.7)}
+    pes = []
+    for r in range(3):
+        for c in range(3):
+            role, worker, layer, label, util = roles.get((r, c), (None, None, None, None, 0.0))
+            pes.append({"row": r, "col": c, "layer": layer, "role": role, "worker": worker, "label": label,
+                        "utilization": util, "busy_cycles": int(util * 100), "ops": 1 if role else 0})
+
+    def staleness(hist):
+        values = [int(k) for k, n in hist.items() for _ in range(n)]
+        return {"updates": len(values), "mean": sum(values) / len(values), "min": min(values), "max": max(values),
+                "histogram": hist}
+
+    metrics = {
+        "algorithm": "asgd", "status": "completed", "total_cycles": 100, "simulated_seconds": 1e-7,
+        "samples_trained": 4, "mean_utilization": 0.3667, "final_test_accuracy": 0.5, "final_train_loss": 1.0,
+        "mean_staleness": 0.75, "peak_sram_bytes": {"0,0": 10, "0,2": 30},
+        "pe_utilization": pes,
+        "chains": [{"name": "worker 1", "pes": [[0, 0], [0, 1]]}, {"name": "worker 2", "pes": [[1, 0], [1, 1]]}],
+        "layers": [{"layer": 1, "shard": 1, "label": "S1", "row": 0, "col": 2, "staleness": staleness({"0": 2, "1": 2})},
+                   {"layer": 2, "shard": 2, "label": "S2", "row": 1, "col": 2, "staleness": staleness({"0": 1, "2": 3})}],
+        "scenario": {"name": "fake-asgd", "training": {"algorithm": "asgd"},
+                     "hardware": {"name": "fake-hw", "clock_hz": 1.0e9, "mesh": {"rows": 3, "cols": 3}}},
+    }
+    ops_rows = [  # layer, kind, sample, start, end, row, col
+        (1, 0, 0, 0, 10, 0, 0), (2, 0, 0, 12, 20, 0, 1), (2, 1, 0, 20, 30, 0, 1), (1, 1, 0, 32, 40, 0, 0),
+        (1, 0, 1, 0, 10, 1, 0), (2, 0, 1, 12, 20, 1, 1), (2, 1, 1, 20, 30, 1, 1), (1, 1, 1, 32, 40, 1, 0),
+        (1, 3, 0, 42, 45, 0, 2), (2, 4, 1, 42, 50, 1, 2), (1, 2, 0, 50, 55, 0, 2), (2, 2, 1, 52, 60, 1, 2),
+    ]
+    msg_rows = [  # src_row, src_col, dst_row, dst_col, sent, arrival, nbytes, kind, tag
+        (0, -1, 0, 0, 0, 0, 32, 0, 0), (0, 0, 0, 1, 10, 12, 32, 0, 0), (0, 1, 0, 0, 30, 32, 32, 1, 0),
+        (0, -1, 0, 1, 0, 2, 4, 2, 0), (0, 0, 0, 2, 40, 42, 64, 3, 0), (0, 0, 0, 2, 40, 42, 4, 4, 0),
+        (0, 2, 0, 0, 45, 47, 64, 5, 0), (1, 1, 1, 2, 30, 42, 16, 6, 1),
+    ]
+    ops = {name: np.array(col, dtype=np.int64) for name, col in zip(OPS_COLUMNS, zip(*ops_rows))}
+    messages = {name: np.array(col, dtype=np.int64) for name, col in zip(MESSAGE_COLUMNS, zip(*msg_rows))}
+    curve = [(2, 50, 1.5, 0.25), (4, 100, 1.0, 0.5)]
+    return Saved(metrics, curve, ops, messages)

@@ -216,3 +216,79 @@ def test_interrupted_run_keeps_its_results(tmp_path, capsys, monkeypatch):
     m = read_metrics(out)
     assert m["status"] == "interrupted" and m["samples_trained"] == 20
     assert (out / "curve.csv").read_text().splitlines()[-1].startswith("20,")
+
+
+def test_run_with_trace_and_a_sample_window(tmp_path):
+    out = tmp_path / "out"
+    assert main(["run", str(tiny(tmp_path)), "--out", str(out), "--no-progress", "--trace", "--samples", "3",
+                 "--link-samples"]) == 0
+    trace = json.loads((out / "trace.json").read_text())
+    with np.load(out / "ops.npz") as ops, np.load(out / "messages.npz") as messages:
+        assert sum(e["ph"] == "X" for e in trace["traceEvents"]) == len(ops["start"])
+        assert sum(e["ph"] == "s" for e in trace["traceEvents"]) == len(messages["sent"])
+
+
+def test_run_refuses_an_empty_window_before_running(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["run", str(tiny(tmp_path)), "--out", str(out), "--no-progress", "--from", "9", "--to", "3"]) == EXIT_CONFIG
+    assert capsys.readouterr().err == ("error: the window is empty: --from 9 is not before --to 3; "
+                                       "give --from smaller than --to\n")
+    assert not out.exists()
+
+
+def test_plot_redraws_every_figure(tiny_run, capsys):
+    _, out = tiny_run
+    before = {name: (out / name).read_bytes() for name in FIGURES}
+    for name in FIGURES:
+        (out / name).unlink()
+    assert main(["plot", str(out)]) == 0
+    assert {name: (out / name).read_bytes() for name in FIGURES} == before
+    printed = capsys.readouterr().out.splitlines()
+    assert f"wrote {out / 'pipeline.png'}" in printed and not (out / "trace.json").exists()
+
+
+def test_plot_with_a_window_and_trace(tiny_run, tmp_path):
+    _, out = tiny_run
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for path in out.iterdir():
+        (copy / path.name).write_bytes(path.read_bytes())
+    assert main(["plot", str(copy), "--from", "0", "--to", "50", "--trace"]) == 0
+    assert (copy / "pipeline.png").read_bytes() != (out / "pipeline.png").read_bytes()
+    trace = (copy / "trace.json").read_bytes()
+    (copy / "pipeline.png").unlink()
+    assert main(["plot", str(copy)]) == 0  # an existing trace.json is rewritten, identically
+    assert (copy / "trace.json").read_bytes() == trace
+
+
+def test_plot_a_folder_that_is_not_results(tmp_path, capsys):
+    assert main(["plot", str(tmp_path)]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert err == (f"error: {tmp_path} is not a results folder: metrics.json is missing; "
+                   "give a folder written by `wafersim run --out DIR`\n")
+
+
+def test_plot_window_past_the_run(tiny_run, capsys):
+    _, out = tiny_run
+    assert main(["plot", str(out), "--from", "99999999"]) == EXIT_CONFIG
+    assert "it starts at cycle 99,999,999 but the run ends at cycle" in capsys.readouterr().err
+
+
+def test_plot_in_a_subprocess_has_no_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "simulator.cli", "plot", str(tmp_path / "nothing")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr == (f"error: {tmp_path / 'nothing'}: no such folder; give a results folder written by "
+                           "`wafersim run --out DIR`\n")
+
+
+def test_run_window_past_the_end_keeps_every_other_result(tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["run", str(tiny(tmp_path)), "--out", str(out), "--no-progress", "--trace", "--from", "99999999"])
+    assert code == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert err.startswith("error: the window is empty: it starts at cycle 99,999,999 but the run ends at cycle ")
+    assert f"the pipeline diagram was not drawn, every other result is in {out}" in err
+    assert sorted(p.name for p in out.iterdir()) == ["convergence.png", "curve.csv", "messages.npz", "metrics.json",
+                                                     "ops.npz", "staleness.png", "trace.json", "utilization.png",
+                                                     "weights.npz"]

@@ -1,0 +1,81 @@
+"""Convergence curves of one or more runs, and per-layer staleness histograms."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+
+def convergence(runs: dict[str, tuple[dict, list]]):
+    """Test accuracy and training loss against samples and against simulated time, one line per run.
+
+    `runs` maps a legend label to (metrics, curve rows (samples, cycle, loss, accuracy)).
+    """
+    fig, axes = plt.subplots(2, 2, figsize=(12, 7.5))
+    for label, (metrics, curve) in runs.items():
+        if not curve:
+            continue
+        samples, cycles, loss, acc = (np.array(col, dtype=float) for col in zip(*curve))
+        ms = cycles / metrics["scenario"]["hardware"]["clock_hz"] * 1e3
+        for ax, x, y in ((axes[0, 0], samples, acc), (axes[0, 1], ms, acc),
+                         (axes[1, 0], samples, loss), (axes[1, 1], ms, loss)):
+            if np.isfinite(y).any():
+                ax.plot(x, y, marker=".", label=label)
+    time_label = "simulated time (ms at the hardware clock)"
+    axes[0, 0].set(xlabel="samples trained", ylabel="test accuracy", title="Test accuracy vs samples")
+    axes[0, 1].set(xlabel=time_label, ylabel="test accuracy", title="Test accuracy vs simulated time")
+    loss_label = "training loss (cross-entropy, mean since last evaluation)"
+    axes[1, 0].set(xlabel="samples trained", ylabel=loss_label, title="Training loss vs samples")
+    axes[1, 1].set(xlabel=time_label, ylabel=loss_label, title="Training loss vs simulated time")
+    for ax in axes.flat:
+        ax.grid(alpha=0.3)
+        if ax.get_lines():
+            ax.legend(fontsize=8)
+        else:
+            ax.text(0.5, 0.5, "no arithmetic (timing-only runs)", ha="center", va="center", transform=ax.transAxes)
+    fig.tight_layout()
+    return fig
+
+
+def has_staleness(metrics: dict) -> bool:
+    """True when some layer (or shard) applied an update computed from older weights."""
+    return any((row["staleness"]["max"] or 0) > 0 for row in metrics["layers"])
+
+
+def row_name(row: dict) -> str:
+    """How a `layers` row is titled: its label if it has one, else its shard or layer number."""
+    if row.get("label"):
+        return row["label"]
+    if row.get("shard") is not None:
+        return f"shard {row['shard']}"
+    return f"layer {row['layer']}"
+
+
+def staleness_histograms(metrics: dict):
+    """One bar chart per layer (or shard): how many updates had each staleness."""
+    rows = [row for row in metrics["layers"] if row["staleness"]["updates"]]
+    n_cols = min(4, len(rows))
+    n_rows = math.ceil(len(rows) / n_cols)
+    fig, axes = plt.subplots(n_rows, n_cols, squeeze=False, figsize=(1.5 + 3.4 * n_cols, 1.2 + 2.8 * n_rows))
+    for ax, row in zip(axes.flat, rows):
+        st = row["staleness"]
+        values, counts = [int(k) for k in st["histogram"]], list(st["histogram"].values())
+        bars = ax.bar(values, counts, color="#1f77b4", width=0.8)
+        if len(values) <= 12:
+            ax.bar_label(bars, fontsize=7)
+            ax.set_xticks(values)
+        ax.set_yscale("log")  # a few fill-up updates next to thousands of steady ones stay visible
+        ax.set_xlim(min(values) - 0.6, max(max(values), min(values) + 2) + 0.6)
+        ax.set_ylim(0.5, max(counts) * 3)
+        ax.set_title(f"{row_name(row)}: mean {st['mean']:.2f}, max {st['max']}", fontsize=9)
+        ax.set_xlabel("staleness (weight versions)")
+        ax.set_ylabel("updates (log scale)")
+    for ax in list(axes.flat)[len(rows):]:
+        ax.set_visible(False)
+    scen = metrics["scenario"]
+    fig.suptitle(f"Update staleness per layer, {scen['training']['algorithm'].upper()} ({scen['name']}): "
+                 "updates the layer applied between a gradient's forward and its update", fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,53 @@
+"""Which PEs a run used and in what order to show them: one track per PE in use."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+ROLE_ORDER = {"layer": 0, "worker": 0, "shard": 1}  # layers (of each worker) first, then shards
+
+
+class Track(NamedTuple):
+    """One PE in use: its coordinates, the short label written on it ("L2", "W1 L2", "S2") and its role."""
+
+    row: int
+    col: int
+    label: str
+    role: str | None
+
+    @property
+    def name(self) -> str:
+        """The label with the PE's coordinates, e.g. "L2 (0,1)"."""
+        return f"{self.label} ({self.row},{self.col})"
+
+
+def _label(pe: dict) -> str:
+    if pe.get("label"):
+        return pe["label"]
+    return f"L{pe['layer']}" if pe.get("layer") is not None else "PE"
+
+
+def _role(pe: dict) -> str | None:
+    return pe.get("role", "layer" if pe.get("layer") is not None else None)
+
+
+def pe_tracks(metrics: dict, ops: dict[str, np.ndarray] | None = None) -> list[Track]:
+    """The PEs that hold a role, plus any other PE that ran an op, in display order.
+
+    Order: PEs with a layer role by (worker, layer), then shards by layer, then the rest
+    by coordinate.
+    """
+    pes = {(pe["row"], pe["col"]): pe for pe in metrics["pe_utilization"]}
+    used = {coord for coord, pe in pes.items() if _role(pe) is not None}
+    if ops is not None and len(ops.get("row", ())):
+        used |= set(zip(ops["row"].tolist(), ops["col"].tolist()))
+
+    def key(coord):
+        pe = pes.get(coord, {})
+        role = _role(pe)
+        return (ROLE_ORDER.get(role, 2), pe.get("worker") or 0, pe.get("layer") or 0, coord)
+
+    return [Track(r, c, _label(pes.get((r, c), {})), _role(pes.get((r, c), {})))
+            for r, c in sorted(used, key=key)]
