@@ -59,7 +59,8 @@ def collect(scenario: Scenario, chip, layout, programs: dict, recorder, overflow
         n_in, n_out = scenario.model.layers[p.layer - 1], scenario.model.layers[p.layer]
         same_layer = [q for q in layout.placed if q.layer == p.layer]
         layers.append({
-            "layer": p.layer, "row": p.coord[0], "col": p.coord[1], "role": p.role, "n_in": n_in, "n_out": n_out,
+            "layer": p.layer, "row": p.coord[0], "col": p.coord[1], "role": p.role, "label": p.label,
+            "n_in": n_in, "n_out": n_out,
             **program.stats(),
             "staleness": staleness_stats(recorder.staleness[p.layer - 1]),
             "sram_bound_bytes": p.memory.total,

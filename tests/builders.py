@@ -64,8 +64,8 @@ def fake_asgd_results():
         "mean_staleness": 0.75, "peak_sram_bytes": {"0,0": 10, "0,2": 30},
         "pe_utilization": pes,
         "chains": [{"name": "worker 1", "pes": [[0, 0], [0, 1]]}, {"name": "worker 2", "pes": [[1, 0], [1, 1]]}],
-        "layers": [{"layer": 1, "shard": 1, "label": "S1", "row": 0, "col": 2, "staleness": staleness({"0": 2, "1": 2})},
-                   {"layer": 2, "shard": 2, "label": "S2", "row": 1, "col": 2, "staleness": staleness({"0": 1, "2": 3})}],
+        "layers": [{"layer": 1, "role": "shard", "label": "S1", "row": 0, "col": 2, "staleness": staleness({"0": 2, "1": 2})},
+                   {"layer": 2, "role": "shard", "label": "S2", "row": 1, "col": 2, "staleness": staleness({"0": 1, "2": 3})}],
         "scenario": {"name": "fake-asgd", "training": {"algorithm": "asgd"},
                      "hardware": {"name": "fake-hw", "clock_hz": 1.0e9, "mesh": {"rows": 3, "cols": 3}}},
     }

@@ -45,12 +45,10 @@ def has_staleness(metrics: dict) -> bool:
 
 
 def row_name(row: dict) -> str:
-    """How a `layers` row is titled: its label if it has one, else its shard or layer number."""
-    if row.get("label"):
-        return row["label"]
-    if row.get("shard") is not None:
-        return f"shard {row['shard']}"
-    return f"layer {row['layer']}"
+    """How a `layers` row is titled: 'layer 2' for a pipelined layer, else its label ('S2', 'W1 L2')."""
+    if row.get("role", "layer") == "layer" or not row.get("label"):
+        return f"layer {row['layer']}"
+    return row["label"]
 
 
 def staleness_histograms(metrics: dict):

@@ -61,7 +61,7 @@ def draw_mesh(ax, metrics: dict, fontsize_scale: float = 1.0):
             ax.annotate("", xy=points[-1], xytext=points[-2] if points[-2] != points[-1] else points[0],
                         arrowprops=dict(arrowstyle="->", color=color, lw=1.5))
         handles.append(Line2D([], [], color=color, lw=1.5,
-                              label=f"activation route, chain '{chain['name']}' ({len(chain['pes'])} PEs)"))
+                              label=f"{chain['name']}: route layer k -> k+1"))
     if has_shards:
         handles.append(Patch(facecolor="none", edgecolor=SHARD_COLOR, hatch="//", label="parameter-server shard"))
     step = max(1, max(rows, cols) // 16)
@@ -71,7 +71,7 @@ def draw_mesh(ax, metrics: dict, fontsize_scale: float = 1.0):
     ax.set_ylabel("PE row")
     if handles:
         ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize=7,
-                  ncol=min(3, len(handles)), frameon=False)
+                  ncol=min(2, len(handles)), frameon=False)
     return im
 
 
@@ -86,7 +86,7 @@ def utilization_map(metrics: dict):
     cell = min(1.1, 11.0 / max(rows, cols))  # inches per PE: big meshes stay page-sized
     fig, ax = plt.subplots(figsize=(2.6 + cell * cols, 2.2 + cell * rows))
     im = draw_mesh(ax, metrics)
-    ax.set_title(f"PE utilization, {run_title(metrics)}\n{_subtitle(metrics)}; "
+    ax.set_title(f"PE utilization, {run_title(metrics)}\n{_subtitle(metrics)}\n"
                  "arrows: XY route (along the row, then the column)", fontsize=9)
     fig.colorbar(im, ax=ax, label="utilization (busy cycles / total cycles)")
     fig.tight_layout()

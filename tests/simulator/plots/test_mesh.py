@@ -58,7 +58,7 @@ def test_workers_and_shards():
     assert len(drawn) == 2
     assert drawn[0][0][1] != drawn[1][0][1] and np.allclose([y - drawn[0][0][1] for _, y in drawn[0]], 0)
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert legend == ["activation route, chain 'worker 1' (2 PEs)", "activation route, chain 'worker 2' (2 PEs)",
+    assert legend == ["worker 1: route layer k -> k+1", "worker 2: route layer k -> k+1",
                       "parameter-server shard"]
     plt.close(fig)
 
