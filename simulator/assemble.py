@@ -48,6 +48,11 @@ def assemble(scenario: Scenario, layout: Layout, data: Dataset, order: np.ndarra
     programs: dict[Coord, object] = {}
     ports = []
     n_workers = t.workers if t.data_parallel else 1
+    # All-reduce: samples of each global batch, over all workers (the count each step's mean divides by).
+    step_samples = []
+    if t.algorithm == "allreduce":
+        n_steps = len(layout.schedules[0].batches)
+        step_samples = [sum(len(s.batches[i]) for s in layout.schedules) for i in range(n_steps)]
     for w in range(1, n_workers + 1):
         port = port_for(w)
         ports.append(port)
@@ -61,8 +66,7 @@ def assemble(scenario: Scenario, layout: Layout, data: Dataset, order: np.ndarra
                 program = LayerProgram(**args)
             elif t.algorithm == "allreduce":
                 ring = [q.coord for q in layout.of_role("worker") if q.layer == k]
-                totals = [sum(len(s.batches[i]) for s in layout.schedules) for i in range(len(layout.schedules[0].batches))]
-                program = RingLayer(worker=w, ring=ring, batch_samples=totals, reports=w == 1, **args)
+                program = RingLayer(worker=w, ring=ring, batch_samples=step_samples, reports=w == 1, **args)
             else:
                 shard = next(q.coord for q in layout.of_role("shard") if q.layer == k)
                 program = WorkerLayer(worker=w, shard=shard, variant=t.algorithm, param_bytes=param_bytes(n_in, n_out, m.bias),
