@@ -8,6 +8,7 @@ from collections import Counter
 import numpy as np
 
 from .config import Scenario
+from .records import MESSAGE_NAMES
 
 
 def staleness_stats(values: list[int]) -> dict:
@@ -17,10 +18,6 @@ def staleness_stats(values: list[int]) -> dict:
     counts = Counter(values)
     return {"updates": len(values), "mean": float(np.mean(values)), "min": int(min(values)),
             "max": int(max(values)), "histogram": {str(k): counts[k] for k in sorted(counts)}}
-
-
-MESSAGE_NAMES = {"x": "activations", "e": "deltas", "y": "labels", "push": "gradients", "pull": "weight requests",
-                 "weights": "weights", "ring": "all-reduce chunks"}
 
 
 def traffic_by_kind(traffic: dict[str, list[int]]) -> dict[str, dict]:

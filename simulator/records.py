@@ -13,8 +13,10 @@ KINDS = {"F": 0, "B": 1, "U": 2, "S": 3, "R": 4}
 KIND_LETTERS = {code: letter for letter, code in KINDS.items()}  # 0 -> "F", ...
 OPS_COLUMNS = ("layer", "kind", "sample", "start", "end", "row", "col")
 
-# Message kinds in the message table, by code; the names are simulator.metrics.MESSAGE_NAMES' keys.
+# Message kinds: their code in the message table and their name in metrics and traces.
 MESSAGE_KINDS = {"x": 0, "e": 1, "y": 2, "push": 3, "pull": 4, "weights": 5, "ring": 6}
+MESSAGE_NAMES = {"x": "activations", "e": "deltas", "y": "labels", "push": "gradients", "pull": "weight requests",
+                 "weights": "weights", "ring": "all-reduce chunks"}
 # Source and destination PE (the I/O port is row 0, column -1), send and arrival cycles,
 # size in bytes, kind code (MESSAGE_KINDS) and tag (the sample for x, e, y).
 MESSAGE_COLUMNS = ("src_row", "src_col", "dst_row", "dst_col", "sent", "arrival", "nbytes", "kind", "tag")

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .metrics import MESSAGE_NAMES
-from .records import KIND_LETTERS, MESSAGE_KINDS
+from .records import KIND_LETTERS, MESSAGE_KINDS, MESSAGE_NAMES
 from .tracks import pe_tracks
 
 PID = 1

@@ -106,7 +106,7 @@ def test_tags_of_sample_messages_name_the_sample(tiny_runs, kind):
     trace = chrome_trace(result.metrics, result.ops, result.messages)
     m = result.messages
     tags = sorted(m["tag"][m["kind"] == MESSAGE_KINDS[kind]].tolist())
-    from simulator.metrics import MESSAGE_NAMES
+    from simulator.records import MESSAGE_NAMES
     got = sorted(int(e["name"].rsplit(" ", 1)[1]) for e in trace["traceEvents"]
                  if e["ph"] == "s" and e["cat"] == MESSAGE_NAMES[kind])
     assert got == tags and len(tags) > 0
