@@ -13,7 +13,19 @@ from kernels.activations import (
 from kernels.dense import accumulate_gradient, activation_backward, delta_to_input, dense_forward, rank_one_update
 from kernels.fused import train_sgd, train_sgd_fused
 from kernels.loss import softmax_cross_entropy
-from kernels.optim import axpy, momentum_accumulate, zero
+from kernels.optim import (
+    adadelta_direction,
+    adagrad_direction,
+    adam_direction,
+    axpy,
+    cg_direction,
+    dot,
+    hestenes_stiefel_dots,
+    momentum_accumulate,
+    nesterov_direction,
+    rmsprop_direction,
+    zero,
+)
 from kernels.reference import (
     activation_backward_ref,
     delta_to_input_ref,
@@ -35,16 +47,24 @@ __all__ = [
     "activation_backward",
     "activation_backward_ref",
     "activation_code",
+    "adadelta_direction",
+    "adagrad_direction",
+    "adam_direction",
     "axpy",
+    "cg_direction",
     "delta_to_input",
     "delta_to_input_ref",
     "dense_forward",
     "dense_forward_ref",
     "derivative_from_output",
+    "dot",
     "gradient_ref",
+    "hestenes_stiefel_dots",
     "mbgd_reference",
     "rank_one_update",
+    "rmsprop_direction",
     "momentum_accumulate",
+    "nesterov_direction",
     "sgd_reference",
     "softmax_cross_entropy",
     "softmax_cross_entropy_ref",

@@ -16,11 +16,17 @@ Relative paths inside a file are relative to that file; relative paths given wit
 from __future__ import annotations
 
 import re
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, create_model, field_validator, model_validator
+
+from .algorithms import ALGORITHMS, Algorithm
+from .optimizers import (OPTIMIZERS, ConstantSchedule, HalfLifeSchedule, MomentumConfig, OptimizerConfig,
+                         ScheduleConfig, SGDConfig)
+from .schema import Strict
 
 
 class ConfigError(Exception):
@@ -34,20 +40,14 @@ class ConfigError(Exception):
         super().__init__("\n".join(lines))
 
 
-class _Strict(BaseModel):
-    """A configuration section: unknown keys are errors and values are never coerced."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class MeshConfig(_Strict):
+class MeshConfig(Strict):
     """The size of the PE grid."""
 
     rows: int = Field(ge=1, description="PE rows")
     cols: int = Field(ge=1, description="PE columns")
 
 
-class PEConfig(_Strict):
+class PEConfig(Strict):
     """One processing element: compute rate, memory and per-op cost."""
 
     macs_per_cycle: int = Field(ge=1, description="multiply-accumulates per cycle")
@@ -55,7 +55,7 @@ class PEConfig(_Strict):
     op_overhead_cycles: int = Field(ge=0, description="fixed cycles to issue one op")
 
 
-class NocConfig(_Strict):
+class NocConfig(Strict):
     """The network on chip: directed links between neighbouring PEs."""
 
     hop_latency_cycles: int = Field(ge=0, description="cycles for a message head to cross one link")
@@ -63,7 +63,7 @@ class NocConfig(_Strict):
     contention: bool = Field(description="links carry one message at a time (FIFO)")
 
 
-class HardwareConfig(_Strict):
+class HardwareConfig(Strict):
     """A hypothetical wafer-scale chip: a mesh of identical PEs joined by a NoC."""
 
     name: str
@@ -73,7 +73,7 @@ class HardwareConfig(_Strict):
     noc: NocConfig
 
 
-class ModelConfig(_Strict):
+class ModelConfig(Strict):
     """A fully connected network: layer widths from the input to the logits."""
 
     layers: list[int] = Field(min_length=2, description="widths, input first")
@@ -89,7 +89,7 @@ class ModelConfig(_Strict):
         return self
 
 
-class DatasetConfig(_Strict):
+class DatasetConfig(Strict):
     """Where the samples come from and how they are split."""
 
     name: Literal["digits", "mnist", "synthetic"] = "digits"
@@ -98,61 +98,108 @@ class DatasetConfig(_Strict):
     samples: int | None = Field(default=None, ge=2, description="subset size (digits, mnist) or generated count (synthetic)")
 
 
-DATA_PARALLEL = ("asgd", "downpour", "hogwild", "allreduce")  # replicas on disjoint PE regions
-PARAMETER_SERVER = ("asgd", "downpour", "hogwild")  # ... that talk to parameter-server shards
+class _TrainingKeys(Strict):
+    """The keys of `training` every algorithm reads; each algorithm's own keys follow (see `TrainingConfig`)."""
 
-
-class TrainingConfig(_Strict):
-    """The training algorithm and its hyper-parameters."""
-
-    algorithm: Literal["sgd", "cp", "mbgd", "asgd", "downpour", "hogwild", "allreduce"] = "cp"
-    learning_rate: float = Field(gt=0)
-    momentum: float = Field(default=0.0, ge=0, lt=1)
-    lr_half_life_epochs: float | None = Field(default=None, gt=0, description="learning rate halves every this many epochs")
-    batch_size: int = Field(default=1, ge=1)
-    delta_rule: Literal["immediate", "anchored"] = "immediate"
+    algorithm: Literal[tuple(ALGORITHMS)] = Field(default="cp", description=" | ".join(ALGORITHMS))
+    learning_rate: float = Field(gt=0, description="base learning rate of the optimizer's step")
+    momentum: float = Field(default=0.0, ge=0, lt=1, description="shorthand for optimizer: {name: momentum, mu: ...}")
+    lr_half_life_epochs: float | None = Field(
+        default=None, gt=0, description="shorthand for lr_schedule: {name: half_life, half_life_epochs: ...}")
+    optimizer: OptimizerConfig | None = Field(default=None, description="an optimizer name or {name: ..., its keys}")
+    lr_schedule: ScheduleConfig | None = Field(default=None, description="a schedule name or {name: ..., its keys}")
     epochs: float | None = Field(default=None, gt=0)
     samples: int | None = Field(default=None, ge=1)
     eval_every: int = Field(default=500, ge=1, description="samples between evaluations")
     seed: int = 0
-    in_flight_slack: int = Field(default=0, ge=0, description="cp: samples a layer may hold beyond 2(D-k)+1")
-    workers: int = Field(default=1, ge=1, description="data-parallel replicas of the network")
-    n_fetch: int = Field(default=1, ge=1, description="downpour: fetch weights every n_fetch steps")
-    n_push: int = Field(default=1, ge=1, description="downpour: push accrued gradients every n_push steps")
-    staleness_aware: bool = Field(default=False, description="divide the learning rate by each update's staleness")
+
+    @field_validator("optimizer", "lr_schedule", mode="before")
+    @classmethod
+    def _name_alone(cls, value: Any) -> Any:
+        """`optimizer: adam` is short for `optimizer: {name: adam}`."""
+        return {"name": value} if isinstance(value, str) else value
 
     @model_validator(mode="after")
-    def _one_length(self) -> "TrainingConfig":
+    def _consistent(self) -> "_TrainingKeys":
         if (self.epochs is None) == (self.samples is None):
             raise ValueError("give exactly one of training.epochs and training.samples")
-        batched = ("mbgd",) + DATA_PARALLEL
-        if self.algorithm not in batched and self.batch_size != 1:
-            raise ValueError(f"training.batch_size is {self.batch_size} but {self.algorithm} trains on one sample at a time; "
-                             "use algorithm: mbgd or batch_size: 1")
-        if self.algorithm not in DATA_PARALLEL and self.workers != 1:
-            raise ValueError(f"training.workers is {self.workers} but {self.algorithm} trains one copy of the network; "
-                             f"use one of {', '.join(DATA_PARALLEL)} or workers: 1")
-        if self.algorithm != "downpour" and (self.n_fetch, self.n_push) != (1, 1):
-            raise ValueError(f"training.n_fetch and training.n_push are for algorithm: downpour, not {self.algorithm}; "
-                             "remove them or switch to downpour")
-        if self.algorithm not in PARAMETER_SERVER and self.staleness_aware:
-            raise ValueError(f"training.staleness_aware scales parameter-server updates, but {self.algorithm} has no "
-                             f"parameter server; use one of {', '.join(PARAMETER_SERVER)} or remove the key")
-        if self.algorithm in DATA_PARALLEL and self.delta_rule != "immediate":
-            raise ValueError(f"training.delta_rule: {self.delta_rule} is a continuous-propagation rule; "
-                             f"{self.algorithm} workers compute each minibatch with one weight version")
+        algorithm = ALGORITHMS[self.algorithm]
+        for key, owners in _OWNERS.items():
+            if self.algorithm in owners:
+                continue
+            value, default = getattr(self, key), type(self).model_fields[key].default
+            if value != default:
+                raise ValueError(f"training.{key} is {value!r} but {self.algorithm} does not use it (it is a key of "
+                                 f"{', '.join(owners)}); remove it or choose one of those algorithms")
+        if self.optimizer is not None and self.momentum:
+            raise ValueError(f"training.momentum ({self.momentum}) is shorthand for optimizer: {{name: momentum, mu: "
+                             f"{self.momentum}}}; with training.optimizer set, give momentum inside it and remove "
+                             "training.momentum")
+        if self.lr_schedule is not None and self.lr_half_life_epochs is not None:
+            raise ValueError("training.lr_half_life_epochs is shorthand for lr_schedule: {name: half_life, "
+                             f"half_life_epochs: {self.lr_half_life_epochs}}}; give one of the two")
+        optimizer = self.optimizer_config
+        if OPTIMIZERS[optimizer.name].minibatch_only and not algorithm.in_order_minibatches:
+            fits = ", ".join(a.name for a in ALGORITHMS.values() if a.in_order_minibatches)
+            raise ValueError(f"training.optimizer: {optimizer.name} builds each direction from consecutive minibatch "
+                             f"gradients of one set of weights, which {self.algorithm} does not compute (its updates "
+                             f"apply per-sample or stale gradients); use it with {fits}")
         return self
 
     @property
+    def spec(self) -> Algorithm:
+        """The registered algorithm this section names."""
+        return ALGORITHMS[self.algorithm]
+
+    @property
+    def options(self) -> Strict:
+        """The algorithm's own keys, as its options model."""
+        spec = self.spec
+        return spec.options.model_validate({key: getattr(self, key) for key in spec.keys()})
+
+    @property
     def data_parallel(self) -> bool:
-        return self.algorithm in DATA_PARALLEL
+        return self.spec.data_parallel
 
     @property
     def parameter_server(self) -> bool:
-        return self.algorithm in PARAMETER_SERVER
+        return self.spec.parameter_server
+
+    @property
+    def optimizer_config(self):
+        """The optimizer section, with the `momentum` shorthand resolved (sgd when neither is given)."""
+        if self.optimizer is not None:
+            return self.optimizer
+        return MomentumConfig(mu=self.momentum) if self.momentum else SGDConfig()
+
+    @property
+    def schedule_config(self):
+        """The learning-rate schedule section, with the `lr_half_life_epochs` shorthand resolved."""
+        if self.lr_schedule is not None:
+            return self.lr_schedule
+        if self.lr_half_life_epochs is not None:
+            return HalfLifeSchedule(half_life_epochs=self.lr_half_life_epochs)
+        return ConstantSchedule()
 
 
-class Scenario(_Strict):
+def _algorithm_keys() -> tuple[dict, dict[str, list[str]]]:
+    """The keys the registered algorithms declare (field definitions) and which algorithms declare each."""
+    fields: dict[str, tuple] = {}
+    owners: dict[str, list[str]] = {}
+    for algorithm in ALGORITHMS.values():
+        for key, info in algorithm.options.model_fields.items():
+            fields.setdefault(key, (info.annotation, info))
+            owners.setdefault(key, []).append(algorithm.name)
+    return fields, owners
+
+
+_FIELDS, _OWNERS = _algorithm_keys()
+TrainingConfig = create_model("TrainingConfig", __base__=_TrainingKeys, __doc__=(
+    "The training algorithm and its hyper-parameters: the common keys, then every registered algorithm's own keys "
+    "(a key of another algorithm than the chosen one must keep its default)."), **_FIELDS)
+
+
+class Scenario(Strict):
     """An experiment: hardware, placement, network, data and training."""
 
     name: str
@@ -212,12 +259,32 @@ def _is_union_branch(part: Any) -> bool:
     return isinstance(part, str) and ("[" in part or "'" in part)
 
 
-def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
+# Sections chosen by their `name` (discriminated unions): the key, and the model of each name.
+_TAGGED = {"optimizer": {name: kind.config for name, kind in OPTIMIZERS.items()},
+           "lr_schedule": {c.model_fields["name"].default: c for c in typing.get_args(typing.get_args(ScheduleConfig)[0])}}
+
+
+def _strip_tags(loc: tuple) -> tuple[tuple, dict[int, str]]:
+    """Drop the branch names pydantic puts after a named section ('optimizer', 'adam', 'beta3' -> 'optimizer',
+    'beta3'); return the clean loc and, by position in it, the section name chosen there."""
+    out: list = []
+    tags: dict[int, str] = {}
+    for i, part in enumerate(loc):
+        if i and loc[i - 1] in _TAGGED and part in _TAGGED[loc[i - 1]]:
+            tags[len(out) - 1] = part
+            continue
+        out.append(part)
+    return tuple(out), tags
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple, tags: dict[int, str]) -> list[str]:
     """The keys a section accepts, found by following `loc` through nested models."""
-    for part in loc:
+    for i, part in enumerate(loc):
         field = model.model_fields.get(part) if isinstance(part, str) else None
         annotation = getattr(field, "annotation", None)
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        if i in tags:
+            model = _TAGGED[part][tags[i]]
+        elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
             model = annotation
         else:
             break
@@ -228,15 +295,22 @@ def _problems(error: ValidationError, model: type[BaseModel], prefix: str = "") 
     """Turn a pydantic error into (dotted key, message with the value and the fix) pairs."""
     problems = []
     for item in error.errors(include_url=False):
-        loc = tuple(p for p in item["loc"] if not _is_union_branch(p))
+        tagged, tags = _strip_tags(tuple(item["loc"]))
+        loc = tuple(p for p in tagged if not _is_union_branch(p))
         key = prefix + _dotted(loc)
         kind = item["type"]
-        if len(loc) < len(item["loc"]):
+        if kind in ("union_tag_invalid", "union_tag_not_found"):
+            names = ", ".join(_TAGGED.get(loc[-1], {})) if loc else ""
+            got = item.get("input")
+            got = got.get("name") if isinstance(got, dict) else got
+            text = (f"unknown name {got!r}; choose one of {names}" if kind == "union_tag_invalid"
+                    else f"give the name of one of {names} (as name: ... or the name alone)")
+        elif len(loc) < len(tagged):
             field = model.model_fields.get(loc[0]) if len(loc) == 1 else None
             expected = field.description if field is not None and field.description else "another form"
             text = f"expected {expected} (got {item.get('input')!r})"
         elif kind == "extra_forbidden":
-            allowed = ", ".join(_allowed_keys(model, loc[:-1]))
+            allowed = ", ".join(_allowed_keys(model, loc[:-1], tags))
             text = f"unknown key; allowed here: {allowed}"
         elif kind == "missing":
             text = "required key is missing"

@@ -1,4 +1,4 @@
-"""Which PEs a scenario occupies, what each one holds, and the SRAM each needs at most.
+"""Which PEs a scenario occupies, what each one holds, its optimizer, and the SRAM each needs at most.
 
 Layer-pipelined algorithms (SGD, CP, MBGD) put layer k on one PE. Data-parallel ones put
 layer k of each worker on its own PE and, with a parameter server, layer k's shard on
@@ -9,22 +9,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .algorithms import Schedule, make_schedule
+from .algorithms import ALLREDUCE, Schedule, make_schedule
 from .algorithms.dataparallel import DataParallel, synchronous_samples, worker_batches
-from .config import ConfigError, Scenario
+from .config import ConfigError, Scenario, TrainingConfig
 from .hardware.mesh import Coord
-from .memory import LayerMemory, layer_memory, param_bytes, shard_memory, worker_exchange_bytes
+from .layers import DenseShape, network_shapes, param_bytes
+from .memory import LayerMemory, layer_memory, shard_memory
+from .optimizers import SGDConfig, Transform, make_optimizer, make_schedule as make_lr_schedule
 from .placement import place, place_data_parallel
 
 
 @dataclass(frozen=True)
 class Placed:
-    """One PE in use: where it is, what it holds and the most SRAM it needs."""
+    """One PE in use: where it is, what it holds, the optimizer it updates with, and the most SRAM it needs."""
 
     coord: Coord
     role: str  # "layer" (pipelined), "worker" or "shard"
     worker: int | None  # 1-based, for workers
     layer: int  # 1-based
+    shape: DenseShape
+    optimizer: Transform
     memory: LayerMemory
 
     @property
@@ -54,49 +58,55 @@ class Layout:
         return [p for p in self.placed if p.role == "layer" or (p.role == "worker" and p.worker == w)]
 
 
-def _widths(scenario: Scenario):
-    m = scenario.model
-    return list(enumerate(zip(m.layers[:-1], m.layers[1:]), start=1))
+def optimizers(training: TrainingConfig, n_train: int, n_samples: int) -> tuple[Transform, Transform]:
+    """(the scenario's optimizer, plain SGD) with its learning-rate schedule. The first runs on
+    pipeline layers, shards and all-reduce replicas; the second on parameter-server workers
+    (Downpour's local steps; asgd and hogwild workers never step)."""
+    schedule = make_lr_schedule(training.schedule_config, training.learning_rate, n_train, n_samples)
+    return make_optimizer(training.optimizer_config, schedule), make_optimizer(SGDConfig(), schedule)
 
 
-def layout(scenario: Scenario, n_samples: int) -> Layout:
-    """Place the scenario's programs on the mesh and bound their SRAM."""
-    t, m, mesh = scenario.training, scenario.model, scenario.hardware.mesh
-    momentum = t.momentum > 0
-    if not t.data_parallel:
+def layout(scenario: Scenario, n_samples: int, n_train: int) -> Layout:
+    """Place the scenario's programs on the mesh, give each its optimizer and bound its SRAM."""
+    t, mesh = scenario.training, scenario.hardware.mesh
+    shapes = network_shapes(scenario.model)
+    algorithm = t.spec
+    if not algorithm.data_parallel:
+        main, _ = optimizers(t, n_train, n_samples)
         schedule = make_schedule(t, scenario.n_layers, n_samples)
         coords = place(scenario.placement, mesh.rows, mesh.cols, scenario.n_layers)
-        placed = [Placed(coord, "layer", None, k, layer_memory(schedule, k, n_in, n_out, m.bias, momentum))
-                  for coord, (k, (n_in, n_out)) in zip(coords, _widths(scenario))]
+        placed = [Placed(coord, "layer", None, k, shape, main, layer_memory(schedule, k, shape, main))
+                  for k, (coord, shape) in enumerate(zip(coords, shapes), start=1)]
         return Layout(placed, [schedule], n_samples)
 
-    synchronous = t.algorithm == "allreduce"
+    options = t.options
+    synchronous = algorithm.family == ALLREDUCE
     if synchronous:
-        n_samples = synchronous_samples(n_samples, t.workers)
-    batches = worker_batches(n_samples, t.workers, t.batch_size, synchronous)
+        n_samples = synchronous_samples(n_samples, options.workers)
+    main, local = optimizers(t, n_train, n_samples)
+    worker_optimizer = main if synchronous else local
+    batches = worker_batches(n_samples, options.workers, options.batch_size, synchronous)
     schedules = [DataParallel(scenario.n_layers, b) for b in batches]
-    regions, shards = place_data_parallel(scenario.placement, mesh.rows, mesh.cols, scenario.n_layers, t.workers,
-                                          t.parameter_server)
-    local_momentum = momentum and synchronous  # under a parameter server, momentum lives on the shard
+    regions, shards = place_data_parallel(scenario.placement, mesh.rows, mesh.cols, scenario.n_layers,
+                                          options.workers, algorithm.parameter_server)
     placed = []
     for w, (coords, schedule) in enumerate(zip(regions, schedules), start=1):
-        for coord, (k, (n_in, n_out)) in zip(coords, _widths(scenario)):
-            exchange = worker_exchange_bytes(t.algorithm, param_bytes(n_in, n_out, m.bias), t.workers)
-            placed.append(Placed(coord, "worker", w, k,
-                                 layer_memory(schedule, k, n_in, n_out, m.bias, local_momentum, exchange)))
-    for coord, (k, (n_in, n_out)) in zip(shards, _widths(scenario)):
-        placed.append(Placed(coord, "shard", None, k, shard_memory(k, n_in, n_out, m.bias, momentum, t.workers)))
+        for k, (coord, shape) in enumerate(zip(coords, shapes), start=1):
+            exchange = algorithm.exchange_bytes(param_bytes(shape), options.workers)
+            placed.append(Placed(coord, "worker", w, k, shape, worker_optimizer,
+                                 layer_memory(schedule, k, shape, worker_optimizer, exchange)))
+    for k, (coord, shape) in enumerate(zip(shards, shapes), start=1):
+        placed.append(Placed(coord, "shard", None, k, shape, main, shard_memory(k, shape, main, options.workers)))
     return Layout(placed, schedules, n_samples)
 
 
 def check_memory(scenario: Scenario, placed: list[Placed], source: str) -> list[dict]:
     """Raise ConfigError for PEs whose SRAM bound exceeds the PE, unless overflow is allowed; return the overflows."""
     sram = scenario.hardware.pe.sram_bytes
-    widths = scenario.model.layers
     over = [p for p in placed if p.memory.total > sram]
     if over and not scenario.allow_sram_overflow:
         problems = [("hardware.pe.sram_bytes",
-                     f"{p.description} ({widths[p.layer - 1]}->{widths[p.layer]} on PE {list(p.coord)}) needs "
+                     f"{p.description} ({p.shape.describe()} on PE {list(p.coord)}) needs "
                      f"{p.memory.total:,} bytes of SRAM ({p.memory.describe()}) but a PE has {sram:,}; raise "
                      "hardware.pe.sram_bytes, narrow model.layers, or set allow_sram_overflow: true to study the "
                      "hypothetical chip anyway") for p in over]

@@ -1,49 +1,73 @@
-"""SRAM a layer needs on its PE: weights and optimizer state, plus what it holds per sample.
+"""SRAM a PE needs: parameters and optimizer state, buffers, and what it holds per sample.
 
-A layer holds, per sample between its forward and its backward, its input (n_in
-floats) and its output (n_out floats: the activation, or the loss delta on the top
-layer); inputs may also wait before their forward. With the anchored delta rule a
-layer above the first keeps one weight copy per older weight version still in use
-(the first layer's backward needs no W^T, so it stashes nothing). A per-sample update
-(CP, SGD) streams h x delta straight into the weights; only an algorithm that sums
-gradients over several samples (MBGD with batch > 1) keeps a gradient buffer.
+A layer holds, per sample between its forward and its backward, its input and its output
+(the activation, or the loss delta on the top layer); inputs may also wait before their
+forward. With the anchored delta rule a layer keeps one weight copy per older weight
+version still in use (`shape.stash_bytes`; none for the first layer). A per-sample update
+with a linear, stateless optimizer streams dz x^T straight into the weights; a layer that
+sums gradients over several samples, or whose optimizer keeps state, builds the gradient
+in a buffer. Every figure comes from the layer's shape and the optimizer's own facts.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .algorithms.base import Schedule
+from .layers import FLOAT_BYTES, LayerShape, optimizer_state_bytes, param_bytes
+from .optimizers import Transform
 
-FLOAT_BYTES = 4
+if TYPE_CHECKING:
+    from .algorithms.base import Schedule
 
 
 @dataclass(frozen=True)
 class LayerMemory:
-    """Bytes of SRAM one layer needs, by purpose, at the most the schedule allows."""
+    """Bytes of SRAM one PE needs, by purpose, at the most the schedule allows."""
 
     layer: int
     weights: int
     gradient_buffer: int
-    momentum_buffer: int
+    optimizer_state: int
     activations: int
     weight_stash: int
     exchange_buffers: int = 0  # data parallel: gradients or weights landing from, or accrued for, other PEs
 
     @property
+    def static(self) -> int:
+        """What stays for the whole run; per-sample data comes and goes."""
+        return self.weights + self.gradient_buffer + self.optimizer_state + self.exchange_buffers
+
+    @property
     def total(self) -> int:
-        return (self.weights + self.gradient_buffer + self.momentum_buffer + self.activations + self.weight_stash
-                + self.exchange_buffers)
+        return self.static + self.activations + self.weight_stash
 
     def describe(self) -> str:
         parts = [("weights", self.weights), ("gradient buffer", self.gradient_buffer),
-                 ("momentum buffer", self.momentum_buffer), ("activations in flight", self.activations),
+                 ("optimizer state", self.optimizer_state), ("activations in flight", self.activations),
                  ("stashed weights", self.weight_stash), ("exchange buffers", self.exchange_buffers)]
         return " + ".join(f"{name} {value:,}" for name, value in parts if value)
 
 
-def param_bytes(n_in: int, n_out: int, bias: bool) -> int:
-    return (n_in * n_out + (n_out if bias else 0)) * FLOAT_BYTES
+class SramLedger:
+    """A PE's SRAM in use, as the run allocates and frees it, and its peak."""
+
+    def __init__(self, static_bytes: int):
+        self.in_use = static_bytes
+        self.peak = static_bytes
+
+    def alloc(self, nbytes: int) -> None:
+        self.in_use += nbytes
+        if self.in_use > self.peak:
+            self.peak = self.in_use
+
+    def free(self, nbytes: int) -> None:
+        self.in_use -= nbytes
+
+
+def builds_gradient(schedule: Schedule, optimizer: Transform) -> bool:
+    """Does the layer build its gradient in a buffer (rather than stream a rank-one update)?"""
+    return schedule.sums_gradients or not optimizer.linear
 
 
 def held_inputs_bound(schedule: Schedule, layer: int) -> int:
@@ -53,37 +77,26 @@ def held_inputs_bound(schedule: Schedule, layer: int) -> int:
     return schedule.window(1) + 1 if layer == 1 else schedule.window(layer - 1)
 
 
-def layer_memory(schedule: Schedule, layer: int, n_in: int, n_out: int, bias: bool, momentum: bool,
+def layer_memory(schedule: Schedule, layer: int, shape: LayerShape, optimizer: Transform,
                  exchange: int = 0) -> LayerMemory:
     """The SRAM bound for layer k (1-based) under `schedule`, plus `exchange` bytes of data-parallel buffers."""
-    params = param_bytes(n_in, n_out, bias)
+    params = param_bytes(shape)
     window = schedule.window(layer)
-    stash = window * n_in * n_out * FLOAT_BYTES if schedule.anchored and layer > 1 else 0
     return LayerMemory(
         layer=layer,
         weights=params,
-        gradient_buffer=params if schedule.sums_gradients else 0,
-        momentum_buffer=params if momentum else 0,
-        activations=(held_inputs_bound(schedule, layer) * n_in + window * n_out) * FLOAT_BYTES,
-        weight_stash=stash,
+        gradient_buffer=params if builds_gradient(schedule, optimizer) else 0,
+        optimizer_state=optimizer_state_bytes(shape, optimizer),
+        activations=(held_inputs_bound(schedule, layer) * shape.input_floats + window * shape.output_floats) * FLOAT_BYTES,
+        weight_stash=window * shape.stash_bytes if schedule.anchored else 0,
         exchange_buffers=exchange,
     )
 
 
-def worker_exchange_bytes(variant: str, params: int, workers: int) -> int:
-    """A worker layer's exchange buffers: downpour keeps an accrued gradient and a landing
-    buffer for fetched weights; all-reduce lands one ring chunk; asgd and hogwild wait for
-    their weights, which land straight in the weight buffer."""
-    if variant == "downpour":
-        return 2 * params
-    if variant == "allreduce" and workers > 1:
-        return -(-params // (workers * FLOAT_BYTES)) * FLOAT_BYTES
-    return 0
-
-
-def shard_memory(layer: int, n_in: int, n_out: int, bias: bool, momentum: bool, workers: int) -> LayerMemory:
-    """A parameter-server shard: the master weights, their momentum, and one landing buffer per
+def shard_memory(layer: int, shape: LayerShape, optimizer: Transform, workers: int) -> LayerMemory:
+    """A parameter-server shard: the master weights, their optimizer state, and one landing buffer per
     worker for pushed gradients (each worker has one push queued at a time when the shard keeps up)."""
-    params = param_bytes(n_in, n_out, bias)
-    return LayerMemory(layer=layer, weights=params, gradient_buffer=0, momentum_buffer=params if momentum else 0,
+    params = param_bytes(shape)
+    return LayerMemory(layer=layer, weights=params, gradient_buffer=0,
+                       optimizer_state=optimizer_state_bytes(shape, optimizer),
                        activations=0, weight_stash=0, exchange_buffers=workers * params)

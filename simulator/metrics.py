@@ -8,6 +8,7 @@ from collections import Counter
 import numpy as np
 
 from .config import Scenario
+from .layers import FLOAT_BYTES
 from .records import MESSAGE_NAMES
 
 
@@ -53,14 +54,17 @@ def collect(scenario: Scenario, chip, layout, programs: dict, recorder, overflow
     layers = []
     for p in describing:
         program = programs[p.coord]
-        n_in, n_out = scenario.model.layers[p.layer - 1], scenario.model.layers[p.layer]
         same_layer = [q for q in layout.placed if q.layer == p.layer]
         layers.append({
             "layer": p.layer, "row": p.coord[0], "col": p.coord[1], "role": p.role, "label": p.label,
-            "n_in": n_in, "n_out": n_out,
+            "kind": p.shape.kind, "n_in": p.shape.input_floats, "n_out": p.shape.output_floats,
+            "parameters": p.shape.param_count,
             **program.stats(),
             "staleness": staleness_stats(recorder.staleness[p.layer - 1]),
             "sram_bound_bytes": p.memory.total,
+            "sram_bound": {"weights": p.memory.weights, "gradient_buffer": p.memory.gradient_buffer,
+                           "optimizer_state": p.memory.optimizer_state, "activations": p.memory.activations,
+                           "weight_stash": p.memory.weight_stash, "exchange_buffers": p.memory.exchange_buffers},
             "max_peak_sram_bytes": max(programs[q.coord].sram_peak for q in same_layer),
             "utilization": util(p.coord),
         })
@@ -78,8 +82,14 @@ def collect(scenario: Scenario, chip, layout, programs: dict, recorder, overflow
     net = chip.network
     busiest = sorted(net.links.values(), key=lambda l: (-l.busy_cycles, l.src, l.dst))[:8]
     last = curve[-1] if curve else (0, 0, float("nan"), float("nan"))
+    optimizer = describing[0].optimizer if describing else None
     return {
         "algorithm": scenario.training.algorithm,
+        "optimizer": {"name": scenario.training.optimizer_config.name,
+                      "schedule": scenario.training.schedule_config.name,
+                      "state_bytes_per_parameter": optimizer.state_per_param * FLOAT_BYTES if optimizer else 0,
+                      "update_macs_per_parameter": optimizer.macs_per_param if optimizer else 0,
+                      "state_bytes": sum(p.memory.optimizer_state for p in layout.placed)},
         "status": status,
         "timing_only": scenario.timing_only,
         "total_cycles": total,

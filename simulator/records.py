@@ -1,29 +1,126 @@
-"""The tables a run records, as columns of int64: one row per op and one row per message.
+"""The simulator's vocabulary and the tables a run records: op kinds, message kinds, and their records.
 
-Pure constants and conversions (no simulation imports), so figures and trace export can
-read saved tables without the simulator.
+One table per vocabulary: every op kind (code in `ops.npz`, letter, name, colour in the
+figures, category in the trace) and every message kind (key on the chip, code in
+`messages.npz`, name in metrics and traces) is defined here once; everything else derives
+from these tables. Pure constants and conversions (no simulation imports), so figures and
+trace export can read saved tables without the simulator.
 """
 
 from __future__ import annotations
 
+from typing import Any, Callable, NamedTuple
+
 import numpy as np
 
-# Op kinds in the op table: forward, backward, update, serve a weight request, add an all-reduce chunk.
-KINDS = {"F": 0, "B": 1, "U": 2, "S": 3, "R": 4}
-KIND_LETTERS = {code: letter for letter, code in KINDS.items()}  # 0 -> "F", ...
-OPS_COLUMNS = ("layer", "kind", "sample", "start", "end", "row", "col")
 
-# Message kinds: their code in the message table and their name in metrics and traces.
-MESSAGE_KINDS = {"x": 0, "e": 1, "y": 2, "push": 3, "pull": 4, "weights": 5, "ring": 6}
-MESSAGE_NAMES = {"x": "activations", "e": "deltas", "y": "labels", "push": "gradients", "pull": "weight requests",
-                 "weights": "weights", "ring": "all-reduce chunks"}
+class OpKind(NamedTuple):
+    """One kind of op a PE runs."""
+
+    code: int  # in ops.npz
+    letter: str  # what programs return and the pipeline diagram prints
+    name: str  # legend text
+    color: str  # pipeline diagram
+    category: str  # trace.json slice category
+    carries_sample: bool  # its tag is a sample id (else a batch, worker or step tag)
+
+
+OP_KINDS = (
+    OpKind(0, "F", "forward (F)", "#1f77b4", "forward", True),
+    OpKind(1, "B", "backward (B)", "#ff7f0e", "backward", True),
+    OpKind(2, "U", "update (U)", "#2ca02c", "update", False),
+    OpKind(3, "S", "serve weights (S)", "#9467bd", "serve", False),
+    OpKind(4, "R", "all-reduce add (R)", "#8c564b", "all-reduce", False),
+)
+
+
+class MessageKind(NamedTuple):
+    """One kind of message the network carries."""
+
+    code: int  # in messages.npz
+    key: str  # `Message.kind` on the chip
+    name: str  # metrics.json network.by_kind and trace categories
+
+
+MESSAGE_KIND_TABLE = (
+    MessageKind(0, "x", "activations"),
+    MessageKind(1, "e", "deltas"),
+    MessageKind(2, "y", "labels"),
+    MessageKind(3, "push", "gradients"),
+    MessageKind(4, "pull", "weight requests"),
+    MessageKind(5, "weights", "weights"),
+    MessageKind(6, "ring", "all-reduce chunks"),
+)
+
+# Derived lookups.
+KINDS = {k.letter: k.code for k in OP_KINDS}  # "F" -> 0
+KIND_LETTERS = {k.code: k.letter for k in OP_KINDS}  # 0 -> "F"
+KIND_COLORS = {k.code: k.color for k in OP_KINDS}
+KIND_NAMES = {k.code: k.name for k in OP_KINDS}
+OP_CATEGORIES = {k.code: k.category for k in OP_KINDS}
+SAMPLE_KINDS = tuple(k.code for k in OP_KINDS if k.carries_sample)
+MESSAGE_KINDS = {k.key: k.code for k in MESSAGE_KIND_TABLE}  # "x" -> 0
+MESSAGE_NAMES = {k.key: k.name for k in MESSAGE_KIND_TABLE}  # "x" -> "activations"
+MESSAGE_KEY_OF_CODE = {k.code: k.key for k in MESSAGE_KIND_TABLE}
+
+
+class Message(NamedTuple):
+    """What travels between PEs: its kind (a MESSAGE_KIND_TABLE key), a tag (the sample
+    for x, e, y; the worker for data-parallel kinds) and its payload (None in timing-only runs)."""
+
+    kind: str
+    tag: int
+    payload: Any
+
+
+class Op(NamedTuple):
+    """What a program hands its PE to run: kind letter, tag, cycles, and the callback
+    that sends the op's results when its cycles have elapsed."""
+
+    kind: str
+    tag: int
+    cycles: int
+    finish: Callable[[], None]
+
+
+class OpRecord(NamedTuple):
+    """One op as the trace logs it."""
+
+    coord: tuple[int, int]
+    kind: str
+    tag: int
+    start: int
+    end: int
+
+
+class MessageRecord(NamedTuple):
+    """One message as the chip logs it."""
+
+    src: tuple[int, int]
+    dst: tuple[int, int]
+    sent: int
+    arrival: int
+    nbytes: int
+    kind: str
+    tag: int
+
+
+OPS_COLUMNS = ("layer", "kind", "sample", "start", "end", "row", "col")
 # Source and destination PE (the I/O port is row 0, column -1), send and arrival cycles,
 # size in bytes, kind code (MESSAGE_KINDS) and tag (the sample for x, e, y).
 MESSAGE_COLUMNS = ("src_row", "src_col", "dst_row", "dst_col", "sent", "arrival", "nbytes", "kind", "tag")
 
 
-def messages_table(messages: list[tuple]) -> dict[str, np.ndarray]:
-    """A chip's message log, `(src, dst, sent, arrival, nbytes, kind, tag)` per message, as columns."""
+def ops_table(trace: list[OpRecord], layer_of: dict) -> dict[str, np.ndarray]:
+    """The op trace as columns: layer (1-based), kind code, sample (or other) tag, start and
+    end cycles, and the PE's row and column."""
+    rows = [(layer_of[r.coord], KINDS[r.kind], r.tag, r.start, r.end, r.coord[0], r.coord[1]) for r in trace]
+    array = np.array(rows, dtype=np.int64).reshape(len(rows), len(OPS_COLUMNS))
+    return {name: np.ascontiguousarray(array[:, i]) for i, name in enumerate(OPS_COLUMNS)}
+
+
+def messages_table(messages: list[MessageRecord]) -> dict[str, np.ndarray]:
+    """A chip's message log as columns."""
     rows = [(src[0], src[1], dst[0], dst[1], sent, arrival, nbytes, _kind_code(kind), tag)
             for src, dst, sent, arrival, nbytes, kind, tag in messages]
     array = np.array(rows, dtype=np.int64).reshape(len(rows), len(MESSAGE_COLUMNS))
@@ -34,4 +131,4 @@ def _kind_code(kind: str) -> int:
     try:
         return MESSAGE_KINDS[kind]
     except KeyError:
-        raise ValueError(f"message kind {kind!r} has no code in simulator.records.MESSAGE_KINDS; add it") from None
+        raise ValueError(f"message kind {kind!r} has no code in simulator.records.MESSAGE_KIND_TABLE; add it") from None

@@ -14,7 +14,7 @@ from .hardware.chip import Chip
 from .layout import Layout, check_memory, layout
 from .memory import LayerMemory
 from .metrics import collect
-from .records import KINDS, OPS_COLUMNS, messages_table
+from .records import messages_table, ops_table
 from .training.data import Dataset, load_dataset
 from .training.model import accuracy, init_params
 
@@ -27,7 +27,7 @@ class RunResult:
     message: str
     metrics: dict
     curve: list[tuple[int, int, float, float]]  # (samples, cycle, train_loss, test_accuracy)
-    weights: dict[str, np.ndarray]  # W1_init, W1, b1_init, b1, ...
+    weights: dict[str, np.ndarray]  # W1_init, W1, b1_init, b1, ..., and opt/<layer>/<transform>/<entry>[/<param>]
     ops: dict[str, np.ndarray] = field(default_factory=dict)  # one entry per op, columns as arrays
     messages: dict[str, np.ndarray] = field(default_factory=dict)  # one entry per message (records.MESSAGE_COLUMNS)
 
@@ -73,7 +73,8 @@ def prepare(scenario: Scenario, source: str) -> Prepared:
     data = load_dataset(scenario.dataset.name, scenario.dataset.path, scenario.dataset.test_fraction,
                         scenario.training.seed, n_features=m.layers[0], n_classes=m.layers[-1],
                         samples=scenario.dataset.samples)
-    placed = layout(scenario, n_samples_of(scenario, len(data.y_train)))
+    n_train = len(data.y_train)
+    placed = layout(scenario, n_samples_of(scenario, n_train), n_train)
     overflow = check_memory(scenario, placed.placed, source)
     return Prepared(data, placed, overflow)
 
@@ -110,8 +111,8 @@ def run(scenario: Scenario, source: str = "scenario", progress: bool = True, tra
         if samples - last_eval[0] >= t.eval_every:
             evaluate(samples)
 
-    recorder = Recorder(scenario.n_layers, n_samples, on_trained)
-    programs, ports = assemble(scenario, prepared.layout, data, order, chip, weights, biases, recorder)
+    recorder = Recorder(scenario.n_layers, n_samples, on_trained, arithmetic)
+    programs, ports, saved = assemble(scenario, prepared.layout, data, order, chip, weights, biases, recorder)
 
     status, message = "completed", f"trained {n_samples} samples"
     for port in ports:
@@ -131,23 +132,9 @@ def run(scenario: Scenario, source: str = "scenario", progress: bool = True, tra
     metrics = collect(scenario, chip, prepared.layout, programs, recorder, prepared.overflow, curve, status, n_samples)
     final = {**initial,
              **{f"W{k}": W for k, W in enumerate(weights, 1)},
-             **{f"b{k}": b for k, b in enumerate(biases, 1)}}
-    ops = _ops_table(chip.trace, {p.coord: p.layer for p in prepared.layout.placed}) if trace else {}
+             **{f"b{k}": b for k, b in enumerate(biases, 1)},
+             **{f"opt/{k}/{name}": array for k, layer in sorted(saved.items())
+                for name, array in layer.optimizer_arrays().items()}}
+    ops = ops_table(chip.trace, {p.coord: p.layer for p in prepared.layout.placed}) if trace else {}
     messages = messages_table(chip.messages) if trace else {}
     return RunResult(status, message, metrics, curve, final, ops, messages)
-
-
-def _ops_table(trace: list, layer_of: dict) -> dict[str, np.ndarray]:
-    """The op trace as columns: layer (1-based), kind (see KINDS), sample (or batch) tag,
-    start and end cycles, and the PE's row and column."""
-    n = len(trace)
-    table = {name: np.empty(n, dtype=np.int64) for name in OPS_COLUMNS}
-    for i, (coord, kind, tag, start, end) in enumerate(trace):
-        table["layer"][i] = layer_of[coord]
-        table["row"][i] = coord[0]
-        table["col"][i] = coord[1]
-        table["kind"][i] = KINDS[kind]
-        table["sample"][i] = tag
-        table["start"][i] = start
-        table["end"][i] = end
-    return table

@@ -16,13 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .records import KIND_LETTERS, MESSAGE_KINDS, MESSAGE_NAMES
+from .records import KIND_LETTERS, MESSAGE_KEY_OF_CODE, MESSAGE_NAMES, OP_CATEGORIES
 from .tracks import pe_tracks
 
 PID = 1
 PORT_TID = 0
-OP_CATEGORIES = {0: "forward", 1: "backward", 2: "update", 3: "serve", 4: "all-reduce"}
-KIND_OF_CODE = {code: kind for kind, code in MESSAGE_KINDS.items()}
 PHASE_ORDER = {"X": 0, "i": 1, "s": 2, "f": 3}  # at equal time and track: slices, then markers, then flows
 
 
@@ -60,7 +58,7 @@ def chrome_trace(metrics: dict, ops: dict[str, np.ndarray], messages: dict[str, 
                            "name": f"{KIND_LETTERS[kind]} {sample}", "cat": OP_CATEGORIES[kind],
                            "args": {"sample": sample, "layer": layer}})
     for i in range(n_msg):
-        kind = MESSAGE_NAMES[KIND_OF_CODE[int(messages["kind"][i])]]
+        kind = MESSAGE_NAMES[MESSAGE_KEY_OF_CODE[int(messages["kind"][i])]]
         tag, nbytes = int(messages["tag"][i]), int(messages["nbytes"][i])
         sent, arrival = int(messages["sent"][i]), int(messages["arrival"][i])
         a, b = tid_of[src[i]], tid_of[dst[i]]

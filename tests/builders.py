@@ -83,3 +83,17 @@ def fake_asgd_results():
     messages = {name: np.array(col, dtype=np.int64) for name, col in zip(MESSAGE_COLUMNS, zip(*msg_rows))}
     curve = [(2, 50, 1.5, 0.25), (4, 100, 1.0, 0.5)]
     return Saved(metrics, curve, ops, messages)
+
+
+def dense_layer(n_in: int = 3, n_out: int = 2, rate: float = 1.0, arithmetic: bool = True, optimizer=None,
+                builds_gradient: bool = True, first: bool = True, top: bool = False):
+    """A zero-initialised dense layer n_in -> n_out with bias (or its timing twin), stepping with plain SGD at `rate`."""
+    import numpy as np
+
+    from simulator import layers
+    from simulator.optimizers import SGDConfig, constant, make_optimizer
+
+    shape = layers.DenseShape(n_in, n_out, True, "relu", first=first, top=top)
+    optimizer = optimizer or make_optimizer(SGDConfig(), constant(rate))
+    return layers.build(shape, np.zeros((n_out, n_in), np.float32), np.zeros(n_out, np.float32), optimizer,
+                        arithmetic, builds_gradient)

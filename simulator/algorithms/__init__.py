@@ -1,23 +1,26 @@
-"""Training algorithms as schedules over the layer pipeline."""
+"""When it happens: the training algorithms, one module each, listed once in `ALGORITHMS`."""
 
 from __future__ import annotations
 
-from ..config import TrainingConfig
+from . import allreduce, asgd, cp, downpour, hogwild, mbgd, sgd
 from .base import Schedule
 from .cp import ContinuousPropagation
 from .mbgd import MinibatchGD
+from .registry import ALLREDUCE, PARAMETER_SERVER, PIPELINE, Algorithm, registry
 from .sgd import SGD
 
-
-def make_schedule(training: TrainingConfig, n_layers: int, n_samples: int) -> Schedule:
-    """The schedule a scenario's `training` section names."""
-    if training.algorithm == "cp":
-        return ContinuousPropagation(n_layers, n_samples, training.delta_rule, training.in_flight_slack)
-    if training.algorithm == "mbgd":
-        return MinibatchGD(n_layers, n_samples, training.batch_size)
-    if training.algorithm == "sgd":
-        return SGD(n_layers, n_samples)
-    raise ValueError(f"unknown algorithm {training.algorithm!r}")
+# Adding an algorithm: its module (options, schedule or worker program, ALGORITHM) and one entry here.
+ALGORITHMS = registry(sgd.ALGORITHM, cp.ALGORITHM, mbgd.ALGORITHM, asgd.ALGORITHM, downpour.ALGORITHM,
+                      hogwild.ALGORITHM, allreduce.ALGORITHM)
 
 
-__all__ = ["Schedule", "ContinuousPropagation", "MinibatchGD", "SGD", "make_schedule"]
+def make_schedule(training, n_layers: int, n_samples: int) -> Schedule:
+    """The schedule of a pipeline-family algorithm, from a scenario's validated `training` section."""
+    algorithm = ALGORITHMS[training.algorithm]
+    if algorithm.schedule is None:
+        raise ValueError(f"{algorithm.name} is not a layer-pipeline algorithm")
+    return algorithm.schedule(training.options, n_layers, n_samples)
+
+
+__all__ = ["ALGORITHMS", "ALLREDUCE", "PARAMETER_SERVER", "PIPELINE", "Algorithm", "ContinuousPropagation",
+           "MinibatchGD", "SGD", "Schedule", "make_schedule"]

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..hardware.cost import op_cycles
 from ..hardware.mesh import Coord
-from ..memory import FLOAT_BYTES
-from ..training.optimizers import UpdateInfo
+from ..layers import FLOAT_BYTES
+from ..optimizers import UpdateInfo
+from ..records import Message, Op
+from .dataparallel import DataParallelOptions
 from .pipeline import LayerProgram
+from .registry import ALLREDUCE, Algorithm
 
 REDUCE, GATHER = 0, 1  # the two phases of the ring
 
@@ -35,19 +37,12 @@ class RingLayer(LayerProgram):
         self.next_pe = ring[worker % self.n]
         self.batch_samples = batch_samples  # samples of each global batch, over all workers
         self.reports = reports  # worker 1 records staleness and samples trained for the run
-        # One flat buffer holds the summed gradient, so ring chunks are views of it.
-        size = self.W.size + (self.b.size if self.bias else 0)
-        self.flat = np.zeros(size, dtype=np.float32)
-        self.grad_W = self.flat[: self.W.size].reshape(self.W.shape)
-        if self.bias:
-            self.grad_b = self.flat[self.W.size:]
-        self.grads = [self.grad_W, self.grad_b][: len(self.params)]
+        # The layer keeps its summed gradient in one flat buffer (W, then b): chunks are slices of it.
+        size = self.shape.param_count
         bounds = np.linspace(0, size, self.n + 1).astype(np.int64) if self.n > 1 else np.array([0, size])
         self.chunks = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
         self.chunk_bytes = [(c.stop - c.start) * FLOAT_BYTES for c in self.chunks]
-        macs_per_cycle = self.chip.hardware.pe.macs_per_cycle
-        overhead = self.chip.hardware.pe.op_overhead_cycles
-        self.cycles_R = [op_cycles(c.stop - c.start, macs_per_cycle, overhead) for c in self.chunks]
+        self.cycles_R = [self.chip.op_cycles(c.stop - c.start) for c in self.chunks]  # one MAC per float added
         self.ready = False  # own gradient summed for the current step
         self.inbox: dict[tuple[int, int], object] = {}  # (phase, step) -> chunk from the previous worker
         self.expect = (REDUCE, 0)
@@ -55,37 +50,39 @@ class RingLayer(LayerProgram):
         self.reduce_ops = 0
 
     # -- ring messages ----------------------------------------------------------------
-    def receive(self, message: tuple) -> None:
-        if message[0] != "ring":
+    def receive(self, message: Message) -> None:
+        if message.kind != "ring":
             super().receive(message)
             return
-        phase, step, chunk = message[2]
+        phase, step, chunk = message.payload
         self.inbox[(phase, step)] = chunk
 
     def _send(self, phase: int, step: int, index: int) -> None:
-        chunk = self.flat[self.chunks[index]].copy() if self.arithmetic else None
-        self.chip.send(self.coord, self.next_pe, self.chunk_bytes[index], ("ring", self.worker, (phase, step, chunk)))
+        chunk = self.layer.chunk(self.chunks[index])
+        self.chip.send(self.coord, self.next_pe, self.chunk_bytes[index], Message("ring", self.worker, (phase, step, chunk)))
 
     def _chunk_index(self, phase: int, step: int) -> int:
         """The chunk worker i receives in this phase and step: (i-1-t) mod N to reduce, (i-t) mod N to gather."""
         i = self.worker - 1
         return (i - 1 - step) % self.n if phase == REDUCE else (i - step) % self.n
 
-    def _group_done(self) -> None:
+    def gradient_ready(self) -> None:
         if self.n == 1:
             self.pending_update = True
             return
         self.ready = True
         self._send(REDUCE, 0, (self.worker - 1) % self.n)
 
-    def start_next(self):
-        if self.ready and not self.pending_update:
-            op = self._ring_step()
-            if op is not None:
-                return op
-        return super().start_next()
+    def priority(self) -> tuple[str, ...]:
+        return ("R",) + self.schedule.priority  # the ring's chunks first: the other workers wait for them
 
-    def _ring_step(self):
+    def extra_pickers(self) -> dict:
+        return {"R": self._pick_ring}
+
+    def _pick_ring(self) -> Op | None:
+        return self._ring_step() if self.ready and not self.pending_update else None
+
+    def _ring_step(self) -> Op | None:
         """Take the next expected chunk if it is here: add it (op R), or copy it on (gather)."""
         while self.expect in self.inbox:
             phase, step = self.expect
@@ -94,17 +91,15 @@ class RingLayer(LayerProgram):
             last = step == self.n - 2
             self.expect = (phase, step + 1) if not last else ((GATHER, 0) if phase == REDUCE else None)
             if phase == REDUCE:
-                if chunk is not None:
-                    self.flat[self.chunks[index]] += chunk
+                self.layer.add_chunk(self.chunks[index], chunk)
                 self.reduce_ops += 1
 
                 def finish(index=index, step=step, last=last):
                     # The chunk just summed travels on: to be reduced further, or (complete) gathered.
                     self._send(GATHER if last else REDUCE, 0 if last else step + 1, index)
 
-                return "R", self.steps, self.cycles_R[index], finish
-            if chunk is not None:
-                self.flat[self.chunks[index]] = chunk
+                return Op("R", self.steps, self.cycles_R[index], finish)
+            self.layer.set_chunk(self.chunks[index], chunk)
             if not last:
                 self._send(GATHER, step + 1, index)
             else:
@@ -114,12 +109,11 @@ class RingLayer(LayerProgram):
                 return None
         return None
 
-    def _update(self):
+    def update(self) -> Op:
         """Apply the all-reduced gradient of the global batch, as every other worker does."""
         self.pending_update = False
         count = self.batch_samples[self.steps]
-        if self.arithmetic:
-            self._apply_gradient(UpdateInfo(step=self.applied, count=count))
+        self.layer.update(UpdateInfo(samples=self.applied, count=count))
         if self.reports:
             self.recorder.staleness[self.k - 1].append(0)
         self.version += 1
@@ -133,7 +127,18 @@ class RingLayer(LayerProgram):
             if report:
                 self.recorder.trained(applied)
 
-        return "U", self.group_last, self.cycles_U, finish
+        return Op("U", self.group_last, self.cycles_U, finish)
 
     def stats(self) -> dict:
         return {**super().stats(), "reduce_ops": self.reduce_ops}
+
+
+def _chunk_bytes(params: int, workers: int) -> int:
+    """A worker layer lands one ring chunk (the largest) from the previous worker."""
+    return -(-params // (workers * FLOAT_BYTES)) * FLOAT_BYTES if workers > 1 else 0
+
+
+ALGORITHM = Algorithm(
+    name="allreduce", summary="synchronous data parallelism: a ring all-reduce sums the workers' gradients",
+    options=DataParallelOptions, family=ALLREDUCE, in_order_minibatches=True, program=RingLayer,
+    exchange_bytes=_chunk_bytes)

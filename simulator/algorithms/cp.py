@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
+from pydantic import Field
+
+from ..schema import Strict
 from .base import Schedule
+from .registry import PIPELINE, Algorithm
+
+
+class CPOptions(Strict):
+    """The keys of `training` that continuous propagation reads."""
+
+    delta_rule: Literal["immediate", "anchored"] = Field(
+        default="immediate", description="cp: the backward uses the current weights (immediate) or its forward's (anchored)")
+    in_flight_slack: int = Field(default=0, ge=0, description="cp: samples a layer may hold beyond 2(D-k)+1")
 
 
 class ContinuousPropagation(Schedule):
@@ -32,3 +46,9 @@ class ContinuousPropagation(Schedule):
 
     def ends_group(self, sample: int) -> bool:
         return True
+
+
+ALGORITHM = Algorithm(
+    name="cp", summary="continuous propagation: samples stream back to back, every layer updates per sample",
+    options=CPOptions, family=PIPELINE,
+    schedule=lambda o, n_layers, n_samples: ContinuousPropagation(n_layers, n_samples, o.delta_rule, o.in_flight_slack))

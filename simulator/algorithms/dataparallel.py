@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-from .base import Schedule
+from pydantic import Field
+
+from .base import Batched, Schedule
+
+
+class DataParallelOptions(Batched):
+    """The keys of `training` every data-parallel algorithm reads."""
+
+    workers: int = Field(default=1, ge=1, description="data-parallel replicas of the network")
+
+
+class ParameterServerOptions(DataParallelOptions):
+    """The keys of `training` the parameter-server algorithms read."""
+
+    staleness_aware: bool = Field(default=False, description="divide the learning rate by each update's staleness")
 
 
 def worker_batches(n_samples: int, workers: int, batch_size: int, synchronous: bool) -> list[list[list[int]]]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .base import Schedule
+from .base import Batched, Schedule
+from .registry import PIPELINE, Algorithm
 
 
 class MinibatchGD(Schedule):
@@ -29,3 +30,9 @@ class MinibatchGD(Schedule):
 
     def ends_group(self, sample: int) -> bool:
         return (sample + 1) % self.batch_size == 0 or sample == self.n_samples - 1
+
+
+ALGORITHM = Algorithm(
+    name="mbgd", summary="minibatch gradient descent: each batch streams through, then every layer updates once",
+    options=Batched, family=PIPELINE, in_order_minibatches=True,
+    schedule=lambda o, n_layers, n_samples: MinibatchGD(n_layers, n_samples, o.batch_size))

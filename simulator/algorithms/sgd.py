@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .base import Schedule
+from .base import NoOptions, Schedule
+from .registry import PIPELINE, Algorithm
 
 
 class SGD(Schedule):
@@ -26,3 +27,8 @@ class SGD(Schedule):
 
     def ends_group(self, sample: int) -> bool:
         return True
+
+
+ALGORITHM = Algorithm(
+    name="sgd", summary="plain SGD, one sample in the network at a time (the reference)", options=NoOptions,
+    family=PIPELINE, schedule=lambda options, n_layers, n_samples: SGD(n_layers, n_samples))

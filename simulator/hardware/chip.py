@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import simpy
 
-from ..config import HardwareConfig
+from ..records import Message, MessageRecord
 from .cost import op_cycles
 from .link import Network
 from .mesh import Coord, Mesh
 from .pe import PE, Program
+
+if TYPE_CHECKING:
+    from ..config import HardwareConfig
 
 
 class Chip:
@@ -26,7 +31,7 @@ class Chip:
                                hardware.noc.link_bytes_per_cycle, hardware.noc.contention)
         self.pes: dict[Coord, PE] = {}
         self.trace: list | None = [] if trace else None
-        # With trace on, one (src, dst, sent, arrival, nbytes, kind, tag) per message.
+        # With trace on, one MessageRecord per message.
         self.messages: list | None = [] if trace else None
         self.traffic: dict[str, list[int]] = {}  # message kind -> [messages, bytes, byte_hops]
 
@@ -47,14 +52,14 @@ class Chip:
     def op_cycles(self, macs: int) -> int:
         return op_cycles(macs, self.hardware.pe.macs_per_cycle, self.hardware.pe.op_overhead_cycles)
 
-    def send(self, src: Coord, dst: Coord, nbytes: int, message: tuple) -> int:
+    def send(self, src: Coord, dst: Coord, nbytes: int, message: Message) -> int:
         """Send `message` of `nbytes` from src to the PE at dst; return the arrival cycle.
 
-        `message` is `(kind, tag, ...)`: traffic is counted per kind, and the trace logs the tag.
+        Traffic is counted per message kind, and the trace logs the tag.
         """
         now = self.env.now
         arrival = self.network.transit(src, dst, nbytes, now)
-        kind = message[0]
+        kind = message.kind
         counts = self.traffic.get(kind)
         if counts is None:
             counts = self.traffic[kind] = [0, 0, 0]
@@ -62,7 +67,7 @@ class Chip:
         counts[1] += nbytes
         counts[2] += nbytes * self.mesh.hops(src, dst)
         if self.messages is not None:
-            self.messages.append((src, dst, now, arrival, nbytes, kind, message[1]))
+            self.messages.append(MessageRecord(src, dst, now, arrival, nbytes, kind, message.tag))
         self.pes[dst].deliver(message, arrival - now)
         return arrival
 

@@ -6,17 +6,15 @@ from typing import Callable, Protocol
 
 import simpy
 
+from ..records import Message, Op, OpRecord
 from .events import Call
 from .mesh import Coord
-
-# What a program returns when asked for work: (op kind, sample or batch id, cycles, finish callback).
-Op = tuple[str, int, int, Callable[[], None]]
 
 
 class Program(Protocol):
     """What a PE runs: it takes messages in and, when asked, starts its next op."""
 
-    def receive(self, message: tuple) -> None: ...
+    def receive(self, message: Message) -> None: ...
 
     def start_next(self) -> Op | None: ...
 
@@ -33,20 +31,20 @@ class PE:
         self.env = env
         self.coord = coord
         self.program = program
-        self.trace = trace  # receives (coord, kind, tag, start, end) per op, or None
+        self.trace = trace  # receives an OpRecord per op, or None
         self.busy = False
         self.due: dict[int, int] = {}  # cycle -> messages on their way that arrive then
         self.busy_cycles = 0
         self.ops = 0
         self._finish: Callable[[], None] | None = None
 
-    def deliver(self, message: tuple, delay: int) -> None:
+    def deliver(self, message: Message, delay: int) -> None:
         """Hand `message` to this PE `delay` cycles from now (a message on its way)."""
         cycle = self.env.now + delay
         self.due[cycle] = self.due.get(cycle, 0) + 1
         Call(self.env, delay, lambda _event: self._arrive(message))
 
-    def _arrive(self, message: tuple) -> None:
+    def _arrive(self, message: Message) -> None:
         now = self.env.now
         left = self.due[now] - 1
         if left:
@@ -55,7 +53,7 @@ class PE:
             del self.due[now]
         self.receive(message)
 
-    def receive(self, message: tuple) -> None:
+    def receive(self, message: Message) -> None:
         """A message is here: hand it to the program and look for work."""
         self.program.receive(message)
         self.wake()
@@ -74,7 +72,7 @@ class PE:
         self.busy_cycles += cycles
         self.ops += 1
         if self.trace is not None:
-            self.trace.append((self.coord, kind, tag, now, now + cycles))
+            self.trace.append(OpRecord(self.coord, kind, tag, now, now + cycles))
         self._finish = finish
         Call(self.env, cycles, self._complete)
 

@@ -4,7 +4,8 @@ from .convergence import convergence, has_staleness, staleness_histograms
 from .draw import draw_all
 from .mesh import utilization_map, utilization_maps
 from .pipeline import WindowError, check_window, default_window, in_window, pipeline_diagram, pipeline_stack, resolve_window
-from .style import KIND_COLORS, KIND_NAMES, PNG_META, save
+from ..records import KIND_COLORS, KIND_NAMES
+from .style import PNG_META, save
 
 __all__ = ["KIND_COLORS", "KIND_NAMES", "PNG_META", "WindowError", "check_window", "convergence", "default_window", "draw_all",
            "has_staleness", "in_window", "pipeline_diagram", "pipeline_stack", "resolve_window", "save",

@@ -9,11 +9,11 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from ..tracks import pe_tracks
-from .style import IDLE_COLOR, KIND_COLORS, KIND_NAMES, run_title
+from ..records import KIND_COLORS, KIND_NAMES, SAMPLE_KINDS
+from .style import IDLE_COLOR, run_title
 
 MAX_LABELS = 800  # sample numbers written on bars, at most
 MAX_LINKED = 400  # samples whose ops are joined by a line, at most
-SAMPLE_KINDS = (0, 1)  # F and B carry a sample id; U, S, R carry other tags
 
 
 class WindowError(ValueError):

@@ -1,4 +1,4 @@
-"""What every figure shares: colours and names of op kinds, and byte-reproducible PNG saving."""
+"""What every figure shares: the idle colour, titles and byte-reproducible PNG saving (op colours live in `records`)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ if "inline" not in os.environ.get("MPLBACKEND", ""):
     matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-KIND_COLORS = {0: "#1f77b4", 1: "#ff7f0e", 2: "#2ca02c", 3: "#9467bd", 4: "#8c564b"}  # F, B, U, S, R
-KIND_NAMES = {0: "forward (F)", 1: "backward (B)", 2: "update (U)", 3: "serve weights (S)", 4: "all-reduce add (R)"}
 IDLE_COLOR = "#e8e8e8"
 PNG_META = {"Software": None}  # no version string, so figures are reproducible byte for byte
 DPI = 110

@@ -9,10 +9,8 @@ import pytest
 import yaml
 
 from simulator import runner
-from simulator.algorithms import make_schedule
 from simulator.layout import layout
 from simulator.config import ConfigError, Scenario, load_hardware, load_scenario
-from simulator.memory import layer_memory
 
 HARDWARE = {
     "name": "tiny-hw",
@@ -269,8 +267,8 @@ def test_batch_size_above_one_with_cp(tmp_path):
     data = scenario()
     data["training"]["batch_size"] = 4
     msg = error_of(write(tmp_path, data))
-    assert "training.batch_size is 4 but cp trains on one sample at a time" in msg
-    assert "use algorithm: mbgd or batch_size: 1" in msg
+    assert ("training.batch_size is 4 but cp does not use it (it is a key of mbgd, asgd, downpour, hogwild, "
+            "allreduce); remove it or choose one of those algorithms") in msg
 
 
 def test_batch_size_above_one_with_mbgd_is_fine(tmp_path):
@@ -441,7 +439,7 @@ def test_anchored_rule_needs_more_sram_than_immediate():
         data["hardware"] = hardware()
         data["training"]["delta_rule"] = rule
         s = Scenario.model_validate(data)
-        return [p.memory.total for p in layout(s, 40).placed]
+        return [p.memory.total for p in layout(s, 40, 60).placed]
 
     immediate, anchored = plan("immediate"), plan("anchored")
     assert anchored[0] == immediate[0]
@@ -452,9 +450,9 @@ def test_anchored_rule_stashes_weight_copies_above_the_first_layer():
     data = scenario(hardware=hardware())
     data["training"]["delta_rule"] = "anchored"
     s = Scenario.model_validate(data)
-    schedule = make_schedule(s.training, 3, 40)
-    first = layer_memory(schedule, 1, 8, 8, True, False)
-    second = layer_memory(schedule, 2, 8, 8, True, False)
+    plan = layout(s, 40, 60)
+    first, second = (p.memory for p in plan.placed[:2])
+    n_in, n_out = s.model.layers[1], s.model.layers[2]
     assert first.weight_stash == 0
-    assert second.weight_stash == schedule.window(2) * 8 * 8 * 4
+    assert second.weight_stash == plan.schedules[0].window(2) * n_in * n_out * 4
     assert second.weight_stash > 0

@@ -27,11 +27,12 @@ def test_allreduce_needs_no_shards(tmp_path):
 
 @pytest.mark.parametrize("training, text", [
     (_training(algorithm="cp", workers=2, batch_size=1),
-     "training.workers is 2 but cp trains one copy of the network; use one of asgd, downpour, hogwild, allreduce"),
-    (_training(n_fetch=2), "training.n_fetch and training.n_push are for algorithm: downpour, not asgd"),
+     "training.workers is 2 but cp does not use it (it is a key of asgd, downpour, hogwild, allreduce); remove it "
+     "or choose one of those algorithms"),
+    (_training(n_fetch=2), "training.n_fetch is 2 but asgd does not use it (it is a key of downpour)"),
     (_training(algorithm="allreduce", staleness_aware=True),
-     "training.staleness_aware scales parameter-server updates, but allreduce has no parameter server"),
-    (_training(delta_rule="anchored"), "training.delta_rule: anchored is a continuous-propagation rule"),
+     "training.staleness_aware is True but allreduce does not use it (it is a key of asgd, downpour, hogwild)"),
+    (_training(delta_rule="anchored"), "training.delta_rule is 'anchored' but asgd does not use it (it is a key of cp)"),
     (_training(workers=0), "training.workers: Input should be greater than or equal to 1"),
 ])
 def test_keys_that_do_not_apply_are_errors(tmp_path, training, text):

@@ -12,7 +12,8 @@ from simulator.config import HardwareConfig
 from simulator.hardware.chip import Chip
 from simulator.hardware.events import Call
 from simulator.memory import shard_memory
-from simulator.training.optimizers import make_optimizer
+from simulator.records import Message
+from tests.builders import dense_layer
 
 # One MAC per cycle and no overhead: U of a 3 -> 2 layer with bias costs 8 cycles. A message to a
 # neighbour takes 1 hop x 1 cycle + 1 cycle of body.
@@ -39,19 +40,20 @@ class Inbox:
 
 def _setup(lock_free):
     chip = Chip(HARDWARE)
-    store = ParameterStore(np.zeros((2, 3), np.float32), np.zeros(2, np.float32), True, make_optimizer(1.0), False)
+    layer = dense_layer()
+    store = ParameterStore(layer, False)
     recorder = Recorder(1, 4, lambda samples: None)
-    shard = ShardProgram(chip=chip, coord=SHARD, layer=1, store=store, workers=[W1, W2], lock_free=lock_free,
+    shard = ShardProgram(chip=chip, coord=SHARD, k=1, store=store, workers=[W1, W2], lock_free=lock_free,
                          cycles_U=8, cycles_S=3, param_bytes=32, recorder=recorder,
-                         memory=shard_memory(1, 3, 2, True, False, 2), arithmetic=True)
+                         memory=shard_memory(1, layer.shape, layer.optimizer, 2))
     chip.add_pe(SHARD, shard)
     workers = [Inbox(chip), Inbox(chip)]
     chip.add_pe(W1, workers[0])
     chip.add_pe(W2, workers[1])
     ones = Push([np.ones((2, 3), np.float32), np.ones(2, np.float32)], mean_over=1, samples=4, base_version=0,
                 reply=False)
-    chip.send(W1, SHARD, 32, ("push", 1, ones))  # arrives at 2: U runs over [2, 10)
-    Call(chip.env, 4, lambda _e: chip.send(W2, SHARD, REQUEST_BYTES, ("pull", 2, None)))  # arrives at 6
+    chip.send(W1, SHARD, 32, Message("push", 1, ones))  # arrives at 2: U runs over [2, 10)
+    Call(chip.env, 4, lambda _e: chip.send(W2, SHARD, REQUEST_BYTES, Message("pull", 2, None)))  # arrives at 6
     chip.run()
     return chip, recorder, workers
 
@@ -82,7 +84,7 @@ def test_locking_shard_serves_the_request_after_the_update():
 def test_shard_sram_counts_a_landing_buffer_per_queued_push():
     chip, _, _ = _setup(lock_free=False)
     shard = chip.pes[SHARD].program
-    assert shard.static_bytes == 32 and shard.sram_peak == 64 and shard.sram_in_use == 32
+    assert shard.sram.peak == 64 and shard.sram.in_use == 32  # 32 bytes of weights stay
     assert shard.stats() == {"op_cycles": {"U": 8, "S": 3}, "updates": 1, "reads": 1, "max_queued": 1,
                              "peak_sram_bytes": 64}
 
@@ -90,15 +92,16 @@ def test_shard_sram_counts_a_landing_buffer_per_queued_push():
 @pytest.mark.parametrize("lock_free", [True, False])
 def test_pushes_arriving_together_apply_in_worker_order(lock_free):
     chip = Chip(HARDWARE)
-    store = ParameterStore(np.zeros((2, 3), np.float32), np.zeros(2, np.float32), True, make_optimizer(1.0), False)
-    recorder = Recorder(1, 8, lambda samples: None)
-    chip.add_pe(SHARD, ShardProgram(chip=chip, coord=SHARD, layer=1, store=store, workers=[W1, W2],
+    layer = dense_layer(arithmetic=False)
+    store = ParameterStore(layer, False)
+    recorder = Recorder(1, 8, lambda samples: None, arithmetic=False)
+    chip.add_pe(SHARD, ShardProgram(chip=chip, coord=SHARD, k=1, store=store, workers=[W1, W2],
                                     lock_free=lock_free, cycles_U=8, cycles_S=3, param_bytes=32, recorder=recorder,
-                                    memory=shard_memory(1, 3, 2, True, False, 2), arithmetic=False))
+                                    memory=shard_memory(1, layer.shape, layer.optimizer, 2)))
     chip.add_pe(W1, Inbox(chip))
     chip.add_pe(W2, Inbox(chip))
-    chip.send(W2, SHARD, 32, ("push", 2, Push(None, 1, 4, 0, False)))
-    chip.send(W1, SHARD, 32, ("push", 1, Push(None, 1, 4, 0, False)))
+    chip.send(W2, SHARD, 32, Message("push", 2, Push(None, 1, 4, 0, False)))
+    chip.send(W1, SHARD, 32, Message("push", 1, Push(None, 1, 4, 0, False)))
     chip.run()
     assert chip.trace == [(SHARD, "U", 1, 2, 10), (SHARD, "U", 2, 10, 18)]
     assert recorder.staleness == [[0, 1]] and recorder.samples_trained == 8

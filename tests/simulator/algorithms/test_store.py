@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulator.algorithms.store import ParameterStore, partial_read, rows_written
-from simulator.training.optimizers import make_optimizer
+from simulator.algorithms.store import ParameterStore, rows_written
+from simulator.layers import Dense
+from tests.builders import dense_layer
 
 
-def _store(staleness_aware: bool, rate: float = 1.0) -> ParameterStore:
-    return ParameterStore(np.zeros((2, 3), np.float32), np.zeros(2, np.float32), True, make_optimizer(rate),
-                          staleness_aware)
+def _store(staleness_aware: bool, rate: float = 1.0, arithmetic: bool = True) -> ParameterStore:
+    return ParameterStore(dense_layer(rate=rate, arithmetic=arithmetic), staleness_aware)
 
 
 # Scripted arrivals: (base version the worker pulled, gradient value). The store is at version i
@@ -32,8 +32,8 @@ def test_scripted_arrivals(aware, scales):
     expected = np.float32(0)
     for (_, g), scale in zip(ARRIVALS, scales):
         expected += np.float32(-0.5 * scale) * np.float32(g / 2)
-    np.testing.assert_array_equal(store.W, np.full((2, 3), expected, np.float32))
-    np.testing.assert_array_equal(store.b, np.full(2, expected, np.float32))
+    np.testing.assert_array_equal(store.layer.W, np.full((2, 3), expected, np.float32))
+    np.testing.assert_array_equal(store.layer.b, np.full(2, expected, np.float32))
 
 
 def test_scale_is_one_over_staleness_with_zero_counting_as_one():
@@ -43,16 +43,16 @@ def test_scale_is_one_over_staleness_with_zero_counting_as_one():
 
 
 def test_timing_only_apply_counts_versions_without_arithmetic():
-    store = _store(False)
+    store = _store(False, arithmetic=False)
     assert store.apply(None, 1, 4, 0) == 0 and store.apply(None, 1, 4, 0) == 1
-    assert store.version == 2 and store.applied == 8 and not store.W.any()
+    assert store.version == 2 and store.applied == 8 and store.read() is None
 
 
 def test_read_is_a_copy():
     store = _store(False)
     W, b = store.read()
     W += 1
-    assert not store.W.any()
+    assert not store.layer.W.any()
 
 
 @pytest.mark.parametrize("now, rows", [(10, 0), (11, 0), (12, 1), (14, 2), (17, 3), (18, 4), (30, 4)])
@@ -64,6 +64,6 @@ def test_rows_written_at_an_even_rate(now, rows):
 def test_partial_read_takes_written_rows_from_after():
     before = (np.zeros((3, 2), np.float32), np.zeros(3, np.float32))
     after = (np.ones((3, 2), np.float32), np.ones(3, np.float32))
-    W, b = partial_read(before, after, 2)
+    W, b = Dense.partial_read(before, after, 2)
     np.testing.assert_array_equal(W, [[1, 1], [1, 1], [0, 0]])
     np.testing.assert_array_equal(b, [1, 1, 0])

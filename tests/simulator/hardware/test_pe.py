@@ -8,6 +8,7 @@ import simpy
 from simulator.config import HardwareConfig
 from simulator.hardware.chip import Chip
 from simulator.hardware.cost import op_cycles
+from simulator.records import Message
 from simulator.hardware.pe import PE
 
 
@@ -124,7 +125,7 @@ def test_chip_message_arriving_as_the_receiver_frees():
     """(0, 0) sends 16 bytes at cycle 3 (1 hop + 1 cycle: arrival 5) while (0, 1) runs an op from 0 to 5."""
     chip = Chip(HARDWARE)
     sender = Script(chip.env, [("F", 0, 3)],
-                    on_finish={"F": lambda: chip.send((0, 0), (0, 1), 16, ("act", 0))})
+                    on_finish={"F": lambda: chip.send((0, 0), (0, 1), 16, Message("act", 0, None))})
     receiver = Script(chip.env, [("X", 0, 5), ("Y", 0, 4)], reply_cycles=3)
     a = chip.add_pe((0, 0), sender)
     b = chip.add_pe((0, 1), receiver)
@@ -134,7 +135,7 @@ def test_chip_message_arriving_as_the_receiver_frees():
     assert chip.trace == [
         ((0, 1), "X", 0, 0, 5),
         ((0, 0), "F", 0, 0, 3),
-        ((0, 1), "M", ("act", 0), 5, 8),
+        ((0, 1), "M", Message("act", 0, None), 5, 8),
         ((0, 1), "Y", 0, 8, 12),
     ]
     assert chip.now == 12
@@ -149,9 +150,9 @@ def test_chip_counts_traffic_per_message_kind():
     chip = Chip(hw)
     for coord in ((0, 0), (2, 3), (1, 1)):
         chip.add_pe(coord, Script(chip.env, []))
-    chip.send((0, 0), (2, 3), 100, ("push", 1))
-    chip.send((2, 3), (0, 0), 100, ("weights", 1))
-    chip.send((0, 0), (1, 1), 40, ("push", 2))
+    chip.send((0, 0), (2, 3), 100, Message("push", 1, None))
+    chip.send((2, 3), (0, 0), 100, Message("weights", 1, None))
+    chip.send((0, 0), (1, 1), 40, Message("push", 2, None))
     chip.run()
     assert chip.traffic == {"push": [2, 140, 100 * 5 + 40 * 2], "weights": [1, 100, 500]}
 

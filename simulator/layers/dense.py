@@ -1,0 +1,229 @@
+"""A fully connected layer: h = phi(W x + b), W of shape (n_out, n_in); the top layer gives logits and the loss.
+
+`DenseShape` is what the layer is and costs; `Dense` adds its arrays and arithmetic
+(Numba kernels from `kernels`, checked against `kernels.reference`). A timing-only run
+uses `timing.Timing(shape)` instead of `Dense`, so the programs never branch on
+whether arithmetic is on.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from kernels import (ACTIVATIONS, IDENTITY, accumulate_gradient, activation_backward, axpy, delta_to_input,
+                     dense_forward, rank_one_update, softmax_cross_entropy, zero)
+
+from ..optimizers import Transform, UpdateInfo, state_arrays, step, streaming_coefficient
+from .shape import FLOAT_BYTES
+
+
+@dataclass(frozen=True)
+class DenseShape:
+    """A dense layer n_in -> n_out: its MACs per op and the bytes it keeps and sends."""
+
+    n_in: int
+    n_out: int
+    bias: bool
+    activation: str  # hidden layers; the top layer is linear (logits)
+    first: bool
+    top: bool
+    kind: str = "dense"
+
+    @property
+    def param_count(self) -> int:
+        return self.n_in * self.n_out + (self.n_out if self.bias else 0)
+
+    @property
+    def rows(self) -> int:
+        return self.n_out
+
+    @property
+    def input_floats(self) -> int:
+        return self.n_in
+
+    @property
+    def output_floats(self) -> int:
+        return self.n_out
+
+    def forward_macs(self) -> int:
+        """F: one matrix-vector product W @ x (bias add and activation ride along in the overhead)."""
+        return self.n_in * self.n_out
+
+    def backward_macs(self, builds_gradient: bool) -> int:
+        """B: dz = delta * phi'(h) (n_out), W^T @ dz unless nothing lies below, and, when the
+        gradient is built in a buffer (summed over samples, or for a non-linear optimizer),
+        the outer product dz x^T into it."""
+        return self.n_out + (0 if self.first else self.n_in * self.n_out) + (
+            self.n_in * self.n_out if builds_gradient else 0)
+
+    @property
+    def stash_bytes(self) -> int:
+        """One stashed weight version for the anchored delta rule: W (the backward's W^T);
+        the first layer's backward computes no W^T dz, so it stashes nothing."""
+        return 0 if self.first else self.n_in * self.n_out * FLOAT_BYTES
+
+    def describe(self) -> str:
+        return f"{self.n_in}->{self.n_out}"
+
+
+class Dense:
+    """A dense layer with its arrays: parameters, optimizer state and gradient buffer, and the arithmetic of F, B and U.
+
+    `params` is [W, b] (or [W] without bias): the arrays the run trains, evaluates and
+    saves. The gradient buffer exists when the layer builds gradients (`builds_gradient`);
+    otherwise a per-sample update streams W += c * dz x^T from the factors its backward
+    kept, which only a linear, stateless optimizer allows. `flat_gradient` lays the buffer
+    out as one flat array (W, then b) so that all-reduce chunks are views of it.
+    """
+
+    def __init__(self, shape: DenseShape, W: np.ndarray, b: np.ndarray, optimizer: Transform,
+                 builds_gradient: bool, flat_gradient: bool = False):
+        if not builds_gradient and not optimizer.linear:
+            raise ValueError(f"optimizer {optimizer.name} keeps state: the layer must build its gradient")
+        self.shape, self.W, self.b = shape, W, b
+        self.params = [W, b] if shape.bias else [W]
+        self.param_names = ["W", "b"][: len(self.params)]
+        self.optimizer = optimizer
+        self.opt_state = optimizer.init(self.params)
+        self.act = IDENTITY if shape.top else ACTIVATIONS[shape.activation]
+        self.streams = not builds_gradient
+        self.factors: tuple | None = None  # (dz, x) a streaming update applies
+        self.flat = None
+        if flat_gradient:
+            size = W.size + (b.size if shape.bias else 0)
+            self.flat = np.zeros(size, dtype=np.float32)
+            self.grad_W = self.flat[: W.size].reshape(W.shape)
+            self.grad_b = self.flat[W.size:] if shape.bias else np.zeros_like(b)
+        elif builds_gradient:
+            self.grad_W, self.grad_b = np.zeros_like(W), np.zeros_like(b)  # grad_b is summed but unused without bias
+        self.grads = [self.grad_W, self.grad_b][: len(self.params)] if builds_gradient else []
+
+    # -- F ---------------------------------------------------------------------------
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """h = phi(W x + b), shape (n_out,)."""
+        h = np.empty(self.shape.n_out, dtype=np.float32)
+        dense_forward(self.W, self.b, x, h, self.act)
+        return h
+
+    def forward_loss(self, x: np.ndarray, label: int) -> tuple[np.ndarray, float]:
+        """The top layer: logits z = W x + b, then (dL/dz, L) of softmax cross-entropy."""
+        z = np.empty(self.shape.n_out, dtype=np.float32)
+        dense_forward(self.W, self.b, x, z, self.act)
+        dz = np.empty(self.shape.n_out, dtype=np.float32)
+        return dz, softmax_cross_entropy(z, label, dz)
+
+    @staticmethod
+    def finite(loss: float) -> bool:
+        return math.isfinite(loss)
+
+    # -- B ---------------------------------------------------------------------------
+    def backward(self, out: np.ndarray, e: np.ndarray | None) -> np.ndarray:
+        """dL/dz from the kept output h and the arriving dL/dh (the top layer kept dL/dz itself)."""
+        if self.shape.top:
+            return out
+        dz = np.empty(self.shape.n_out, dtype=np.float32)
+        activation_backward(out, e, dz, self.act)
+        return dz
+
+    def keep_gradient(self, dz: np.ndarray, x: np.ndarray) -> None:
+        """Add this sample's gradient dz x^T (and dz) to the buffer, or keep the factors to stream."""
+        if self.streams:
+            self.factors = (dz, x)
+        else:
+            accumulate_gradient(self.grad_W, self.grad_b, dz, x)
+
+    def input_delta(self, weights: np.ndarray, dz: np.ndarray) -> np.ndarray:
+        """dL/dx = W^T dz with the given weight version (current or stashed), shape (n_in,)."""
+        out = np.empty(self.shape.n_in, dtype=np.float32)
+        delta_to_input(weights, dz, out)
+        return out
+
+    def current_weights(self) -> np.ndarray:
+        """What the backward's W^T reads."""
+        return self.W
+
+    def stash(self) -> np.ndarray:
+        """A copy of the weights the backward reads, kept for samples still in flight (anchored rule)."""
+        return self.W.copy()
+
+    # -- U ---------------------------------------------------------------------------
+    def update(self, info: UpdateInfo, scale: float = 1.0) -> None:
+        """Apply the kept gradient through the optimizer (streamed, or from the buffer, which is then cleared)."""
+        if self.streams:
+            dz, x = self.factors
+            coef = streaming_coefficient(self.optimizer, self.opt_state, info, scale)
+            rank_one_update(self.W, self.b, dz, x, coef, self.shape.bias)
+            self.factors = None
+            return
+        self.opt_state = step(self.optimizer, self.params, self.grads, self.opt_state, info, scale)
+        self.clear_gradient()
+
+    def apply_gradient(self, grads: list[np.ndarray], info: UpdateInfo, scale: float = 1.0) -> None:
+        """Apply gradients that came from elsewhere (a push to a shard), consuming them."""
+        self.opt_state = step(self.optimizer, self.params, grads, self.opt_state, info, scale)
+
+    def clear_gradient(self) -> None:
+        zero(self.grad_W)
+        zero(self.grad_b)
+
+    # -- parameters as messages (data parallelism) -------------------------------------
+    def take_gradient(self) -> list[np.ndarray]:
+        """Copies of the summed gradient for a message; the buffer is then cleared."""
+        copies = [g.copy() for g in self.grads]
+        self.clear_gradient()
+        return copies
+
+    def zeros(self) -> list[np.ndarray]:
+        """A buffer shaped like the parameters (an accrued gradient)."""
+        return [np.zeros_like(p) for p in self.params]
+
+    def accrue_gradient(self, into: list[np.ndarray], alpha: float) -> None:
+        """into[i] += alpha * gradient[i] (Downpour's accrued sum of minibatch means)."""
+        for acc, g in zip(into, self.grads):
+            axpy(acc, g, alpha)
+
+    def take(self, buffers: list[np.ndarray]) -> list[np.ndarray]:
+        """Copies of `buffers` for a message; the buffers are then cleared."""
+        copies = [a.copy() for a in buffers]
+        for a in buffers:
+            zero(a)
+        return copies
+
+    def read(self) -> tuple[np.ndarray, np.ndarray]:
+        """A copy of the weights, as a reply message carries them."""
+        return self.W.copy(), self.b.copy()
+
+    def install(self, weights: tuple[np.ndarray, np.ndarray]) -> None:
+        """Replace the weights by ones that arrived in a message."""
+        np.copyto(self.W, weights[0])
+        np.copyto(self.b, weights[1])
+
+    def written(self) -> tuple[np.ndarray, np.ndarray]:
+        """The weights as they stand (no copy): what a lock-free update leaves behind."""
+        return self.W, self.b
+
+    @staticmethod
+    def partial_read(before: tuple, after: tuple, rows_done: int) -> tuple[np.ndarray, np.ndarray]:
+        """What a lock-free read sees in the middle of an update that writes W row by row:
+        output rows [0, rows_done) (and their biases) already updated, the rest not yet."""
+        W, b = before[0].copy(), before[1].copy()
+        W[:rows_done] = after[0][:rows_done]
+        b[:rows_done] = after[1][:rows_done]
+        return W, b
+
+    # -- all-reduce chunks of the flat gradient -------------------------------------------
+    def chunk(self, part: slice) -> np.ndarray:
+        return self.flat[part].copy()
+
+    def add_chunk(self, part: slice, values: np.ndarray) -> None:
+        self.flat[part] += values
+
+    def set_chunk(self, part: slice, values: np.ndarray) -> None:
+        self.flat[part] = values
+
+    # -- results -------------------------------------------------------------------------
+    def optimizer_arrays(self) -> dict[str, np.ndarray]:
+        return state_arrays(self.optimizer, self.opt_state, self.param_names)
