@@ -97,16 +97,29 @@ def _apply_update(params, velocities, grads, lr, momentum):
         params[k] -= lr * step
 
 
-def sgd_reference(weights, biases, X, y, order, lr, act, momentum=0.0, use_bias=True):
-    """Batch-size-1 SGD over `order`; returns (weights, biases, losses) as new objects."""
+def _layer_step(opt, W, b, gW, gb, use_bias):
+    """One update of one layer by an optimizer oracle (kernels.reference_optimizers), W and b together."""
+    opt.step([W, b] if use_bias else [W], [gW, gb] if use_bias else [gW])
+
+
+def sgd_reference(weights, biases, X, y, order, lr, act, momentum=0.0, use_bias=True, optimizer=None):
+    """Batch-size-1 SGD over `order`; returns (weights, biases, losses) as new objects.
+
+    `optimizer`, if given, makes one optimizer oracle per layer (e.g. `lambda: AdamRef(0.01)`)
+    that replaces the plain (momentum) step; `lr` and `momentum` are then unused."""
     weights = [np.array(W, copy=True) for W in weights]
     biases = [np.array(b, copy=True) for b in biases]
     vel_w = [np.zeros_like(W) for W in weights]
     vel_b = [np.zeros_like(b) for b in biases]
     losses = np.empty(len(order), dtype=np.float64)
+    opts = [optimizer() for _ in weights] if optimizer is not None else None
     for step, idx in enumerate(order):
         loss, gw, gb = _sample_gradients(weights, biases, X[idx], int(y[idx]), act)
         losses[step] = loss
+        if optimizer is not None:
+            for k in range(len(weights)):
+                _layer_step(opts[k], weights[k], biases[k], gw[k], gb[k], use_bias)
+            continue
         _apply_update(weights, vel_w, gw, lr, momentum)
         if use_bias:
             _apply_update(biases, vel_b, gb, lr, momentum)
@@ -114,7 +127,7 @@ def sgd_reference(weights, biases, X, y, order, lr, act, momentum=0.0, use_bias=
 
 
 def mbgd_reference(weights, biases, X, y, order, batch_size, lr, act, momentum=0.0,
-                   use_bias=True):
+                   use_bias=True, optimizer=None):
     """Mini-batch SGD over consecutive chunks of `order`, gradients averaged per batch.
 
     Every gradient of a batch uses the weights from the start of that batch;
@@ -126,6 +139,7 @@ def mbgd_reference(weights, biases, X, y, order, batch_size, lr, act, momentum=0
     vel_b = [np.zeros_like(b) for b in biases]
     order = np.asarray(order)
     losses = np.empty(len(order), dtype=np.float64)
+    opts = [optimizer() for _ in weights] if optimizer is not None else None  # one oracle per layer
     for start in range(0, len(order), batch_size):
         batch = order[start:start + batch_size]
         sum_w = [np.zeros_like(W) for W in weights]
@@ -140,13 +154,17 @@ def mbgd_reference(weights, biases, X, y, order, batch_size, lr, act, momentum=0
         # reproduces sgd_reference bit for bit.
         sum_w = [g / len(batch) for g in sum_w]
         sum_b = [g / len(batch) for g in sum_b]
+        if optimizer is not None:
+            for k in range(len(weights)):
+                _layer_step(opts[k], weights[k], biases[k], sum_w[k], sum_b[k], use_bias)
+            continue
         _apply_update(weights, vel_w, sum_w, lr, momentum)
         if use_bias:
             _apply_update(biases, vel_b, sum_b, lr, momentum)
     return weights, biases, losses
 
 
-def cp_reference(weights, biases, X, y, order, lr, act, anchored=False, momentum=0.0, use_bias=True):
+def cp_reference(weights, biases, X, y, order, lr, act, anchored=False, momentum=0.0, use_bias=True, optimizer=None):
     """Continuous propagation as the synchronous step model of the paper's Algorithm 1.
 
     Layers k = 1..D, samples s = 1..N. At step t every layer k forwards sample t-k+1
@@ -155,13 +173,15 @@ def cp_reference(weights, biases, X, y, order, lr, act, anchored=False, momentum
     delta comes from this step's forward), then updates with that sample's gradient.
     The backward's W^T is the current one (immediate) or the one the forward used
     (anchored). Returns (weights, biases, losses, staleness) with staleness[k] the list
-    of (version at update - version at forward) for layer k.
+    of (version at update - version at forward) for layer k. `optimizer`, if given, makes
+    one optimizer oracle per layer that replaces the plain (momentum) step.
     """
     weights = [np.array(W, copy=True) for W in weights]
     biases = [np.array(b, copy=True) for b in biases]
     vel_w = [np.zeros_like(W) for W in weights]
     vel_b = [np.zeros_like(b) for b in biases]
     D, N = len(weights), len(order)
+    opts = [optimizer() for _ in weights] if optimizer is not None else None  # one oracle per layer
     losses = np.full(N, np.nan)
     versions = [0] * D
     staleness = [[] for _ in range(D)]
@@ -188,9 +208,12 @@ def cp_reference(weights, biases, X, y, order, lr, act, anchored=False, momentum
                 dz = out if k == D - 1 else backward_out.pop((k, s)) * _derivative_ref(out, act)
                 if k > 0:
                     new_backward[(k - 1, s)] = (W_fwd if anchored else weights[k]).T @ dz
-                _apply_update([weights[k]], [vel_w[k]], [np.outer(dz, x)], lr, momentum)
-                if use_bias:
-                    _apply_update([biases[k]], [vel_b[k]], [dz], lr, momentum)
+                if optimizer is not None:
+                    _layer_step(opts[k], weights[k], biases[k], np.outer(dz, x), dz, use_bias)
+                else:
+                    _apply_update([weights[k]], [vel_w[k]], [np.outer(dz, x)], lr, momentum)
+                    if use_bias:
+                        _apply_update([biases[k]], [vel_b[k]], [dz], lr, momentum)
                 staleness[k].append(versions[k] - version)
                 versions[k] += 1
         forward_out.update(new_forward)

@@ -205,11 +205,12 @@ class ConjugateGradientRef(_Reference):
 
     METHODS = ("fletcher_reeves", "hestenes_stiefel")
 
-    def __init__(self, lr: float, method: str = "fletcher_reeves"):
+    def __init__(self, lr: float, method: str = "fletcher_reeves", restart_every: int = 0):
         super().__init__(lr)
         if method not in self.METHODS:
             raise ValueError(f"unknown conjugate-gradient method {method!r}; expected one of {self.METHODS}")
         self.method = method
+        self.restart_every = restart_every  # beta = 0 at updates 1, n+1, 2n+1, ... (0: only the first)
 
     def step(self, params, grads):
         self.t += 1
@@ -222,7 +223,7 @@ class ConjugateGradientRef(_Reference):
             num = sum(float(np.sum(gi * (gi - qi))) for gi, qi in zip(g, g_prev))
             den = sum(float(np.sum((gi - qi) * pi)) for gi, qi, pi in zip(g, g_prev, p))
         beta = num / den if self.t > 1 and den != 0 else 0.0
-        if not math.isfinite(beta):
+        if not math.isfinite(beta) or (self.restart_every and (self.t - 1) % self.restart_every == 0):
             beta = 0.0
         for i, param in enumerate(params):
             p[i] = beta * p[i] - g[i]

@@ -105,6 +105,15 @@ class MessageRecord(NamedTuple):
     tag: int
 
 
+_tuple_new = tuple.__new__
+
+
+def record(cls, *fields):
+    """`cls(*fields)` for one of the records above, built without the class-call overhead of a
+    NamedTuple (about 3x cheaper): the event loop's hot path makes several per op."""
+    return _tuple_new(cls, fields)
+
+
 OPS_COLUMNS = ("layer", "kind", "sample", "start", "end", "row", "col")
 # Source and destination PE (the I/O port is row 0, column -1), send and arrival cycles,
 # size in bytes, kind code (MESSAGE_KINDS) and tag (the sample for x, e, y).

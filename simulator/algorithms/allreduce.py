@@ -18,7 +18,6 @@ import numpy as np
 
 from ..hardware.mesh import Coord
 from ..layers import FLOAT_BYTES
-from ..optimizers import UpdateInfo
 from ..records import Message, Op
 from .dataparallel import DataParallelOptions
 from .pipeline import LayerProgram
@@ -113,7 +112,7 @@ class RingLayer(LayerProgram):
         """Apply the all-reduced gradient of the global batch, as every other worker does."""
         self.pending_update = False
         count = self.batch_samples[self.steps]
-        self.layer.update(UpdateInfo(samples=self.applied, count=count))
+        self.layer.update(self.applied, count)
         if self.reports:
             self.recorder.staleness[self.k - 1].append(0)
         self.version += 1

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from ..optimizers import UpdateInfo
 from ..records import Op
 from .dataparallel import ParameterServerOptions
 from .registry import PARAMETER_SERVER, Algorithm
@@ -68,7 +67,7 @@ class DownpourLayer(PushLayer):
         if self.accrued_samples == 0:
             self.group_base = self.step_base
         self.layer.accrue_gradient(self.accrued, 1.0 / samples)
-        self.layer.update(UpdateInfo(samples=self.applied, count=samples))
+        self.layer.update(self.applied, samples)
         self.accrued_samples += samples
         self.applied += samples
         self.version += 1

@@ -27,9 +27,8 @@ from ..hardware.chip import Chip
 from ..hardware.mesh import PORT, Coord
 from ..layers import FLOAT_BYTES, update_macs
 from ..memory import LayerMemory, SramLedger, builds_gradient
-from ..optimizers import UpdateInfo
-from ..records import Message, Op
-from .base import Schedule
+from ..records import Message, Op, record
+from .base import DEFAULT_PRIORITY, Schedule
 from .stash import WeightStash
 
 
@@ -63,8 +62,8 @@ class Port:
         sample = int(self.stream[self.sent])
         self.sent += 1
         row = self.order[sample]
-        self.chip.send(PORT, self.first, self.input_bytes, Message("x", sample, self.X[row]))
-        self.chip.send(PORT, self.top, FLOAT_BYTES, Message("y", sample, int(self.y[row])))
+        self.chip.send(PORT, self.first, self.input_bytes, record(Message, "x", sample, self.X[row]))
+        self.chip.send(PORT, self.top, FLOAT_BYTES, record(Message, "y", sample, int(self.y[row])))
 
 
 class Recorder:
@@ -137,6 +136,8 @@ class LayerProgram:
         self.sram = SramLedger(memory.static)
         pickers = {"U": self._pick_update, "F": self._pick_forward, "B": self._pick_backward, **self.extra_pickers()}
         self._pickers = [pickers[kind] for kind in self.priority()]
+        if self.priority() == DEFAULT_PRIORITY:
+            self.start_next = self._start_default
 
     def priority(self) -> tuple[str, ...]:
         """The op kinds a free PE looks for, in order."""
@@ -155,7 +156,7 @@ class LayerProgram:
         kind = message.kind
         if kind == "x":
             self.inputs.append((message.tag, message.payload))
-            self.sram.alloc(self.in_bytes)
+            self.sram.alloc(self.in_bytes)  # freed by the backward
         elif kind == "e":
             self.deltas.append((message.tag, message.payload))
         else:
@@ -163,10 +164,24 @@ class LayerProgram:
 
     # -- choosing the next op --------------------------------------------------
     def start_next(self) -> Op | None:
+        """The first op available in priority order, or None."""
         for pick in self._pickers:
             op = pick()
             if op is not None:
                 return op
+        return None
+
+    def _start_default(self) -> Op | None:
+        """`start_next` for the default priority U, F, B, with the three picks inlined (the hot path)."""
+        if self.pending_update:
+            return self.update()
+        inputs = self.inputs
+        if inputs and len(self.held) < self.window:
+            sample = inputs[0][0]
+            if self.schedule.may_forward(sample, self.version) and (not self.top or sample in self.labels):
+                return self.forward()
+        if self.deltas:
+            return self.backward()
         return None
 
     def _pick_update(self) -> Op | None:
@@ -195,7 +210,10 @@ class LayerProgram:
         self.held[sample] = (x, h, version)
         if len(self.held) > self.max_in_flight:
             self.max_in_flight = len(self.held)
-        self.sram.alloc(self.out_bytes)
+        sram = self.sram  # inlined SramLedger.alloc: this runs once per sample and layer
+        sram.in_use += self.out_bytes
+        if sram.in_use > sram.peak:
+            sram.peak = sram.in_use
         if self.anchored:
             self.stash.hold(version)
         if self.k == 1:
@@ -205,31 +223,31 @@ class LayerProgram:
             if self.top:
                 self.deltas.append((sample, None))
             else:
-                self.chip.send(self.coord, self.next, self.out_bytes, Message("x", sample, h))
+                self.chip.send(self.coord, self.next, self.out_bytes, record(Message, "x", sample, h))
 
-        return Op("F", sample, self.cycles_F, finish)
+        return record(Op, "F", sample, self.cycles_F, finish)
 
     def backward(self) -> Op:
         sample, e = self.deltas.popleft()
         x, h, version = self.held.pop(sample)
-        layer = self.layer
-        dz = layer.backward(h, e)
-        layer.keep_gradient(dz, x)
-        out = None if self.k == 1 else layer.input_delta(self._weights_of(version), dz)
+        stashed = None
+        if self.anchored:
+            stashed = self.stash.copies[version] if version != self.version else None
+        out = self.layer.backward(x, h, e, stashed)
         if self.anchored and self.stash.release(version):
             self.sram.free(self.shape.stash_bytes)
-        self.sram.free(self.in_bytes + self.out_bytes)
+        self.sram.in_use -= self.in_bytes + self.out_bytes  # inlined SramLedger.free
         self.group.append(version)
         self.group_last = sample
         ends_group = self.schedule.ends_group(sample)
 
         def finish():
             if self.k > 1:
-                self.chip.send(self.coord, self.prev, self.in_bytes, Message("e", sample, out))
+                self.chip.send(self.coord, self.prev, self.in_bytes, record(Message, "e", sample, out))
             if ends_group:
                 self.gradient_ready()
 
-        return Op("B", sample, self.cycles_B, finish)
+        return record(Op, "B", sample, self.cycles_B, finish)
 
     def gradient_ready(self) -> None:
         """The backward of the last sample of a gradient has finished: apply it next."""
@@ -238,7 +256,7 @@ class LayerProgram:
     def update(self) -> Op:
         self.pending_update = False
         self.keep_weights_in_use()
-        self.layer.update(UpdateInfo(samples=self.applied, count=len(self.group)))
+        self.layer.update(self.applied, len(self.group))
         self.recorder.staleness[self.k - 1].append(self.version - min(self.group))
         self.version += 1
         self.updates += 1
@@ -250,7 +268,7 @@ class LayerProgram:
             if self.k == 1:
                 self.recorder.trained(last + 1)
 
-        return Op("U", last, self.cycles_U, finish)
+        return record(Op, "U", last, self.cycles_U, finish)
 
     def stats(self) -> dict:
         """What the layer's row in metrics.json reports about this program."""
@@ -264,9 +282,3 @@ class LayerProgram:
         if self.anchored and self.stash.needed(self.version):
             self.stash.keep(self.version, self.layer.stash())
             self.sram.alloc(self.shape.stash_bytes)
-
-    def _weights_of(self, version: int):
-        """The W the backward must use: the current one, or (anchored) the one its forward used."""
-        if self.anchored and version != self.version:
-            return self.stash.copies[version]
-        return self.layer.current_weights()

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import simpy
 
-from ..records import Message, MessageRecord
+from ..records import Message, MessageRecord, record
 from .cost import op_cycles
 from .link import Network
 from .mesh import Coord, Mesh
@@ -58,16 +58,18 @@ class Chip:
         Traffic is counted per message kind, and the trace logs the tag.
         """
         now = self.env.now
-        arrival = self.network.transit(src, dst, nbytes, now)
+        network = self.network
+        route = network.route(src, dst)
+        arrival = network.transit_on(route, nbytes, now)
         kind = message.kind
         counts = self.traffic.get(kind)
         if counts is None:
             counts = self.traffic[kind] = [0, 0, 0]
         counts[0] += 1
         counts[1] += nbytes
-        counts[2] += nbytes * self.mesh.hops(src, dst)
+        counts[2] += nbytes * len(route)
         if self.messages is not None:
-            self.messages.append(MessageRecord(src, dst, now, arrival, nbytes, kind, message.tag))
+            self.messages.append(record(MessageRecord, src, dst, now, arrival, nbytes, kind, message.tag))
         self.pes[dst].deliver(message, arrival - now)
         return arrival
 

@@ -55,8 +55,11 @@ class Network:
 
     def transit(self, src: Coord, dst: Coord, nbytes: int, now: int) -> int:
         """Reserve the route for a message sent at cycle `now`; return its arrival cycle."""
-        route = self.route(src, dst)
-        ser = self.serialization(nbytes)
+        return self.transit_on(self.route(src, dst), nbytes, now)
+
+    def transit_on(self, route: list[Link], nbytes: int, now: int) -> int:
+        """`transit` along a route already looked up."""
+        ser = -(-nbytes // self.bandwidth)  # self.serialization(nbytes), inlined
         self.messages += 1
         self.bytes_sent += nbytes
         self.byte_hops += nbytes * len(route)

@@ -6,7 +6,7 @@ from typing import Callable, Protocol
 
 import simpy
 
-from ..records import Message, Op, OpRecord
+from ..records import Message, Op, OpRecord, record
 from .events import Call
 from .mesh import Coord
 
@@ -61,18 +61,20 @@ class PE:
     def wake(self) -> None:
         """Start the next op, unless busy or unless a message is still due this cycle:
         its delivery will wake the PE again, so the choice sees every same-cycle arrival."""
-        if self.busy or self.env.now in self.due:
+        if self.busy:
+            return
+        now = self.env.now
+        if now in self.due:
             return
         op = self.program.start_next()
         if op is None:
             return
         kind, tag, cycles, finish = op
-        now = self.env.now
         self.busy = True
         self.busy_cycles += cycles
         self.ops += 1
         if self.trace is not None:
-            self.trace.append(OpRecord(self.coord, kind, tag, now, now + cycles))
+            self.trace.append(record(OpRecord, self.coord, kind, tag, now, now + cycles))
         self._finish = finish
         Call(self.env, cycles, self._complete)
 

@@ -8,7 +8,6 @@ whether arithmetic is on.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -115,43 +114,37 @@ class Dense:
         dz = np.empty(self.shape.n_out, dtype=np.float32)
         return dz, softmax_cross_entropy(z, label, dz)
 
-    @staticmethod
-    def finite(loss: float) -> bool:
-        return math.isfinite(loss)
-
     # -- B ---------------------------------------------------------------------------
-    def backward(self, out: np.ndarray, e: np.ndarray | None) -> np.ndarray:
-        """dL/dz from the kept output h and the arriving dL/dh (the top layer kept dL/dz itself)."""
+    def backward(self, x: np.ndarray, out: np.ndarray, e: np.ndarray | None, weights: np.ndarray | None):
+        """B of one sample: dz = dL/dz from the kept output h and the arriving dL/dh (the top layer
+        kept dz itself); keep its gradient dz x^T (summed into the buffer, or its factors kept to
+        stream); return dL/dx = W^T dz, with `weights` (a stashed version) or the current W,
+        or None on the first layer."""
         if self.shape.top:
-            return out
-        dz = np.empty(self.shape.n_out, dtype=np.float32)
-        activation_backward(out, e, dz, self.act)
-        return dz
-
-    def keep_gradient(self, dz: np.ndarray, x: np.ndarray) -> None:
-        """Add this sample's gradient dz x^T (and dz) to the buffer, or keep the factors to stream."""
+            dz = out
+        else:
+            dz = np.empty(self.shape.n_out, dtype=np.float32)
+            activation_backward(out, e, dz, self.act)
         if self.streams:
             self.factors = (dz, x)
         else:
             accumulate_gradient(self.grad_W, self.grad_b, dz, x)
-
-    def input_delta(self, weights: np.ndarray, dz: np.ndarray) -> np.ndarray:
-        """dL/dx = W^T dz with the given weight version (current or stashed), shape (n_in,)."""
-        out = np.empty(self.shape.n_in, dtype=np.float32)
-        delta_to_input(weights, dz, out)
-        return out
-
-    def current_weights(self) -> np.ndarray:
-        """What the backward's W^T reads."""
-        return self.W
+        if self.shape.first:
+            return None
+        delta = np.empty(self.shape.n_in, dtype=np.float32)
+        delta_to_input(self.W if weights is None else weights, dz, delta)
+        return delta
 
     def stash(self) -> np.ndarray:
         """A copy of the weights the backward reads, kept for samples still in flight (anchored rule)."""
         return self.W.copy()
 
     # -- U ---------------------------------------------------------------------------
-    def update(self, info: UpdateInfo, scale: float = 1.0) -> None:
-        """Apply the kept gradient through the optimizer (streamed, or from the buffer, which is then cleared)."""
+    def update(self, samples: int, count: int) -> None:
+        """U: apply the kept gradient of `count` samples through the optimizer, the parameters having
+        been updated with `samples` samples before (streamed, or from the buffer, which is then cleared)."""
+        info = UpdateInfo(samples, count)
+        scale = 1.0
         if self.streams:
             dz, x = self.factors
             coef = streaming_coefficient(self.optimizer, self.opt_state, info, scale)

@@ -24,26 +24,13 @@ class Timing:
     def forward_loss(self, x, label):
         return None, None
 
-    @staticmethod
-    def finite(loss) -> bool:
-        return True
-
-    def backward(self, out, e):
-        return None
-
-    def keep_gradient(self, dz, x) -> None:
-        pass
-
-    def input_delta(self, weights, dz):
-        return None
-
-    def current_weights(self):
+    def backward(self, x, out, e, weights):
         return None
 
     def stash(self):
         return None
 
-    def update(self, info: UpdateInfo, scale: float = 1.0) -> None:
+    def update(self, samples: int, count: int) -> None:
         pass
 
     def apply_gradient(self, grads, info: UpdateInfo, scale: float = 1.0) -> None:

@@ -87,6 +87,7 @@ class ConjugateGradientConfig(Strict):
     name: Literal["conjugate_gradient"] = Field("conjugate_gradient", description="nonlinear conjugate gradients")
     method: Literal["fletcher_reeves", "hestenes_stiefel"] = Field(
         "fletcher_reeves", description="formula for beta: Fletcher-Reeves or Hestenes-Stiefel")
+    restart_every: int = Field(0, ge=0, description="restart as steepest descent every this many updates (0: never)")
 
 
 OptimizerConfig = Annotated[Union[SGDConfig, MomentumConfig, NesterovConfig, AdagradConfig, RMSPropConfig,
@@ -128,7 +129,7 @@ OPTIMIZERS: dict[str, OptimizerKind] = {kind.name: kind for kind in [
     OptimizerKind("adam", AdamConfig, lambda c: [adam(c.beta1, c.beta2, c.eps)], False,
                   "bias-corrected running means of g and g^2: step -lr mhat / (sqrt(vhat) + eps)",
                   "Kingma & Ba 2015, Adam: a method for stochastic optimization, ICLR, arXiv:1412.6980"),
-    OptimizerKind("conjugate_gradient", ConjugateGradientConfig, lambda c: [conjugate_gradient(c.method)], True,
+    OptimizerKind("conjugate_gradient", ConjugateGradientConfig, lambda c: [conjugate_gradient(c.method, c.restart_every)], True,
                   "nonlinear conjugate gradients per layer with a fixed step: p = beta p - g, W += lr p",
                   "Fletcher & Reeves 1964; Hestenes & Stiefel 1952; Nocedal & Wright 2006, Numerical "
                   "Optimization, ch. 5"),

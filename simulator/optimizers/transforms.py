@@ -183,7 +183,7 @@ def _beta(num: float, den: float) -> float:
     return beta if math.isfinite(beta) else 0.0
 
 
-def conjugate_gradient(method: str = "fletcher_reeves") -> Transform:
+def conjugate_gradient(method: str = "fletcher_reeves", restart_every: int = 0) -> Transform:
     """Nonlinear conjugate gradients with a fixed step (no line search): p = beta p - g,
     and the parameters move by +lr p, so the direction is -p.
 
@@ -195,23 +195,28 @@ def conjugate_gradient(method: str = "fletcher_reeves") -> Transform:
     and the scalar 'gg' = g_prev.g_prev, 2 MACs per parameter (g g, beta p - g);
     Hestenes-Stiefel keeps 'p' and 'g_prev' (2 floats per parameter), 4 MACs per parameter
     (g - g_prev, g y, y p, beta p - g; the copy of g into g_prev is not arithmetic). Both
-    need the whole minibatch gradient before the step.
+    need the whole minibatch gradient before the step. With `restart_every` = n > 0 the
+    direction restarts as steepest descent (beta = 0) every n updates (Nocedal & Wright
+    2006, section 5.2): without a line search, consecutive stochastic gradients can make
+    Fletcher-Reeves' beta exceed 1 again and again, and p grow without bound. The state then
+    also counts updates ('t').
     """
     if method not in CG_METHODS:
         raise ValueError(f"unknown conjugate-gradient method {method!r}; expected one of {CG_METHODS}")
     fletcher_reeves = method == "fletcher_reeves"
 
     def init(params):
+        counter = {"t": 0} if restart_every else {}
         if fletcher_reeves:
-            return {"p": _zeros(params), "gg": 0.0}
-        return {"p": _zeros(params), "g_prev": _zeros(params)}
+            return {"p": _zeros(params), "gg": 0.0, **counter}
+        return {"p": _zeros(params), "g_prev": _zeros(params), **counter}
 
     def update(directions, coef, state, info):
         ps = state["p"]
         if fletcher_reeves:
             gg = sum(dot(g, g) for g in directions)
             beta = _beta(gg, state["gg"])
-            state = {"p": ps, "gg": gg}
+            state = {**state, "gg": gg}
         else:
             num = den = 0.0
             for g, g_prev, p in zip(directions, state["g_prev"], ps):
@@ -220,6 +225,10 @@ def conjugate_gradient(method: str = "fletcher_reeves") -> Transform:
             beta = _beta(num, den)
             for g, g_prev in zip(directions, state["g_prev"]):
                 np.copyto(g_prev, g)  # g_t is needed next time; cg_direction overwrites g
+        if restart_every:
+            if state["t"] % restart_every == 0:
+                beta = 0.0
+            state = {**state, "t": state["t"] + 1}
         for p, g in zip(ps, directions):
             cg_direction(p, g, beta)
         return directions, coef, state

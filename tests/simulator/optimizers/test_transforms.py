@@ -57,6 +57,10 @@ CASES = {
                         lambda lr: ConjugateGradientRef(lr, "fletcher_reeves")),
     "hestenes_stiefel": (ConjugateGradientConfig(method="hestenes_stiefel"), 0.01,
                          lambda lr: ConjugateGradientRef(lr, "hestenes_stiefel")),
+    "fletcher_reeves_restarts": (ConjugateGradientConfig(method="fletcher_reeves", restart_every=2), 0.01,
+                                 lambda lr: ConjugateGradientRef(lr, "fletcher_reeves", restart_every=2)),
+    "hestenes_stiefel_restarts": (ConjugateGradientConfig(method="hestenes_stiefel", restart_every=4), 0.01,
+                                  lambda lr: ConjugateGradientRef(lr, "hestenes_stiefel", restart_every=4)),
 }
 
 
@@ -397,3 +401,14 @@ def test_sgd_and_momentum_are_the_old_arithmetic_bitwise():
             samples += count
         for a, b in zip(params, expected):
             assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("method", ["fletcher_reeves", "hestenes_stiefel"])
+def test_conjugate_gradients_restarting_every_update_is_sgd(method):
+    """restart_every = 1 sets beta = 0 at every update: p = -g and W += lr p is plain SGD."""
+    grads = _gradients()
+    cg, sgd = _params(), _params()
+    _run(make_optimizer(ConjugateGradientConfig(method=method, restart_every=1), constant(0.05)), cg, grads, COUNTS)
+    _run(make_optimizer(SGDConfig(), constant(0.05)), sgd, grads, COUNTS)
+    for a, b in zip(cg, sgd):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
