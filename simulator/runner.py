@@ -102,7 +102,7 @@ def run(scenario: Scenario, source: str = "scenario", progress: bool = True, tra
     def evaluate(samples: int) -> None:
         window = recorder.take_recent()
         loss = float(np.mean(window)) if arithmetic and window else float("nan")
-        acc = accuracy(weights, biases, data.X_test, data.y_test, m.activation) if arithmetic else float("nan")
+        acc = accuracy(m, weights, biases, data.X_test, data.y_test) if arithmetic else float("nan")
         curve.append((samples, chip.now, loss, acc))
         last_eval[0] = samples
 

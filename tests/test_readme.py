@@ -29,3 +29,13 @@ def test_readme_names_every_shipped_scenario():
     text = (ROOT / "README.md").read_text()
     for path in sorted((ROOT / "scenarios").glob("*.yaml")):
         assert f"scenarios/{path.name}" in text
+
+
+def test_readme_optimizer_table_states_the_optimizers_own_facts():
+    from simulator.optimizers import OPTIMIZERS, facts
+
+    text = (ROOT / "README.md").read_text()
+    for name, kind in OPTIMIZERS.items():
+        state, macs = facts(name)
+        row = next(line for line in text.splitlines() if line.startswith(f"| `{name}` |"))
+        assert f"| {state} | {macs} | {kind.summary} |" in row, name

@@ -67,6 +67,24 @@ class DenseShape:
     def describe(self) -> str:
         return f"{self.n_in}->{self.n_out}"
 
+    def initial(self, rng: np.random.Generator, scheme: str) -> tuple[np.ndarray, np.ndarray]:
+        """Initial W (n_out, n_in) and b (zeros), float32: glorot draws uniform in
+        +-sqrt(6 / (n_in + n_out)); he draws normal with std sqrt(2 / n_in)."""
+        if scheme == "glorot":
+            limit = np.sqrt(6.0 / (self.n_in + self.n_out))
+            W = rng.uniform(-limit, limit, size=(self.n_out, self.n_in))
+        else:
+            W = rng.normal(0.0, np.sqrt(2.0 / self.n_in), size=(self.n_out, self.n_in))
+        return np.ascontiguousarray(W, dtype=np.float32), np.zeros(self.n_out, dtype=np.float32)
+
+    def forward_batch(self, W: np.ndarray, b: np.ndarray, H: np.ndarray) -> np.ndarray:
+        """The forward of every row of H (shape (n, n_in)) at once, for evaluation: logits on the top layer."""
+        with np.errstate(invalid="ignore", over="ignore"):  # a diverged run has inf/NaN weights
+            Z = H @ W.T + b
+        if self.top:
+            return Z
+        return np.maximum(Z, 0) if self.activation == "relu" else np.tanh(Z)
+
 
 class Dense:
     """A dense layer with its arrays: parameters, optimizer state and gradient buffer, and the arithmetic of F, B and U.

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from simulator.config import ConfigError, load_scenario
 from simulator.optimizers import AdamConfig, ConstantSchedule, HalfLifeSchedule, MomentumConfig, NesterovConfig, SGDConfig
 
-QUICKSTART = "scenarios/quickstart.yaml"
+QUICKSTART = str(Path(__file__).resolve().parents[2] / "scenarios" / "quickstart.yaml")
 NAMES = "sgd, momentum, nesterov, adagrad, rmsprop, adadelta, adam, conjugate_gradient"
 
 

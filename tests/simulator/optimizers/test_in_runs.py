@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from pydantic import ValidationError
 from tests.builders import make, scenario_dict
+from tests.simulator.algorithms.test_cp import _reference_inputs
 
 from kernels import reference_optimizers as ref
 from kernels.reference import cp_reference, mbgd_reference, sgd_reference
 from simulator.algorithms import ALGORITHMS
 from simulator.optimizers import OPTIMIZERS, facts
-from simulator.runner import run, sample_order
-from simulator.training.data import load_dataset
-from simulator.training.model import init_params
+from simulator.runner import run
 
 LR = {"sgd": 0.05, "momentum": 0.05, "nesterov": 0.05, "adagrad": 0.05, "rmsprop": 0.005, "adadelta": 1.0,
       "adam": 0.005, "conjugate_gradient": 0.02}
@@ -35,14 +36,6 @@ def _scenario(algorithm="mbgd", optimizer="sgd", samples=32, **training):
                               **{"learning_rate": LR[optimizer], "optimizer": optimizer, **training}))
 
 
-def _inputs(scenario):
-    m, t = scenario.model, scenario.training
-    data = load_dataset("synthetic", None, scenario.dataset.test_fraction, t.seed,
-                        n_features=m.layers[0], n_classes=m.layers[-1], samples=scenario.dataset.samples)
-    weights, biases = init_params(m, t.seed)
-    return weights, biases, data, sample_order(len(data.y_train), t.samples, t.seed)
-
-
 def _assert_weights(result, ref_W, ref_b, rtol=2e-4, atol=2e-5):
     for k in range(len(ref_W)):
         np.testing.assert_allclose(result.weights[f"W{k + 1}"], ref_W[k], rtol=rtol, atol=atol)
@@ -55,7 +48,7 @@ def test_mbgd_with_each_optimizer_equals_the_reference_minibatch_loop(name):
     keeps its state in float64; the simulator runs float32 kernels with fastmath."""
     scenario = _scenario("mbgd", name, batch_size=4)
     result = run(scenario, progress=False)
-    weights, biases, data, order = _inputs(scenario)
+    weights, biases, data, order = _reference_inputs(scenario)
     ref_W, ref_b, _ = mbgd_reference(weights, biases, data.X_train, data.y_train, order, 4, None, "relu",
                                      optimizer=ORACLES[name])
     _assert_weights(result, ref_W, ref_b)
@@ -65,7 +58,7 @@ def test_mbgd_with_each_optimizer_equals_the_reference_minibatch_loop(name):
 def test_sgd_with_each_optimizer_equals_the_reference_loop(name):
     scenario = _scenario("sgd", name, samples=24)
     result = run(scenario, progress=False)
-    weights, biases, data, order = _inputs(scenario)
+    weights, biases, data, order = _reference_inputs(scenario)
     ref_W, ref_b, _ = sgd_reference(weights, biases, data.X_train, data.y_train, order, None, "relu",
                                     optimizer=ORACLES[name])
     _assert_weights(result, ref_W, ref_b)
@@ -76,7 +69,7 @@ def test_sgd_with_each_optimizer_equals_the_reference_loop(name):
 def test_cp_with_an_optimizer_equals_the_step_model(name, delta_rule):
     scenario = _scenario("cp", name, samples=32, delta_rule=delta_rule)
     result = run(scenario, progress=False)
-    weights, biases, data, order = _inputs(scenario)
+    weights, biases, data, order = _reference_inputs(scenario)
     ref_W, ref_b, _, staleness = cp_reference(weights, biases, data.X_train, data.y_train, order, None, "relu",
                                               anchored=delta_rule == "anchored", optimizer=ORACLES[name])
     _assert_weights(result, ref_W, ref_b)
@@ -181,3 +174,16 @@ def test_timing_only_runs_the_same_ops_with_adam():
     for column in full.ops:
         np.testing.assert_array_equal(full.ops[column], timing.ops[column])
     assert not any(key.startswith("opt/") for key in timing.weights)
+
+
+def test_quickstart_with_momentum_charges_the_gradient_it_builds():
+    """The README's figures for the one deliberate change: layer 1 of quickstart with momentum
+    0.9 (64 -> 128 on 64 MACs/cycle) costs B = ceil((128 + 64*128) / 64) + 4 = 134 cycles (6
+    before), and its SRAM bound gains the 33,280-byte gradient buffer (70,656 before)."""
+    from simulator.config import load_scenario
+
+    scenario = load_scenario(Path(__file__).resolve().parents[3] / "scenarios" / "quickstart.yaml", ["training.momentum=0.9", "training.samples=16",
+                                                           "training.epochs=null"])
+    layer = run(scenario, progress=False).metrics["layers"][0]
+    assert layer["op_cycles"]["B"] == 134
+    assert layer["sram_bound_bytes"] == 103_936 == 70_656 + 4 * (64 * 128 + 128)

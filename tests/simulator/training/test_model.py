@@ -26,5 +26,6 @@ def test_predict_matches_a_hand_computed_network():
     b = [np.zeros(2, dtype=np.float32), np.array([0.0, 0.1], dtype=np.float32)]
     X = np.array([[2.0, 1.0], [0.0, 2.0]], dtype=np.float32)
     # relu(W1 x): [1, 1.5] -> logits [1, 1.6] -> 1;  [0, 1] -> [0, 1.1] -> 1
-    np.testing.assert_array_equal(predict([W1, W2], b, X, "relu"), [1, 1])
-    assert accuracy([W1, W2], b, X, np.array([1, 0]), "relu") == 0.5
+    model = ModelConfig(layers=[2, 2, 2], activation="relu")
+    np.testing.assert_array_equal(predict(model, [W1, W2], b, X), [1, 1])
+    assert accuracy(model, [W1, W2], b, X, np.array([1, 0])) == 0.5
