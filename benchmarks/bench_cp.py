@@ -9,10 +9,10 @@ For two networks,
 three ways of training the same samples are timed in one process, wall clock, samples per
 second of host time:
 
-    full      `simulator.runner.run` with arithmetic (timing_only: false), no op trace, no
+    full      `wafersim.runner.run` with arithmetic (timing_only: false), no op trace, no
               progress bar: the event-driven simulation of the mesh doing the real training;
     timing    the same scenario with timing_only: true (events and cycle accounting only);
-    floor     `kernels.train_sgd`, the fused batch-1 Numba loop, over the same data, the same
+    floor     `wafersim_kernels.train_sgd`, the fused batch-1 Numba loop, over the same data, the same
               sample order and the same initial weights, with no simulation at all.
 
 The floor is the cost of the arithmetic alone, so full/floor is the fraction of the
@@ -48,15 +48,13 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import numba
 
-import numba  # noqa: E402
-
-from kernels import train_sgd  # noqa: E402
-from simulator.config import Scenario  # noqa: E402
-from simulator.runner import n_samples_of, run, sample_order  # noqa: E402
-from simulator.training.data import load_dataset  # noqa: E402
-from simulator.training.model import init_params  # noqa: E402
+from wafersim_kernels import train_sgd
+from wafersim.config import Scenario
+from wafersim.runner import n_samples_of, run, sample_order
+from wafersim.training.data import load_dataset
+from wafersim.training.model import init_params
 
 NETWORKS = {
     "wide": [784, 256, 256, 10],

@@ -1,7 +1,7 @@
 """Numba kernels for dense-network training arithmetic, with NumPy oracles."""
 
-from kernels._jit import FAST
-from kernels.activations import (
+from wafersim_kernels._jit import FAST
+from wafersim_kernels.activations import (
     ACTIVATIONS,
     IDENTITY,
     RELU,
@@ -10,10 +10,10 @@ from kernels.activations import (
     activation_code,
     derivative_from_output,
 )
-from kernels.dense import accumulate_gradient, activation_backward, delta_to_input, dense_forward, rank_one_update
-from kernels.fused import train_sgd, train_sgd_fused
-from kernels.loss import softmax_cross_entropy
-from kernels.optim import (
+from wafersim_kernels.dense import accumulate_gradient, activation_backward, delta_to_input, dense_forward, rank_one_update
+from wafersim_kernels.fused import train_sgd, train_sgd_fused
+from wafersim_kernels.loss import softmax_cross_entropy
+from wafersim_kernels.optim import (
     adadelta_direction,
     adagrad_direction,
     adam_direction,
@@ -26,7 +26,7 @@ from kernels.optim import (
     rmsprop_direction,
     zero,
 )
-from kernels.reference import (
+from wafersim_kernels.reference import (
     activation_backward_ref,
     delta_to_input_ref,
     dense_forward_ref,

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from kernels._jit import fast_njit
+from wafersim_kernels._jit import fast_njit
 
 RELU = 0
 TANH = 1

@@ -1,7 +1,7 @@
 """Dense-layer forward and backward kernels writing into caller buffers."""
 
-from kernels._jit import fast_njit
-from kernels.activations import activate, derivative_from_output
+from wafersim_kernels._jit import fast_njit
+from wafersim_kernels.activations import activate, derivative_from_output
 
 
 @fast_njit

@@ -1,15 +1,15 @@
 """Fused batch-size-1 SGD training loop: the arithmetic floor for benchmarks."""
 
 import numpy as np
-from numba import njit
 from numba.typed import List
 
-from kernels.activations import IDENTITY, activation_code
-from kernels.dense import accumulate_gradient, activation_backward, delta_to_input, dense_forward
-from kernels.loss import softmax_cross_entropy
+from wafersim_kernels._jit import cached_njit
+from wafersim_kernels.activations import IDENTITY, activation_code
+from wafersim_kernels.dense import accumulate_gradient, activation_backward, delta_to_input, dense_forward
+from wafersim_kernels.loss import softmax_cross_entropy
 
 
-@njit(cache=True)
+@cached_njit
 def train_sgd_fused(weights, biases, X, y, order, lr, act):
     """Run batch-size-1 SGD over `order`, updating weights and biases in place.
 

@@ -3,12 +3,12 @@
 import math
 
 import numpy as np
-from numba import njit
+from wafersim_kernels._jit import cached_njit
 
 
 # No fastmath here: the max-subtraction and log-sum-exp must not be
 # reassociated, and non-finite logits must yield a non-finite loss.
-@njit(cache=True)
+@cached_njit
 def softmax_cross_entropy(z, label, dz):
     """Write dz = softmax(z) - onehot(label) and return -log softmax(z)[label].
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from kernels._jit import fast_njit
+from wafersim_kernels._jit import fast_njit
 
 # Each kernel works on the flat view a.reshape(-1), which Numba only allows for
 # C-contiguous arrays; 1-D and 2-D inputs compile to separate specialisations.

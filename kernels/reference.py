@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from kernels.activations import IDENTITY, RELU, TANH, activation_code
+from wafersim_kernels.activations import IDENTITY, RELU, TANH, activation_code
 
 # The single-op oracles compute in float64 and cast back to the input dtype,
 # so they are more accurate than the float32 kernels they check. The training
@@ -98,7 +98,7 @@ def _apply_update(params, velocities, grads, lr, momentum):
 
 
 def _layer_step(opt, W, b, gW, gb, use_bias):
-    """One update of one layer by an optimizer oracle (kernels.reference_optimizers), W and b together."""
+    """One update of one layer by an optimizer oracle (wafersim_kernels.reference_optimizers), W and b together."""
     opt.step([W, b] if use_bias else [W], [gW, gb] if use_bias else [gW])
 
 

@@ -22,7 +22,7 @@ def _f64(a: np.ndarray) -> np.ndarray:
     return np.asarray(a, dtype=np.float64)
 
 
-# Kernel oracles: same arguments as the kernels in kernels.optim, new buffers returned.
+# Kernel oracles: same arguments as the kernels in wafersim_kernels.optim, new buffers returned.
 
 
 def nesterov_direction_ref(b, g, mu):

@@ -19,7 +19,8 @@ def _view_options() -> argparse.ArgumentParser:
     group.add_argument("--from", dest="start", type=int, default=None, metavar="CYCLE",
                        help="pipeline diagram from this cycle (default 0)")
     group.add_argument("--to", dest="end", type=int, default=None, metavar="CYCLE",
-                       help="pipeline diagram up to this cycle (default: the end of the run)")
+                       help="pipeline diagram up to this cycle (default: the opening stretch, fill plus a "
+                            "steady part)")
     group.add_argument("--samples", type=int, default=None, metavar="N",
                        help="pipeline diagram over the first N samples' forward and backward ops")
     group.add_argument("--link-samples", action="store_true", help="join each sample's ops with a thin line")
@@ -34,11 +35,14 @@ def _run_options() -> argparse.ArgumentParser:
                          help="override a scenario key, e.g. --set training.learning_rate=0.05 (repeatable)")
     options.add_argument("--timing-only", action="store_true", help="run the schedule without arithmetic")
     options.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    options.add_argument("--no-figures", action="store_true", help="write the results without drawing the PNG figures")
+    options.add_argument("--quiet", action="store_true", help="print nothing but errors (implies --no-progress)")
     return options
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wafersim", description="Simulate layer-parallel training on a wafer-scale mesh.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     view, options = _view_options(), _run_options()
     run = sub.add_parser("run", parents=[options, view], help="train a scenario on the simulated chip and write its results")
@@ -58,7 +62,19 @@ def _parser() -> argparse.ArgumentParser:
                          help="accuracy for the time-to-target column (default 0.9)")
     plot = sub.add_parser("plot", parents=[view], help="redraw the figures (and trace) of a results folder")
     plot.add_argument("results", type=Path, help="a results folder written by `wafersim run --out`")
+    schema = sub.add_parser("schema", help="write the JSON Schemas of scenario and hardware files (for editors)")
+    schema.add_argument("--out", type=Path, default=Path("."),
+                        help="folder for scenario.schema.json and hardware.schema.json (default: here)")
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("wafersim")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def _fail(message: str, code: int) -> int:
@@ -159,14 +175,16 @@ def _compare(args) -> int:
     try:
         loaded = load_all(args.scenarios, overrides)
         view = _view(args)
-        runs = run_all(loaded, args.out, progress=not args.no_progress, **view)
-        paths = write_comparison(runs, args.out, args.target_accuracy, view["window"], view["samples"])
+        runs = run_all(loaded, args.out, progress=not args.no_progress, figures=not args.no_figures, **view)
+        paths = write_comparison(runs, args.out, args.target_accuracy, view["window"], view["samples"],
+                                 figures=not args.no_figures)
     except ConfigError as exc:
         return _fail(str(exc), EXIT_CONFIG)
     except WindowError as exc:
         return _fail(_late_window(exc, args.out), EXIT_CONFIG)
-    print((args.out / "comparison.md").read_text())
-    print("\n".join(f"wrote {path}" for path in paths))
+    if not args.quiet:
+        print((args.out / "comparison.md").read_text())
+        print("\n".join(f"wrote {path}" for path in paths))
     stopped = [name for name, result in runs.items() if result.status != "completed"]
     if any(runs[name].status == "interrupted" for name in stopped):
         return _fail(f"interrupted during {stopped[-1]}; the runs so far are compared in {args.out}", EXIT_INTERRUPTED)
@@ -175,8 +193,25 @@ def _compare(args) -> int:
     return 0
 
 
+def _schema(args) -> int:
+    from .schemas import write_schemas
+
+    if args.out.exists() and not args.out.is_dir():
+        return _fail(f"--out {args.out} is a file, not a folder; give a folder for the schemas", EXIT_CONFIG)
+    try:
+        paths = write_schemas(args.out)
+    except OSError as exc:
+        return _fail(f"cannot write the schemas into {args.out}: {exc.strerror}; give a writable folder", EXIT_CONFIG)
+    print("\n".join(f"wrote {path}" for path in paths))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if getattr(args, "quiet", False):
+        args.no_progress = True
+    if args.command == "schema":
+        return _schema(args)
     if args.command == "plot":
         return _plot(args)
     if args.command == "compare":
@@ -212,10 +247,11 @@ def main(argv: list[str] | None = None) -> int:
     from .plots import WindowError
     from .results import write
     try:
-        write(result, out_dir, **_view(args))
+        write(result, out_dir, figures=not args.no_figures, **_view(args))
     except WindowError as exc:
         return _fail(_late_window(exc, out_dir), EXIT_CONFIG)
-    print(_summary(result, out_dir, wall))
+    if not args.quiet:
+        print(_summary(result, out_dir, wall))
     if result.status == "diverged":
         return _fail(f"{args.scenario}: {result.message}. Results up to that point are in {out_dir}.", EXIT_DIVERGED)
     if result.status == "interrupted":

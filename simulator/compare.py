@@ -136,10 +136,10 @@ def run_all(loaded: list[tuple[Path, Scenario]], out_dir: Path, progress: bool =
 
 
 def write_comparison(runs: dict, out_dir: Path, target: float, window: tuple | None = None,
-                     samples: int | None = None) -> list[Path]:
-    """Write comparison.md, comparison.csv, convergence.png, pipelines.png (runs with an op table)
-    and utilization.png for `runs` ({name: results}) into out_dir; the pipelines share the
-    cycle axis spanned by `window` or `samples` (see plots.resolve_window)."""
+                     samples: int | None = None, figures: bool = True) -> list[Path]:
+    """Write comparison.md, comparison.csv and (with `figures`) convergence.png, pipelines.png
+    (runs with an op table) and utilization.png for `runs` ({name: results}) into out_dir; the
+    pipelines share the cycle axis spanned by `window` or `samples` (see plots.resolve_window)."""
     from . import plots
 
     out_dir = Path(out_dir)
@@ -147,8 +147,10 @@ def write_comparison(runs: dict, out_dir: Path, target: float, window: tuple | N
     rows = [row(results, target) for results in runs.values()]
     (out_dir / "comparison.md").write_text(comparison_md(rows, target))
     (out_dir / "comparison.csv").write_text(comparison_csv(rows))
-    paths = [out_dir / "comparison.md", out_dir / "comparison.csv",
-             plots.save(plots.convergence({n: (r.metrics, r.curve) for n, r in runs.items()}),
+    paths = [out_dir / "comparison.md", out_dir / "comparison.csv"]
+    if not figures:
+        return paths
+    paths += [plots.save(plots.convergence({n: (r.metrics, r.curve) for n, r in runs.items()}),
                         out_dir / "convergence.png"),
              plots.save(plots.utilization_maps({n: r.metrics for n, r in runs.items()}), out_dir / "utilization.png")]
     traced = {n: (r.ops, r.metrics) for n, r in runs.items() if r.ops and len(r.ops.get("start", ()))}

@@ -140,4 +140,4 @@ def _kind_code(kind: str) -> int:
     try:
         return MESSAGE_KINDS[kind]
     except KeyError:
-        raise ValueError(f"message kind {kind!r} has no code in simulator.records.MESSAGE_KIND_TABLE; add it") from None
+        raise ValueError(f"message kind {kind!r} has no code in wafersim.records.MESSAGE_KIND_TABLE; add it") from None

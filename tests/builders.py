@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from simulator.config import Scenario
+from wafersim.config import Scenario
 
 # Every op costs exactly 1 + 4 = 5 cycles (one MAC pass fits in a cycle) and every message
 # between neighbours takes 0 * hops + ceil(bytes / 10**6) = 1 cycle: "uniform layers, no
@@ -40,8 +40,8 @@ def fake_asgd_results():
     parameter-server shards, ops of every kind (F, B, U, S, R) and messages of every kind."""
     import numpy as np
 
-    from simulator.records import MESSAGE_COLUMNS, OPS_COLUMNS
-    from simulator.results import Saved
+    from wafersim.records import MESSAGE_COLUMNS, OPS_COLUMNS
+    from wafersim.results import Saved
 
     roles = {(0, 0): ("worker", 1, 1, "W1 L1", 0.5), (0, 1): ("worker", 1, 2, "W1 L2", 0.4),
              (1, 0): ("worker", 2, 1, "W2 L1", 0.3), (1, 1): ("worker", 2, 2, "W2 L2", 0.2),
@@ -90,8 +90,8 @@ def dense_layer(n_in: int = 3, n_out: int = 2, rate: float = 1.0, arithmetic: bo
     """A zero-initialised dense layer n_in -> n_out with bias (or its timing twin), stepping with plain SGD at `rate`."""
     import numpy as np
 
-    from simulator import layers
-    from simulator.optimizers import SGDConfig, constant, make_optimizer
+    from wafersim import layers
+    from wafersim.optimizers import SGDConfig, constant, make_optimizer
 
     shape = layers.DenseShape(n_in, n_out, True, "relu", first=first, top=top)
     optimizer = optimizer or make_optimizer(SGDConfig(), constant(rate))

@@ -15,7 +15,7 @@ def build():
 @pytest.fixture(scope="session")
 def tiny_runs():
     """One short traced run per algorithm on the uniform test hardware: {"sgd"|"mbgd"|"cp": RunResult}."""
-    from simulator.runner import run
+    from wafersim.runner import run
 
     return {algorithm: run(make(scenario_dict(algorithm=algorithm, samples=24, eval_every=8,
                                               **({"batch_size": 4} if algorithm == "mbgd" else {}))), progress=False)

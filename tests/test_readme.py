@@ -20,9 +20,11 @@ def test_readme_gives_exactly_two_commands():
     assert "pytest" in test
 
 
-def test_ci_runs_the_readme_test_command():
-    _, test = _commands()
-    assert test in (ROOT / ".ci" / "run").read_text().splitlines()
+def test_ci_runs_the_readme_commands_one_after_the_other():
+    run, test = _commands()
+    lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert run in lines and test in lines
+    assert lines.index(run) < lines.index(test)
 
 
 def test_readme_names_every_shipped_scenario():
@@ -32,7 +34,7 @@ def test_readme_names_every_shipped_scenario():
 
 
 def test_readme_optimizer_table_states_the_optimizers_own_facts():
-    from simulator.optimizers import OPTIMIZERS, facts
+    from wafersim.optimizers import OPTIMIZERS, facts
 
     text = (ROOT / "README.md").read_text()
     for name, kind in OPTIMIZERS.items():

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator.config import load_scenario
-from simulator.runner import prepare, run
+from wafersim.config import load_scenario
+from wafersim.runner import prepare, run
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 
@@ -70,7 +70,7 @@ def test_quickstart_reaches_ninety_percent():
 
 
 def test_shipped_mbgd_weights_are_identical_for_hop_latency_1_and_9(tmp_path):
-    from simulator.cli import main
+    from wafersim.cli import main
 
     for latency in (1, 9):
         assert main(["run", str(SCENARIOS / "mbgd.yaml"), "--out", str(tmp_path / str(latency)), "--no-progress",
@@ -84,7 +84,7 @@ def test_shipped_mbgd_weights_are_identical_for_hop_latency_1_and_9(tmp_path):
 
 @pytest.mark.parametrize("name", DATA_PARALLEL)
 def test_data_parallel_scenarios_run_from_the_command_line(name, tmp_path, capsys):
-    from simulator.cli import main
+    from wafersim.cli import main
 
     code = main(["run", str(SCENARIOS / f"{name}.yaml"), "--out", str(tmp_path), "--no-progress",
                  "--set", "training.epochs=null", "--set", "training.samples=128"])
@@ -98,7 +98,7 @@ def test_data_parallel_scenarios_run_from_the_command_line(name, tmp_path, capsy
 
 
 def test_validate_lists_the_sram_bound_of_every_pe(capsys):
-    from simulator.cli import main
+    from wafersim.cli import main
 
     assert main(["validate", str(SCENARIOS / "asgd.yaml")]) == 0
     out = capsys.readouterr().out

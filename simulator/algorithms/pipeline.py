@@ -1,7 +1,7 @@
 """The layer pipeline: each PE runs one layer's forward (F), backward (B) and update (U) ops.
 
 Shared by SGD, CP, MBGD and the data-parallel workers; a `Schedule` supplies what differs
-and the layer object (`simulator.layers`) does the arithmetic, so this module keeps only
+and the layer object (`wafersim.layers`) does the arithmetic, so this module keeps only
 queues, gates, cycles and messages. Messages (`records.Message`):
 
     x  activation of sample s, to the next layer (port -> layer 1 for inputs)

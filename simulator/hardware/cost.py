@@ -1,7 +1,7 @@
 """Cycles per op: ceil(MACs / macs_per_cycle) + op_overhead_cycles.
 
 No numerics here, and nothing about layer types: each layer's shape states its MACs per
-op kind (`simulator.layers`), each optimizer its MACs per parameter.
+op kind (`wafersim.layers`), each optimizer its MACs per parameter.
 """
 
 from __future__ import annotations

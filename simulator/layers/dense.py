@@ -1,7 +1,7 @@
 """A fully connected layer: h = phi(W x + b), W of shape (n_out, n_in); the top layer gives logits and the loss.
 
 `DenseShape` is what the layer is and costs; `Dense` adds its arrays and arithmetic
-(Numba kernels from `kernels`, checked against `kernels.reference`). A timing-only run
+(Numba kernels from `kernels`, checked against `wafersim_kernels.reference`). A timing-only run
 uses `timing.Timing(shape)` instead of `Dense`, so the programs never branch on
 whether arithmetic is on.
 """
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels import (ACTIVATIONS, IDENTITY, accumulate_gradient, activation_backward, axpy, delta_to_input,
+from wafersim_kernels import (ACTIVATIONS, IDENTITY, accumulate_gradient, activation_backward, axpy, delta_to_input,
                      dense_forward, rank_one_update, softmax_cross_entropy, zero)
 
 from ..optimizers import Transform, UpdateInfo, state_arrays, step, streaming_coefficient

@@ -1,6 +1,6 @@
 """Optimizers for the simulated training: stateful transforms chained per layer, schedules, YAML sections.
 
-    from simulator.optimizers import AdamConfig, constant, make_optimizer, step, UpdateInfo
+    from wafersim.optimizers import AdamConfig, constant, make_optimizer, step, UpdateInfo
     opt = make_optimizer(AdamConfig(), constant(1e-3))
     state = opt.init([W, b])
     state = step(opt, [W, b], [gW, gb], state, UpdateInfo(samples=0, count=32))

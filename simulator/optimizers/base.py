@@ -26,7 +26,7 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
-from kernels import axpy
+from wafersim_kernels import axpy
 
 
 class UpdateInfo(NamedTuple):

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Callable, Literal, Union
 
 from pydantic import Field
 
-from simulator.schema import Strict
+from wafersim.schema import Strict
 
 from .base import Transform, chain
 from .schedules import Schedule, constant, cosine, half_life, step_decay, warmup

@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from kernels import (adadelta_direction, adagrad_direction, adam_direction, cg_direction, dot, hestenes_stiefel_dots,
+from wafersim_kernels import (adadelta_direction, adagrad_direction, adam_direction, cg_direction, dot, hestenes_stiefel_dots,
                      momentum_accumulate, nesterov_direction, rmsprop_direction)
 
 from .base import Transform, UpdateInfo, no_state

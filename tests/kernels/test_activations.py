@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from kernels import (
+from wafersim_kernels import (
     ACTIVATIONS,
     IDENTITY,
     RELU,

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from kernels import (
+from wafersim_kernels import (
     rank_one_update,
     IDENTITY,
     RELU,

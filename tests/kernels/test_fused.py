@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from numba.typed import List
 
-from kernels import RELU, sgd_reference, train_sgd, train_sgd_fused
+from wafersim_kernels import RELU, sgd_reference, train_sgd, train_sgd_fused
 
 
 def _problem(sizes, n_samples, seed=0):

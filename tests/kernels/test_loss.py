@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from kernels import softmax_cross_entropy, softmax_cross_entropy_ref
+from wafersim_kernels import softmax_cross_entropy, softmax_cross_entropy_ref
 
 
 @pytest.mark.parametrize("n", [1, 2, 10, 257])

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from kernels import axpy, momentum_accumulate, zero
+from wafersim_kernels import axpy, momentum_accumulate, zero
 
 SHAPES = [(1,), (13,), (64,), (1, 1), (7, 13), (64, 128)]
 EPS32 = float(np.finfo(np.float32).eps)

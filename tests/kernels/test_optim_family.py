@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from kernels import (adadelta_direction, adagrad_direction, adam_direction, cg_direction, dot, hestenes_stiefel_dots,
+from wafersim_kernels import (adadelta_direction, adagrad_direction, adam_direction, cg_direction, dot, hestenes_stiefel_dots,
                      nesterov_direction, rmsprop_direction)
-from kernels.reference_optimizers import (adadelta_direction_ref, adagrad_direction_ref, adam_direction_ref,
+from wafersim_kernels.reference_optimizers import (adadelta_direction_ref, adagrad_direction_ref, adam_direction_ref,
                                           cg_direction_ref, dot_ref, hestenes_stiefel_dots_ref, nesterov_direction_ref,
                                           rmsprop_direction_ref)
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from kernels import mbgd_reference, sgd_reference
+from wafersim_kernels import mbgd_reference, sgd_reference
 
 
 def _problem(seed=0, sizes=(8, 16, 4), n_samples=30):

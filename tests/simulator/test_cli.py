@@ -1,4 +1,4 @@
-"""Tests for the wafersim command line in simulator.cli: exit codes, messages and the results folder."""
+"""Tests for the wafersim command line in wafersim.cli: exit codes, messages and the results folder."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator.cli import EXIT_CONFIG, EXIT_DIVERGED, main
+from wafersim.cli import EXIT_CONFIG, EXIT_DIVERGED, main
 
 REPO = Path(__file__).resolve().parents[2]
 QUICKSTART = REPO / "scenarios" / "quickstart.yaml"
@@ -91,7 +91,7 @@ def test_validate_applies_overrides(tmp_path, capsys):
 
 def test_broken_scenario_exit_status_in_a_subprocess(tmp_path):
     path = tiny(tmp_path, TINY.replace("  samples: 40\n", "  samples: 40\n  epochs: 1\n"))
-    proc = subprocess.run([sys.executable, "-m", "simulator.cli", "validate", str(path)],
+    proc = subprocess.run([sys.executable, "-m", "wafersim.cli", "validate", str(path)],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "give exactly one of training.epochs and training.samples" in proc.stderr
@@ -199,8 +199,8 @@ def test_out_that_is_a_file_is_refused_before_the_run(tmp_path, capsys):
 
 
 def test_interrupted_run_keeps_its_results(tmp_path, capsys, monkeypatch):
-    from simulator.algorithms import pipeline
-    from simulator.cli import EXIT_INTERRUPTED
+    from wafersim.algorithms import pipeline
+    from wafersim.cli import EXIT_INTERRUPTED
 
     trained = pipeline.Recorder.trained
 
@@ -275,7 +275,7 @@ def test_plot_window_past_the_run(tiny_run, capsys):
 
 
 def test_plot_in_a_subprocess_has_no_traceback(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "simulator.cli", "plot", str(tmp_path / "nothing")],
+    proc = subprocess.run([sys.executable, "-m", "wafersim.cli", "plot", str(tmp_path / "nothing")],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr == (f"error: {tmp_path / 'nothing'}: no such folder; give a results folder written by "

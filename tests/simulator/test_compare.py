@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from simulator.cli import EXIT_CONFIG, main
-from simulator.compare import COLUMNS, comparison_csv, comparison_md, row, time_to_accuracy
-from simulator.results import read
+from wafersim.cli import EXIT_CONFIG, main
+from wafersim.compare import COLUMNS, comparison_csv, comparison_md, row, time_to_accuracy
+from wafersim.results import read
 from tests.simulator.test_cli import TINY
 
 
@@ -35,7 +35,7 @@ def compared(tmp_path_factory):
     listing = base / "both.yaml"
     listing.write_text("compare:\n  - s/tiny-cp.yaml\n  - s/tiny-mbgd.yaml\n")
     out = base / "out"
-    proc = subprocess.run([sys.executable, "-m", "simulator.cli", "compare", str(listing), "--out", str(out),
+    proc = subprocess.run([sys.executable, "-m", "wafersim.cli", "compare", str(listing), "--out", str(out),
                            "--no-progress", "--target-accuracy", "0.25", "--set", "training.eval_every=5"],
                           capture_output=True, text=True, timeout=120)
     return proc.returncode, out, proc.stdout
@@ -137,7 +137,7 @@ def test_bad_target_accuracy(tmp_path, capsys):
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_a_diverged_run_is_compared_and_reported(tmp_path, capsys):
-    from simulator.cli import EXIT_DIVERGED
+    from wafersim.cli import EXIT_DIVERGED
 
     good, bad = write_tiny(tmp_path, "good"), write_tiny(tmp_path, "bad")
     bad.write_text(bad.read_text().replace("learning_rate: 0.05", "learning_rate: 1.0e30"))

@@ -1,4 +1,4 @@
-"""Tests for scenario and hardware loading in simulator.config and the SRAM check in simulator.runner."""
+"""Tests for scenario and hardware loading in wafersim.config and the SRAM check in wafersim.runner."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from simulator import runner
-from simulator.layout import layout
-from simulator.config import ConfigError, Scenario, load_hardware, load_scenario
+from wafersim import runner
+from wafersim.layout import layout
+from wafersim.config import ConfigError, Scenario, load_hardware, load_scenario
 
 HARDWARE = {
     "name": "tiny-hw",

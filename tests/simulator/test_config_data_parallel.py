@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from simulator import runner
-from simulator.config import ConfigError, load_scenario
+from wafersim import runner
+from wafersim.config import ConfigError, load_scenario
 from tests.simulator.test_config import error_of, hardware, scenario, write
 
 

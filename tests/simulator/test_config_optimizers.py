@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from simulator.config import ConfigError, load_scenario
-from simulator.optimizers import AdamConfig, ConstantSchedule, HalfLifeSchedule, MomentumConfig, NesterovConfig, SGDConfig
+from wafersim.config import ConfigError, load_scenario
+from wafersim.optimizers import AdamConfig, ConstantSchedule, HalfLifeSchedule, MomentumConfig, NesterovConfig, SGDConfig
 
 QUICKSTART = str(Path(__file__).resolve().parents[2] / "scenarios" / "quickstart.yaml")
 NAMES = "sgd, momentum, nesterov, adagrad, rmsprop, adadelta, adam, conjugate_gradient"

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from simulator.algorithms import SGD, ContinuousPropagation, MinibatchGD
-from simulator.layers import DenseShape
-from simulator.memory import layer_memory
-from simulator.optimizers import AdamConfig, MomentumConfig, SGDConfig, constant, make_optimizer
+from wafersim.algorithms import SGD, ContinuousPropagation, MinibatchGD
+from wafersim.layers import DenseShape
+from wafersim.memory import layer_memory
+from wafersim.optimizers import AdamConfig, MomentumConfig, SGDConfig, constant, make_optimizer
 
 SGD_OPT = make_optimizer(SGDConfig(), constant(0.1))
 MOMENTUM = make_optimizer(MomentumConfig(mu=0.9), constant(0.1))

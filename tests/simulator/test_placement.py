@@ -1,10 +1,10 @@
-"""Tests for the layer-to-PE placement rules in simulator.placement."""
+"""Tests for the layer-to-PE placement rules in wafersim.placement."""
 
 from __future__ import annotations
 
 import pytest
 
-from simulator.placement import place, row_order, snake_order
+from wafersim.placement import place, row_order, snake_order
 
 
 def test_snake_order_3x3():

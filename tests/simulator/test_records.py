@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulator.records import MESSAGE_COLUMNS, MESSAGE_KINDS, MESSAGE_NAMES, messages_table
+from wafersim.records import MESSAGE_COLUMNS, MESSAGE_KINDS, MESSAGE_NAMES, messages_table
 
 
 def test_every_named_message_kind_has_a_code():

@@ -8,9 +8,9 @@ import numpy as np
 
 import pytest
 
-from simulator.records import MESSAGE_COLUMNS, OPS_COLUMNS
-from simulator.results import CURVE_HEADER, ResultsError, read, read_curve, render, save_npz, write
-from simulator.runner import run
+from wafersim.records import MESSAGE_COLUMNS, OPS_COLUMNS
+from wafersim.results import CURVE_HEADER, ResultsError, read, read_curve, render, save_npz, write
+from wafersim.runner import run
 from tests.builders import make, scenario_dict
 
 

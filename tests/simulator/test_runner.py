@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulator.runner import run, sample_order
+from wafersim.runner import run, sample_order
 from tests.builders import make, scenario_dict
 
 

@@ -7,7 +7,7 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from simulator.trace import chrome_trace, write_trace
+from wafersim.trace import chrome_trace, write_trace
 from tests.builders import fake_asgd_results
 
 REQUIRED = {"M": {"ph", "pid", "name", "args"}, "X": {"ph", "pid", "tid", "ts", "dur", "name", "cat", "args"},
@@ -100,13 +100,13 @@ def test_file_is_json_and_byte_identical(tiny_runs, tmp_path):
 
 @pytest.mark.parametrize("kind", ["x", "e", "y"])
 def test_tags_of_sample_messages_name_the_sample(tiny_runs, kind):
-    from simulator.records import MESSAGE_KINDS
+    from wafersim.records import MESSAGE_KINDS
 
     result = tiny_runs["sgd"]
     trace = chrome_trace(result.metrics, result.ops, result.messages)
     m = result.messages
     tags = sorted(m["tag"][m["kind"] == MESSAGE_KINDS[kind]].tolist())
-    from simulator.records import MESSAGE_NAMES
+    from wafersim.records import MESSAGE_NAMES
     got = sorted(int(e["name"].rsplit(" ", 1)[1]) for e in trace["traceEvents"]
                  if e["ph"] == "s" and e["cat"] == MESSAGE_NAMES[kind])
     assert got == tags and len(tags) > 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulator.tracks import Track, pe_tracks
+from wafersim.tracks import Track, pe_tracks
 from tests.builders import fake_asgd_results
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulator.runner import run
+from wafersim.runner import run
 from tests.builders import make, scenario_dict
 from tests.simulator.algorithms.test_mbgd import TIMINGS
 

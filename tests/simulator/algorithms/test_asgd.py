@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulator.runner import run
-from simulator.results import write
+from wafersim.runner import run
+from wafersim.results import write
 from tests.builders import make, scenario_dict
 from tests.simulator.algorithms.test_mbgd import TIMINGS
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from tests.builders import UNIFORM_HARDWARE, make, scenario_dict
 
-from kernels.reference import cp_reference
-from simulator.runner import run, sample_order
-from simulator.training.data import load_dataset
-from simulator.training.model import init_params
+from wafersim_kernels.reference import cp_reference
+from wafersim.runner import run, sample_order
+from wafersim.training.data import load_dataset
+from wafersim.training.model import init_params
 
 C = 5  # cycles per op on the uniform hardware: ceil(MACs / 10**6) + 4
 DELAY = 1  # cycles per message between neighbours (and from the port): 0 * hops + ceil(bytes / 10**6)

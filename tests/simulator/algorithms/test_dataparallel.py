@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from simulator.algorithms.dataparallel import DataParallel, synchronous_samples, worker_batches
-from simulator.placement import place_data_parallel
+from wafersim.algorithms.dataparallel import DataParallel, synchronous_samples, worker_batches
+from wafersim.placement import place_data_parallel
 
 
 def test_asynchronous_workers_take_minibatches_round_robin():

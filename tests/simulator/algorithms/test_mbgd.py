@@ -7,8 +7,8 @@ import copy
 import numpy as np
 import pytest
 
-from kernels.reference import mbgd_reference
-from simulator.runner import run
+from wafersim_kernels.reference import mbgd_reference
+from wafersim.runner import run
 from tests.builders import UNIFORM_HARDWARE, make, scenario_dict
 from tests.simulator.algorithms.test_cp import C, DELAY, _reference_inputs
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from tests.builders import UNIFORM_HARDWARE, make, scenario_dict
 
-from simulator.algorithms import ALGORITHMS, ContinuousPropagation
-from simulator.algorithms.base import NoOptions
-from simulator.algorithms.cp import CPOptions
-from simulator.algorithms.registry import PIPELINE, Algorithm, registry
-from simulator.config import TrainingConfig
-from simulator.runner import run
+from wafersim.algorithms import ALGORITHMS, ContinuousPropagation
+from wafersim.algorithms.base import NoOptions
+from wafersim.algorithms.cp import CPOptions
+from wafersim.algorithms.registry import PIPELINE, Algorithm, registry
+from wafersim.config import TrainingConfig
+from wafersim.runner import run
 
 
 def test_every_algorithm_key_is_a_training_key():
@@ -26,7 +26,7 @@ def test_the_registry_refuses_a_name_twice_and_a_key_declared_two_ways():
 
     from pydantic import Field
 
-    from simulator.schema import Strict
+    from wafersim.schema import Strict
 
     class Other(Strict):
         delta_rule: int = Field(default=0)
@@ -50,7 +50,7 @@ class BackwardFirst(ContinuousPropagation):
 def test_op_priority_is_the_schedules_question(monkeypatch):
     """With the default U, F, B the generic picker loop gives the inlined fast path's trace; with
     B before F the trace differs and every sample still trains."""
-    from simulator.algorithms import cp, pipeline
+    from wafersim.algorithms import cp, pipeline
 
     # Slow PEs make the 32-wide layers the bottleneck, so inputs and deltas wait at once.
     hardware = {**UNIFORM_HARDWARE, "pe": {"macs_per_cycle": 4, "sram_bytes": 1 << 24, "op_overhead_cycles": 1}}

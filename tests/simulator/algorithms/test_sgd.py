@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kernels.reference import sgd_reference
-from simulator.runner import run
+from wafersim_kernels.reference import sgd_reference
+from wafersim.runner import run
 from tests.builders import make, scenario_dict
 from tests.simulator.algorithms.test_cp import C, DELAY, _reference_inputs
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulator.algorithms.pipeline import Recorder
-from simulator.algorithms.shard import REQUEST_BYTES, Push, ShardProgram
-from simulator.algorithms.store import ParameterStore
-from simulator.config import HardwareConfig
-from simulator.hardware.chip import Chip
-from simulator.hardware.events import Call
-from simulator.memory import shard_memory
-from simulator.records import Message
+from wafersim.algorithms.pipeline import Recorder
+from wafersim.algorithms.shard import REQUEST_BYTES, Push, ShardProgram
+from wafersim.algorithms.store import ParameterStore
+from wafersim.config import HardwareConfig
+from wafersim.hardware.chip import Chip
+from wafersim.hardware.events import Call
+from wafersim.memory import shard_memory
+from wafersim.records import Message
 from tests.builders import dense_layer
 
 # One MAC per cycle and no overhead: U of a 3 -> 2 layer with bias costs 8 cycles. A message to a

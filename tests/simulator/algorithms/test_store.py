@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulator.algorithms.store import ParameterStore, rows_written
-from simulator.layers import Dense
+from wafersim.algorithms.store import ParameterStore, rows_written
+from wafersim.layers import Dense
 from tests.builders import dense_layer
 
 

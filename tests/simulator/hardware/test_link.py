@@ -1,11 +1,11 @@
-"""Tests for link timing, traffic accounting and FIFO contention in simulator.hardware.link."""
+"""Tests for link timing, traffic accounting and FIFO contention in wafersim.hardware.link."""
 
 from __future__ import annotations
 
 import pytest
 
-from simulator.hardware.link import Network
-from simulator.hardware.mesh import PORT, Mesh
+from wafersim.hardware.link import Network
+from wafersim.hardware.mesh import PORT, Mesh
 
 
 def network(hop_latency=1, bandwidth=16, contention=False, rows=3, cols=4) -> Network:

@@ -1,4 +1,4 @@
-"""Tests for the PE grid and its dimension-order routes in simulator.hardware.mesh."""
+"""Tests for the PE grid and its dimension-order routes in wafersim.hardware.mesh."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from simulator.hardware.mesh import PORT, Mesh
+from wafersim.hardware.mesh import PORT, Mesh
 
 
 def test_xy_route_goes_along_the_row_then_the_column():

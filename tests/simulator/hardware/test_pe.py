@@ -1,15 +1,15 @@
-"""Tests for the processing element (simulator.hardware.pe), its same-cycle decisions and its op costs."""
+"""Tests for the processing element (wafersim.hardware.pe), its same-cycle decisions and its op costs."""
 
 from __future__ import annotations
 
 import pytest
 import simpy
 
-from simulator.config import HardwareConfig
-from simulator.hardware.chip import Chip
-from simulator.hardware.cost import op_cycles
-from simulator.records import Message
-from simulator.hardware.pe import PE
+from wafersim.config import HardwareConfig
+from wafersim.hardware.chip import Chip
+from wafersim.hardware.cost import op_cycles
+from wafersim.records import Message
+from wafersim.hardware.pe import PE
 
 
 class Script:

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from tests.builders import dense_layer
 
-from kernels.reference import activation_backward_ref, delta_to_input_ref, dense_forward_ref, softmax_cross_entropy_ref
-from simulator.layers import Dense, DenseShape, Timing, optimizer_state_bytes, param_bytes, update_macs
-from simulator.optimizers import AdamConfig, MomentumConfig, SGDConfig, constant, make_optimizer
+from wafersim_kernels.reference import activation_backward_ref, delta_to_input_ref, dense_forward_ref, softmax_cross_entropy_ref
+from wafersim.layers import Dense, DenseShape, Timing, optimizer_state_bytes, param_bytes, update_macs
+from wafersim.optimizers import AdamConfig, MomentumConfig, SGDConfig, constant, make_optimizer
 
 
 def _random_layer(top=False, first=False, builds_gradient=True, rate=0.1):

@@ -10,11 +10,11 @@ from pydantic import ValidationError
 from tests.builders import make, scenario_dict
 from tests.simulator.algorithms.test_cp import _reference_inputs
 
-from kernels import reference_optimizers as ref
-from kernels.reference import cp_reference, mbgd_reference, sgd_reference
-from simulator.algorithms import ALGORITHMS
-from simulator.optimizers import OPTIMIZERS, facts
-from simulator.runner import run
+from wafersim_kernels import reference_optimizers as ref
+from wafersim_kernels.reference import cp_reference, mbgd_reference, sgd_reference
+from wafersim.algorithms import ALGORITHMS
+from wafersim.optimizers import OPTIMIZERS, facts
+from wafersim.runner import run
 
 LR = {"sgd": 0.05, "momentum": 0.05, "nesterov": 0.05, "adagrad": 0.05, "rmsprop": 0.005, "adadelta": 1.0,
       "adam": 0.005, "conjugate_gradient": 0.02}
@@ -180,7 +180,7 @@ def test_quickstart_with_momentum_charges_the_gradient_it_builds():
     """The README's figures for the one deliberate change: layer 1 of quickstart with momentum
     0.9 (64 -> 128 on 64 MACs/cycle) costs B = ceil((128 + 64*128) / 64) + 4 = 134 cycles (6
     before), and its SRAM bound gains the 33,280-byte gradient buffer (70,656 before)."""
-    from simulator.config import load_scenario
+    from wafersim.config import load_scenario
 
     scenario = load_scenario(Path(__file__).resolve().parents[3] / "scenarios" / "quickstart.yaml", ["training.momentum=0.9", "training.samples=16",
                                                            "training.epochs=null"])

@@ -7,7 +7,7 @@ import math
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from simulator.optimizers import (OPTIMIZER_NAMES, OPTIMIZERS, SCHEDULE_NAMES, AdamConfig, ConjugateGradientConfig,
+from wafersim.optimizers import (OPTIMIZER_NAMES, OPTIMIZERS, SCHEDULE_NAMES, AdamConfig, ConjugateGradientConfig,
                                   MomentumConfig, OptimizerConfig, ScheduleConfig, SGDConfig, UpdateInfo, constant,
                                   facts, half_life, make_optimizer, make_schedule)
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from simulator.optimizers import UpdateInfo, constant, cosine, half_life, learning_rate, step_decay, warmup
+from wafersim.optimizers import UpdateInfo, constant, cosine, half_life, learning_rate, step_decay, warmup
 
 SAMPLES = [0, 1, 5, 10, 17, 20, 99, 100, 101, 1000]
 

@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from kernels import axpy, momentum_accumulate
-from kernels.reference_optimizers import (AdadeltaRef, AdagradRef, AdamRef, ConjugateGradientRef, MomentumRef,
+from wafersim_kernels import axpy, momentum_accumulate
+from wafersim_kernels.reference_optimizers import (AdadeltaRef, AdagradRef, AdamRef, ConjugateGradientRef, MomentumRef,
                                           NesterovRef, RMSPropRef, SGDRef)
-from simulator.optimizers import (OPTIMIZERS, AdadeltaConfig, AdagradConfig, AdamConfig, ConjugateGradientConfig,
+from wafersim.optimizers import (OPTIMIZERS, AdadeltaConfig, AdagradConfig, AdamConfig, ConjugateGradientConfig,
                                   MomentumConfig, NesterovConfig, RMSPropConfig, SGDConfig, UpdateInfo, adam, average,
                                   chain, conjugate_gradient, constant, half_life, learning_rate, make_optimizer,
                                   momentum, state_arrays, step, streaming_coefficient)

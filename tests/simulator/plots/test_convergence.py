@@ -7,7 +7,7 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 
-from simulator import plots
+from wafersim import plots
 from tests.builders import fake_asgd_results
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from simulator import plots
+from wafersim import plots
 from tests.builders import fake_asgd_results
 
 

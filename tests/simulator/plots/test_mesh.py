@@ -6,8 +6,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Rectangle
 
-from simulator import plots
-from simulator.plots.mesh import ROUTE_SHIFT, xy_route
+from wafersim import plots
+from wafersim.plots.mesh import ROUTE_SHIFT, xy_route
 from tests.builders import fake_asgd_results
 
 

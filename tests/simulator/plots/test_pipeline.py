@@ -8,8 +8,8 @@ import pytest
 from matplotlib.collections import LineCollection
 from matplotlib.colors import to_rgba
 
-from simulator import plots
-from simulator.plots.pipeline import sample_paths
+from wafersim import plots
+from wafersim.plots.pipeline import sample_paths
 from tests.builders import fake_asgd_results
 
 

@@ -1,4 +1,4 @@
-"""Tests for the data set loaders in simulator.training.data."""
+"""Tests for the data set loaders in wafersim.training.data."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator.training.data import (
+from wafersim.training.data import (
     DataError,
     Dataset,
     load_dataset,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulator.config import ModelConfig
-from simulator.training.model import accuracy, init_params, predict
+from wafersim.config import ModelConfig
+from wafersim.training.model import accuracy, init_params, predict
 
 
 def test_glorot_and_he_shapes_ranges_and_seed():

@@ -1,0 +1,7 @@
+"""`python -m wafersim`: the same command as `wafersim`."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,44 @@
+"""JSON Schemas of scenario and hardware files, from the pydantic models, for editors' YAML language servers.
+
+The scenario schema describes a file as written, before loading: `hardware` may be a path
+(a string) or an inline mapping, and `optimizer` / `lr_schedule` may be a name alone.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .config import HardwareConfig, Scenario
+from .optimizers import OPTIMIZER_NAMES, SCHEDULE_NAMES
+
+FILES = {"scenario": "scenario.schema.json", "hardware": "hardware.schema.json"}
+
+
+def hardware_schema() -> dict:
+    schema = HardwareConfig.model_json_schema()
+    schema["title"] = "wafersim hardware file"
+    return schema
+
+
+def scenario_schema() -> dict:
+    schema = Scenario.model_json_schema()
+    schema["title"] = "wafersim scenario file"
+    props = schema["properties"]
+    props["hardware"] = {"anyOf": [{"type": "string", "description": "path of a hardware file, relative to this file"},
+                                   {"$ref": "#/$defs/HardwareConfig"}]}
+    training = schema["$defs"][props["training"]["$ref"].rsplit("/", 1)[1]]["properties"]
+    for key, names in (("optimizer", OPTIMIZER_NAMES), ("lr_schedule", SCHEDULE_NAMES)):
+        training[key]["anyOf"].insert(0, {"enum": list(names), "description": "the name alone, with its defaults"})
+    return schema
+
+
+def write_schemas(out_dir: Path) -> list[Path]:
+    """Write both schemas into out_dir (created if needed); return their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for kind, make in (("scenario", scenario_schema), ("hardware", hardware_schema)):
+        path = out_dir / FILES[kind]
+        path.write_text(json.dumps(make(), indent=2, sort_keys=True) + "\n")
+        paths.append(path)
+    return paths
