@@ -93,7 +93,7 @@ def make_scenario(network: str, samples: int, dataset_samples: int, timing_only:
 def floor_inputs(scenario: Scenario):
     """The data, sample order and initial weights `run` uses for this scenario."""
     t, m, d = scenario.training, scenario.model, scenario.dataset
-    data = load_dataset(d.name, d.path, d.test_fraction, t.seed,
+    data = load_dataset(d.name, d.path, d.test_fraction, d.seed(t.seed),
                         n_features=m.layers[0], n_classes=m.layers[-1], samples=d.samples)
     order = sample_order(len(data.y_train), n_samples_of(scenario, len(data.y_train)), t.seed)
     weights, biases = init_params(m, t.seed)

@@ -7,9 +7,13 @@ import sys
 import time
 from pathlib import Path
 
+from . import version
+
 EXIT_CONFIG = 2  # a scenario, hardware file or data set that cannot be used
 EXIT_DIVERGED = 3  # the run stopped because the loss was no longer finite
-EXIT_INTERRUPTED = 130  # Ctrl-C
+EXIT_INTERRUPTED = 130  # Ctrl-C; SIGTERM gives 143 and SIGHUP 129 (128 + the signal's number)
+EXIT_WRITE = 4  # the results could not be written (disk full, no permission); nothing incomplete is left at --out
+SRAM_LISTED = 64  # validate lists the SRAM bound of this many PEs, then sums up the rest
 
 
 def _view_options() -> argparse.ArgumentParser:
@@ -37,20 +41,31 @@ def _run_options() -> argparse.ArgumentParser:
     options.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     options.add_argument("--no-figures", action="store_true", help="write the results without drawing the PNG figures")
     options.add_argument("--quiet", action="store_true", help="print nothing but errors (implies --no-progress)")
+    options.add_argument("--allow-large", action="store_true",
+                         help="run even if the host memory estimate exceeds what this machine has (allow_large: true)")
     return options
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wafersim", description="Simulate layer-parallel training on a wafer-scale mesh.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     view, options = _view_options(), _run_options()
     run = sub.add_parser("run", parents=[options, view], help="train a scenario on the simulated chip and write its results")
     run.add_argument("scenario", type=Path, help="scenario YAML file")
     run.add_argument("--out", type=Path, default=None, help="results folder (default: results/<scenario name>)")
+    run.add_argument("--force", action="store_true", help="replace an existing --out folder whole")
+    run.add_argument("--checkpoint-every", type=_positive_int, default=None, metavar="N",
+                     help="also save a checkpoint every N samples trained")
+    run.add_argument("--checkpoint-minutes", type=_non_negative_float, default=10.0, metavar="M",
+                     help="save a checkpoint every M minutes of wall time (default 10; 0: never)")
+    run.add_argument("--resume", action="store_true",
+                     help="go on from the checkpoint of an interrupted run into the same --out (same scenario and "
+                          "--set options)")
     validate = sub.add_parser("validate", help="check a scenario and its hardware without running it")
     validate.add_argument("scenario", type=Path)
     validate.add_argument("--set", dest="overrides", action="append", default=[], metavar="dotted.key=value")
+    validate.add_argument("--allow-large", action="store_true", help="accept a run larger than this machine's memory")
     compare = sub.add_parser("compare", parents=[options, view],
                              help="run several scenarios and tabulate and draw them side by side")
     compare.add_argument("scenarios", type=Path, nargs="+",
@@ -58,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--out", type=Path, default=Path("results") / "compare",
                          help="folder for the table, the figures and one results folder per scenario "
                               "(default: results/compare)")
+    compare.add_argument("--force", action="store_true", help="replace an existing --out folder whole")
     compare.add_argument("--target-accuracy", type=float, default=0.9, metavar="FRACTION",
                          help="accuracy for the time-to-target column (default 0.9)")
     plot = sub.add_parser("plot", parents=[view], help="redraw the figures (and trace) of a results folder")
@@ -68,13 +84,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
-    try:
-        return version("wafersim")
-    except PackageNotFoundError:
-        return "unknown (not installed)"
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number of minutes, 0 or more, got {text}")
+    return value
 
 
 def _fail(message: str, code: int) -> int:
@@ -131,10 +152,54 @@ def _check_view(args) -> str | None:
     return None
 
 
-def _out_folder_problem(out_dir: Path) -> str | None:
-    if out_dir.exists() and not out_dir.is_dir():
-        return f"--out {out_dir} is a file, not a folder; give a folder for the results"
-    return None
+def _out_folder_problem(out_dir: Path, force: bool = False, inputs: tuple[Path, ...] = ()) -> str | None:
+    """Why results cannot go to out_dir (a file, below a file, not empty without --force, ...), else None."""
+    from .outdir import problem
+
+    return problem(out_dir, force, inputs)
+
+
+def _claim(out_dir: Path, force: bool, inputs: tuple[Path, ...]):
+    """The results folder out_dir, locked and staged for writing (outdir.Claim), or the message why not."""
+    from .outdir import Claim, OutDirError
+
+    try:
+        return Claim(out_dir, force, inputs)
+    except OutDirError as exc:
+        return str(exc)
+
+
+def _write_claimed(claim, write) -> tuple[str | None, Exception | None]:
+    """Call write(folder) on the claim's partial folder, then rename it into place.
+
+    Returns (the message of a write that failed, whose partial folder is removed; a window the
+    run does not reach, which still leaves every other result in place).
+    """
+    from .plots import WindowError
+
+    late = None
+    try:
+        try:
+            write(claim.partial)
+        except WindowError as exc:
+            late = exc
+        claim.commit()
+    except OSError as exc:
+        return claim.failure(exc), None
+    return None, late
+
+
+def _stop_code(signum: int | None) -> int:
+    """The exit status of a run stopped by `signum` (None: a bare Ctrl-C)."""
+    from . import signals
+
+    return signals.exit_code(signum) if signum else EXIT_INTERRUPTED
+
+
+def _before_start(signum: int) -> int:
+    from .signals import signal_name
+
+    return _fail(f"{signal_name(signum)} arrived before the run started; nothing was written", _stop_code(signum))
 
 
 def _late_window(exc: Exception, out_dir: Path) -> str:
@@ -162,32 +227,67 @@ def _plot(args) -> int:
 
 
 def _compare(args) -> int:
-    from .compare import load_all, run_all, write_comparison
+    from .compare import check_all, load_all
     from .config import ConfigError
 
-    problem = _check_view(args) or _out_folder_problem(args.out)
+    problem = _check_view(args) or _out_folder_problem(args.out, args.force, tuple(args.scenarios))
     if not 0 < args.target_accuracy <= 1:
         problem = f"--target-accuracy must be a fraction in (0, 1], got {args.target_accuracy}"
     if problem:
         return _fail(problem, EXIT_CONFIG)
-    overrides = args.overrides + (["timing_only=true"] if args.timing_only else [])
-    from .plots import WindowError
+    overrides = args.overrides + (["timing_only=true"] if args.timing_only else []) + (
+        ["allow_large=true"] if args.allow_large else [])
     try:
         loaded = load_all(args.scenarios, overrides)
-        view = _view(args)
-        runs = run_all(loaded, args.out, progress=not args.no_progress, figures=not args.no_figures, **view)
-        paths = write_comparison(runs, args.out, args.target_accuracy, view["window"], view["samples"],
-                                 figures=not args.no_figures)
+        check_all(loaded)
+        return _compare_claimed(args, loaded)
     except ConfigError as exc:
         return _fail(str(exc), EXIT_CONFIG)
-    except WindowError as exc:
-        return _fail(_late_window(exc, args.out), EXIT_CONFIG)
+    except KeyboardInterrupt:
+        return _fail("interrupted before the runs started; nothing was written", EXIT_INTERRUPTED)
+
+
+def _compare_claimed(args, loaded: list) -> int:
+    """Run every checked scenario into the claimed --out folder, compare them there, and rename it into place."""
+    from . import signals
+    from .compare import run_all, write_comparison
+
+    view, runs, paths = _view(args), {}, []
+
+    def write(folder: Path) -> None:
+        runs.update(run_all(loaded, folder, progress=not args.no_progress, figures=not args.no_figures, **view))
+        written = write_comparison(runs, folder, args.target_accuracy, view["window"], view["samples"],
+                                   figures=not args.no_figures)
+        paths.extend(args.out / path.relative_to(folder) for path in written)
+
+    with signals.deferring():
+        claim = _claim(args.out, args.force, tuple(args.scenarios) + tuple(path for path, _ in loaded))
+        if isinstance(claim, str):
+            return _fail(claim, EXIT_CONFIG)
+        with claim:
+            if signals.received():
+                return _before_start(signals.received())
+            failed, late = _write_claimed(claim, write)
+            stop = signals.received()
+    if failed:
+        return _fail(failed, EXIT_WRITE)
+    if late:
+        return _fail(_late_window(late, args.out), EXIT_CONFIG)
     if not args.quiet:
         print((args.out / "comparison.md").read_text())
         print("\n".join(f"wrote {path}" for path in paths))
     stopped = [name for name, result in runs.items() if result.status != "completed"]
-    if any(runs[name].status == "interrupted" for name in stopped):
-        return _fail(f"interrupted during {stopped[-1]}; the runs so far are compared in {args.out}", EXIT_INTERRUPTED)
+    interrupted = [name for name in stopped if runs[name].status == "interrupted"]
+    if interrupted:
+        return _fail(f"interrupted during {interrupted[-1]}; the runs so far are compared in {args.out}",
+                     _stop_code(stop))
+    if stop:
+        name = signals.signal_name(stop)
+        if len(runs) < len(loaded):
+            return _fail(f"{name} arrived after {list(runs)[-1]}; the runs so far are compared in {args.out}",
+                         _stop_code(stop))
+        return _fail(f"{name} arrived while the results were written; they were finished first and are in "
+                     f"{args.out}", _stop_code(stop))
     if stopped:
         return _fail(f"{', '.join(stopped)} diverged; their results up to that point are in {args.out}", EXIT_DIVERGED)
     return 0
@@ -222,40 +322,87 @@ def main(argv: list[str] | None = None) -> int:
     overrides = list(args.overrides)
     if getattr(args, "timing_only", False):
         overrides.append("timing_only=true")
+    if getattr(args, "allow_large", False):
+        overrides.append("allow_large=true")
     try:
         scenario = load_scenario(args.scenario, overrides)
         from . import runner
         if args.command == "validate":
             prepared = runner.prepare(scenario, str(args.scenario))
-            sram = ", ".join(f"{p.label} {p.memory.total:,}" for p in prepared.layout.placed)
+            placed = prepared.layout.placed
+            sram = ", ".join(f"{p.label} {p.memory.total:,}" for p in placed[:SRAM_LISTED])
+            if len(placed) > SRAM_LISTED:
+                sram += f", ... {len(placed) - SRAM_LISTED:,} more (largest {max(p.memory.total for p in placed):,})"
             print(f"{args.scenario}: valid ({scenario.training.algorithm}, {scenario.pe_roles()} on "
                   f"{scenario.hardware.name}, {len(prepared.data.y_train)} training samples; SRAM bound per PE: "
                   f"{sram} of {scenario.hardware.pe.sram_bytes:,} bytes)")
+            print(f"  expected cost: {prepared.cost.describe()}")
             return 0
-        out_dir = args.out or Path("results") / scenario.name
-        problem = _out_folder_problem(out_dir) or _check_view(args)
-        if problem:
-            return _fail(problem, EXIT_CONFIG)
-        start = time.perf_counter()
-        result = runner.run(scenario, source=str(args.scenario), progress=not args.no_progress)
-        wall = time.perf_counter() - start
+        return _run(args, scenario, runner)
     except ConfigError as exc:
         return _fail(str(exc), EXIT_CONFIG)
     except DataError as exc:
         return _fail(f"{args.scenario}: {exc}", EXIT_CONFIG)
+    except KeyboardInterrupt:
+        return _fail("interrupted before the run started; nothing was written", EXIT_INTERRUPTED)
 
-    from .plots import WindowError
+
+def _run(args, scenario, runner) -> int:
+    """Run a loaded scenario into its results folder: checked and locked before the run, written aside and renamed
+    into place whole after it. ConfigError and DataError (the data set, the SRAM check) reach the caller."""
+    from . import signals
     from .results import write
-    try:
-        write(result, out_dir, figures=not args.no_figures, **_view(args))
-    except WindowError as exc:
-        return _fail(_late_window(exc, out_dir), EXIT_CONFIG)
+
+    from . import checkpoint
+    from .session import CheckpointPolicy
+
+    out_dir = args.out or Path("results") / scenario.name
+    saves = checkpoint.folder_of(out_dir)
+    if args.resume:
+        try:
+            checkpoint.header(saves)
+        except checkpoint.CheckpointError as exc:
+            return _fail(f"{args.scenario}: cannot resume: {exc}", EXIT_CONFIG)
+    force = args.force or args.resume  # a resumed run replaces the folder of the interrupted one
+    problem = _out_folder_problem(out_dir, force, (args.scenario,)) or _check_view(args)
+    if problem:
+        return _fail(problem, EXIT_CONFIG)
+    policy = CheckpointPolicy(samples=args.checkpoint_every, seconds=60 * args.checkpoint_minutes or None)
+    with signals.deferring():
+        claim = _claim(out_dir, force, (args.scenario,))
+        if isinstance(claim, str):
+            return _fail(claim, EXIT_CONFIG)
+        with claim:
+            if signals.received():
+                return _before_start(signals.received())
+            start = time.perf_counter()
+            try:
+                result = runner.run(scenario, source=str(args.scenario), progress=not args.no_progress,
+                                    checkpoint=runner.Checkpointing(saves, policy, resume=args.resume))
+            except checkpoint.CheckpointError as exc:
+                return _fail(f"{args.scenario}: cannot resume: {exc}", EXIT_CONFIG)
+            wall = time.perf_counter() - start
+            if result.status != "interrupted":
+                checkpoint.remove(saves)
+            failed, late = _write_claimed(claim, lambda folder: write(result, folder, figures=not args.no_figures,
+                                                                      **_view(args)))
+            stop = signals.received()
+    if failed:
+        return _fail(f"{args.scenario}: {failed}", EXIT_WRITE)
+    if late:
+        return _fail(_late_window(late, out_dir), EXIT_CONFIG)
     if not args.quiet:
         print(_summary(result, out_dir, wall))
+    if result.status == "interrupted":
+        again = (f"; go on from its last checkpoint with `wafersim run {args.scenario} --out {out_dir} --resume`"
+                 if (saves / checkpoint.HEADER).is_file() else "")
+        return _fail(f"{args.scenario}: {result.message}. Results up to that point are in {out_dir}{again}.",
+                     _stop_code(stop))
+    if stop:
+        return _fail(f"{args.scenario}: {signals.signal_name(stop)} arrived while the results were written; they "
+                     f"were finished first and are in {out_dir}.", _stop_code(stop))
     if result.status == "diverged":
         return _fail(f"{args.scenario}: {result.message}. Results up to that point are in {out_dir}.", EXIT_DIVERGED)
-    if result.status == "interrupted":
-        return _fail(f"{args.scenario}: {result.message}. Results up to that point are in {out_dir}.", EXIT_INTERRUPTED)
     return 0
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from .config import ConfigError, Scenario, _read_yaml, load_scenario
 
 LISTING_KEY = "compare"
+OWN_FILES = ("comparison.md", "comparison.csv", "convergence.png", "pipelines.png", "utilization.png")  # in OUT
 COLUMNS = (  # (csv name, markdown heading)
     ("scenario", "scenario"), ("algorithm", "algorithm"), ("hardware", "hardware"), ("samples", "samples"),
     ("simulated_time_ms", "simulated time (ms)"), ("mean_utilization", "mean utilization"),
@@ -53,7 +54,8 @@ def scenario_paths(paths: list[Path]) -> list[Path]:
 
 
 def load_all(paths: list[Path], overrides: list[str]) -> list[tuple[Path, Scenario]]:
-    """Load and validate every scenario (ConfigError on the first that fails, or on two sharing a name)."""
+    """Load and validate every scenario (ConfigError on the first that fails, on two sharing a name, or on a
+    name that is one of the files compare writes beside the runs' folders)."""
     loaded = [(path, load_scenario(path, overrides)) for path in scenario_paths(paths)]
     seen: dict[str, Path] = {}
     for path, scenario in loaded:
@@ -61,8 +63,26 @@ def load_all(paths: list[Path], overrides: list[str]) -> list[tuple[Path, Scenar
             raise ConfigError(str(path), [("name", f"'{scenario.name}' is also the name of {seen[scenario.name]}; "
                                                    "each compared scenario writes to OUT/<name>, so names must "
                                                    "differ: rename one")])
+        if scenario.name in OWN_FILES:
+            raise ConfigError(str(path), [("name", f"'{scenario.name}' is the name of a file compare writes into "
+                                                   "OUT beside the runs' folders (OUT/<name>): rename the scenario")])
         seen[scenario.name] = path
     return loaded
+
+
+def check_all(loaded: list[tuple[Path, Scenario]]) -> None:
+    """Everything checkable before running, for every scenario: its data set loads, its layers fit (runner.prepare).
+
+    Raises ConfigError naming the first scenario file that cannot run, so none runs.
+    """
+    from . import runner
+    from .training.data import DataError
+
+    for path, scenario in loaded:
+        try:
+            runner.prepare(scenario, str(path))
+        except DataError as exc:
+            raise ConfigError(str(path), [("dataset", str(exc))]) from None
 
 
 def time_to_accuracy(metrics: dict, curve: list, target: float) -> float | None:
@@ -116,14 +136,17 @@ def run_all(loaded: list[tuple[Path, Scenario]], out_dir: Path, progress: bool =
 
     A data set that cannot be read is a ConfigError naming its scenario file.
 
-    Stops after a run that was interrupted (Ctrl-C); the runs so far are returned.
+    Stops after a run that was interrupted (Ctrl-C, SIGTERM, SIGHUP), and before the next run when
+    such a signal was held back meanwhile (signals.deferring); the runs so far are returned.
     """
-    from . import runner
+    from . import runner, signals
     from .results import write
     from .training.data import DataError
 
     runs = {}
     for path, scenario in loaded:
+        if runs and signals.received():
+            break
         try:
             result = runner.run(scenario, source=str(path), progress=progress)
         except DataError as exc:

@@ -2,12 +2,14 @@
 
 A scenario is read in four steps, each of which can fail with a `ConfigError`:
 
-1. parse the YAML of the scenario (and of the hardware file it names);
+1. parse the YAML of the scenario (and of the hardware file it names): UTF-8 text of at
+   most 1 MB, no key twice in a mapping, bounded in depth and in values after aliases;
 2. apply `--set dotted.key=value` overrides (``hardware.*`` ones to the hardware
    mapping after it is loaded, so they work whether the hardware is a file or inline);
 3. validate with pydantic models that forbid unknown keys and coerce nothing
    (a string is never silently read as a number);
-4. check what a schema cannot: placement inside the mesh, one layer per PE.
+4. check what a schema cannot: placement inside the mesh, one layer per PE, a run length
+   of at least one sample (and one per all-reduce worker).
 
 Relative paths inside a file are relative to that file; relative paths given with
 ``--set`` are relative to the current directory.
@@ -15,7 +17,9 @@ Relative paths inside a file are relative to that file; relative paths given wit
 
 from __future__ import annotations
 
+import codecs
 import re
+import reprlib
 import typing
 from pathlib import Path
 from typing import Any, Literal
@@ -23,20 +27,69 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, Field, ValidationError, create_model, field_validator, model_validator
 
-from .algorithms import ALGORITHMS, Algorithm
+from .algorithms import ALGORITHMS, ALLREDUCE, Algorithm
 from .optimizers import (OPTIMIZERS, ConstantSchedule, HalfLifeSchedule, MomentumConfig, OptimizerConfig,
                          ScheduleConfig, SGDConfig)
-from .schema import Strict
+from .schema import INT64_LIMIT, Strict
+from .training.data import train_size
+
+
+# A ConfigError message stays under 2 KB however hostile the input, so that it fits a
+# terminal and the fix is not buried under a value or a list pasted back whole: the
+# source, each key and each problem are elided in the middle, and problems beyond the
+# budget are counted rather than listed.
+MESSAGE_BYTES = 1900
+_SOURCE_BYTES = 300
+_KEY_BYTES = 160
+_TEXT_BYTES = 600
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # what may end a line (str.splitlines) or hide
+
+
+def _elide(text: str, limit: int) -> str:
+    """`text` on one line (control characters escaped, as a path or key may hold a newline), and if it is
+    over `limit` bytes of UTF-8, its start and end joined by '...'."""
+    text = _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+    data = text.encode("utf-8", "backslashreplace")
+    if len(data) <= limit:
+        return text
+    keep = max(limit - 3, 2)
+    head = data[: keep * 2 // 3].decode("utf-8", "ignore")
+    tail = data[len(data) - (keep - keep * 2 // 3):].decode("utf-8", "ignore")
+    return f"{head}...{tail}"
+
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 60
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 6
+_REPR.maxlevel = 3
+_REPR.maxlong = 40
+
+
+def _show(value: Any) -> str:
+    """A short repr of an input value for a message: long strings, lists and mappings elided with '...'."""
+    try:
+        text = _REPR.repr(value)
+    except ValueError:  # an integer too long to print in full
+        text = f"an integer of {value.bit_length():,} bits"
+    return _elide(text, 160)
 
 
 class ConfigError(Exception):
-    """A scenario or hardware description that cannot be run, with one line per problem."""
+    """A scenario or hardware description that cannot be run, with one line per problem (at most 2 KB in all)."""
 
     def __init__(self, source: str, problems: list[tuple[str, str]]):
         self.source = source
         self.problems = problems
-        lines = [f"{source}: {len(problems)} problem(s) in the configuration:"]
-        lines += [f"  - {key}: {text}" if key else f"  - {text}" for key, text in problems]
+        lines = [f"{_elide(str(source), _SOURCE_BYTES)}: {len(problems)} problem(s) in the configuration:"]
+        size = len(lines[0].encode("utf-8", "backslashreplace"))
+        for i, (key, text) in enumerate(problems):
+            text = _elide(text, _TEXT_BYTES)
+            line = f"  - {_elide(key, _KEY_BYTES)}: {text}" if key else f"  - {text}"
+            size += 1 + len(line.encode("utf-8", "backslashreplace"))
+            if size > MESSAGE_BYTES - 40 and i < len(problems) - 1 or size > MESSAGE_BYTES:
+                lines.append(f"  - ... and {len(problems) - i} more problem(s)")
+                break
+            lines.append(line)
         super().__init__("\n".join(lines))
 
 
@@ -96,6 +149,13 @@ class DatasetConfig(Strict):
     path: str | None = Field(default=None, description="directory of IDX files (mnist)")
     test_fraction: float = Field(default=0.2, gt=0, lt=1)
     samples: int | None = Field(default=None, ge=2, description="subset size (digits, mnist) or generated count (synthetic)")
+    split_seed: int | None = Field(
+        default=None, ge=0, description="seed of the train/test split, the subset and generated data; "
+                                        "unset: training.seed")
+
+    def seed(self, training_seed: int) -> int:
+        """The seed that draws the data set: `split_seed`, or the training seed when it is unset."""
+        return training_seed if self.split_seed is None else self.split_seed
 
 
 class _TrainingKeys(Strict):
@@ -118,6 +178,14 @@ class _TrainingKeys(Strict):
     def _name_alone(cls, value: Any) -> Any:
         """`optimizer: adam` is short for `optimizer: {name: adam}`."""
         return {"name": value} if isinstance(value, str) else value
+
+    @field_validator("seed")
+    @classmethod
+    def _seed_range(cls, value: int) -> int:
+        """NumPy takes seeds from 0 up; 2**63 keeps them in a signed 64-bit word as every integer here."""
+        if not 0 <= value < INT64_LIMIT:
+            raise ValueError(f"is {value:.6g}; a seed is a whole number from 0 to 2**63 - 1")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> "_TrainingKeys":
@@ -211,6 +279,17 @@ class Scenario(Strict):
     training: TrainingConfig
     timing_only: bool = False
     allow_sram_overflow: bool = False
+    allow_large: bool = Field(default=False, description="run even if the host memory estimate exceeds what is available")
+
+    @field_validator("name")
+    @classmethod
+    def _folder_name(cls, value: str) -> str:
+        """The name is a folder name (results/<name>, compare's OUT/<name>), so only one safe on every file system."""
+        if not re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}", value):
+            shown = value if len(value) <= 40 else value[:40] + "..."
+            raise ValueError(f"{shown!r} cannot be a folder name (results/<name>): use 1 to 100 letters, digits, "
+                             "'.', '_' or '-', not starting with '.'")
+        return value
 
     @property
     def n_layers(self) -> int:
@@ -231,8 +310,108 @@ class Scenario(Strict):
         return f"{t.workers} workers x {D} layers{shards}"
 
 
+# Bounds on what a configuration may make the loader build. A scenario is a few KB, a few
+# hundred values and six levels deep; these stop only hostile or mistaken input (a
+# multi-megabyte file, an alias bomb, a thousand nested brackets) before it exhausts
+# memory or the stack. Values are counted after alias expansion, since that is what
+# validation walks and what a message would print.
+MAX_FILE_BYTES = 1 << 20
+MAX_VALUES = 100_000
+MAX_DEPTH = 50
+
+
+class _Refused(Exception):
+    """A YAML document the loader will not build (too large, too deep, recursive, a repeated key): key and text."""
+
+    def __init__(self, key: str, text: str):
+        super().__init__(text)
+        self.key = key
+        self.text = text
+
+
+def _line(mark) -> str:
+    return f"line {mark.line + 1}" if mark is not None else "an unknown line"
+
+
 class _Loader(yaml.SafeLoader):
-    """A safe YAML loader that also reads 1e9 and 1.0e9 as floats, as YAML 1.2 does."""
+    """A safe YAML loader that reads 1e9 and 1.0e9 as floats, as YAML 1.2 does, refuses a key repeated
+    in one mapping, and bounds nesting depth and the values the document expands to."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._path: list = []  # keys and indices from the root to the node being composed
+        self._values: dict[yaml.Node, int] = {}  # node -> values it stands for once aliases are expanded
+        self._where: dict[yaml.Node, tuple] = {}  # mapping node -> its path
+        self._written: dict[yaml.Node, list] = {}  # mapping node -> its pairs as written, before merge keys
+
+    def compose_node(self, parent, index):
+        """Compose one node as PyYAML does, keeping its path, depth and expanded size."""
+        mark = self.peek_event().start_mark
+        if len(self._path) >= MAX_DEPTH:
+            raise _Refused("", f"values nested more than {MAX_DEPTH} levels deep at {_line(mark)}; a configuration "
+                               "nests a handful of levels: flatten it")
+        alias = self.check_event(yaml.AliasEvent)
+        if isinstance(parent, yaml.MappingNode):
+            part = index.value if isinstance(index, yaml.ScalarNode) else ("?" if index is not None else None)
+        else:
+            part = index
+        self._path.append(part)
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._path.pop()
+        if alias:
+            if node not in self._values:
+                raise _Refused("", f"the alias at {_line(mark)} names a value that contains the alias itself (a "
+                                   "recursive structure); a configuration must be finite: remove the alias")
+            return node
+        if isinstance(node, yaml.MappingNode):
+            self._where[node] = tuple(p for p in self._path + [part] if p is not None)
+            self._written[node] = list(node.value)
+            size = 1 + sum(self._values[k] + self._values[v] for k, v in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            size = 1 + sum(self._values[item] for item in node.value)
+        else:
+            size = 1
+        if size > MAX_VALUES:
+            raise _Refused("", f"the YAML expands to more than {MAX_VALUES:,} values (at {_line(mark)}): aliases "
+                               "(*name) repeat what they name, so a few can multiply into millions; a configuration "
+                               "needs a few hundred values: remove the repetition")
+        self._values[node] = size
+        return node
+
+    def construct_unique_map(self, node):
+        """The mapping constructor, refusing a key written twice (YAML itself would keep the last silently)."""
+        first: dict = {}
+        for key_node, _ in self._written.get(node, node.value):
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                seen = first.setdefault(key, key_node)
+            except TypeError:
+                continue  # an unhashable key: the base constructor reports it
+            if seen is not key_node:
+                dotted = _dotted(self._where.get(node, ()) + (key,))
+                raise _Refused(dotted, f"given twice, at line {seen.start_mark.line + 1} and line "
+                                       f"{key_node.start_mark.line + 1}; a key may appear once in a mapping: keep "
+                                       "the one you mean and remove the other")
+        yield from self.construct_yaml_map(node)
+
+
+def _checked(tag: str):
+    """PyYAML's constructor of a scalar tag, its ValueError (an integer of over 4300 digits, a date in
+    month 13) turned into a YAML error at the value, as any other unreadable value is."""
+    construct = yaml.SafeLoader.yaml_constructors[tag]
+
+    def checked(loader: _Loader, node: yaml.Node) -> Any:
+        try:
+            return construct(loader, node)
+        except (ValueError, OverflowError) as exc:
+            why = "it is too long" if tag.endswith(":int") else str(exc)
+            raise yaml.constructor.ConstructorError(
+                None, None, f"the value {_show(node.value)} cannot be read ({why})", node.start_mark) from None
+    return checked
 
 
 _Loader.add_implicit_resolver(
@@ -240,9 +419,13 @@ _Loader.add_implicit_resolver(
     re.compile(r"^[-+]?(?:\d[\d_]*(?:\.\d*)?|\.\d+)[eE][-+]?\d+$"),
     list("-+0123456789."),
 )
+_Loader.add_constructor("tag:yaml.org,2002:map", _Loader.construct_unique_map)
+for _tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:timestamp"):
+    _Loader.add_constructor(_tag, _checked(_tag))
 
 
 def _safe_load(text: str) -> Any:
+    """Parse YAML with `_Loader`; raises yaml.YAMLError for syntax and _Refused for the loader's bounds."""
     return yaml.load(text, Loader=_Loader)
 
 
@@ -295,20 +478,27 @@ def _problems(error: ValidationError, model: type[BaseModel], prefix: str = "") 
     """Turn a pydantic error into (dotted key, message with the value and the fix) pairs."""
     problems = []
     for item in error.errors(include_url=False):
-        tagged, tags = _strip_tags(tuple(item["loc"]))
-        loc = tuple(p for p in tagged if not _is_union_branch(p))
-        key = prefix + _dotted(loc)
         kind = item["type"]
+        tagged, tags = _strip_tags(tuple(item["loc"]))
+        # The last part of an unknown or non-text key is the key as written, whatever characters it holds.
+        written = tagged[-1:] if kind in ("extra_forbidden", "invalid_key") else ()
+        loc = tuple(p for p in tagged[:len(tagged) - len(written)] if not _is_union_branch(p)) + written
+        key = prefix + _dotted(loc[:-1] if kind == "invalid_key" else loc)
+        got = _show(item.get("input"))
         if kind in ("union_tag_invalid", "union_tag_not_found"):
             names = ", ".join(_TAGGED.get(loc[-1], {})) if loc else ""
-            got = item.get("input")
-            got = got.get("name") if isinstance(got, dict) else got
-            text = (f"unknown name {got!r}; choose one of {names}" if kind == "union_tag_invalid"
+            tag = item.get("input")
+            tag = tag.get("name") if isinstance(tag, dict) else tag
+            text = (f"unknown name {_show(tag)}; choose one of {names}" if kind == "union_tag_invalid"
                     else f"give the name of one of {names} (as name: ... or the name alone)")
         elif len(loc) < len(tagged):
             field = model.model_fields.get(loc[0]) if len(loc) == 1 else None
             expected = field.description if field is not None and field.description else "another form"
-            text = f"expected {expected} (got {item.get('input')!r})"
+            text = f"expected {expected} (got {got})"
+        elif kind == "invalid_key":
+            text = f"the key {got} is not text; keys are names such as learning_rate"
+        elif kind == "finite_number":
+            text = f"must be a finite number (got {got}); .inf, -.inf and .nan cannot be used"
         elif kind == "extra_forbidden":
             allowed = ", ".join(_allowed_keys(model, loc[:-1], tags))
             text = f"unknown key; allowed here: {allowed}"
@@ -317,7 +507,7 @@ def _problems(error: ValidationError, model: type[BaseModel], prefix: str = "") 
         elif kind == "value_error":
             text = str(item["msg"]).removeprefix("Value error, ")
         else:
-            text = f"{item['msg']} (got {item.get('input')!r})"
+            text = f"{item['msg']} (got {got})"
             if isinstance(item.get("input"), str) and kind in ("int_type", "float_type", "bool_type"):
                 text += "; a quoted value is text: write the value without quotes"
         problems.append((key, text))
@@ -329,23 +519,71 @@ def _problems(error: ValidationError, model: type[BaseModel], prefix: str = "") 
     return unique
 
 
+_UTF16_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+def _read_text(path: Path, what: str) -> str:
+    """The file's text (at most MAX_FILE_BYTES of UTF-8), or ConfigError naming the file and the fix."""
+    def refuse(text: str) -> ConfigError:
+        return ConfigError(str(path), [("", text)])
+
+    try:
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise refuse(f"{what} file not found; check the path") from None
+    except IsADirectoryError:
+        raise refuse(f"{what} file cannot be read: it is a folder; give the path of a YAML file") from None
+    except OSError as exc:
+        raise refuse(f"{what} file cannot be read: {exc.strerror or exc}; check its permissions") from None
+    except ValueError:  # a NUL character in the path
+        raise refuse(f"{what} file cannot be read: its path holds a NUL character; check the path") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise refuse(f"{what} file is larger than {MAX_FILE_BYTES:,} bytes (a {what} file is a few KB); check that "
+                     "this is the right file")
+    if raw.startswith(_UTF16_BOMS):
+        raise refuse(f"{what} file is not UTF-8 text: it starts with a UTF-16 or UTF-32 byte-order mark; save it as "
+                     "UTF-8")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise refuse(f"{what} file is not UTF-8 text: byte 0x{raw[exc.start]:02x} at offset {exc.start} (line "
+                     f"{line}) is not valid UTF-8; save the file as UTF-8 (Latin-1 accents are the usual "
+                     "cause)") from None
+    if "\0" in text:
+        line = text.count("\n", 0, text.index("\0")) + 1
+        raise refuse(f"{what} file is not UTF-8 text: it holds a NUL byte at line {line} (UTF-16 without a "
+                     "byte-order mark, or a binary file); save it as UTF-8 text")
+    return text
+
+
+def _yaml_problem(exc: yaml.YAMLError, text: str) -> str:
+    """What is wrong with YAML that does not parse, with its line and column."""
+    if isinstance(exc, yaml.reader.ReaderError):
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        character = chr(exc.character) if isinstance(exc.character, int) else exc.character
+        return (f"malformed YAML at line {line}, column {column}: the character {character!r} is not allowed "
+                "in YAML; remove it")
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(exc, "problem", None) or str(exc)
+    return f"malformed YAML{where}: {_elide(problem, 200)}; fix the syntax"
+
+
 def _read_yaml(path: Path, what: str) -> dict:
     """Parse one YAML mapping, or raise ConfigError naming the file."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(str(path), [("", f"{what} file not found; check the path")]) from None
-    except OSError as exc:
-        raise ConfigError(str(path), [("", f"{what} file cannot be read: {exc.strerror}")]) from None
+    text = _read_text(path, what)
     try:
         data = _safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(str(path), [("", f"malformed YAML{where}: {problem}; fix the syntax")]) from None
+        raise ConfigError(str(path), [("", _yaml_problem(exc, text))]) from None
+    except _Refused as exc:
+        raise ConfigError(str(path), [(exc.key, exc.text)]) from None
     if not isinstance(data, dict):
-        raise ConfigError(str(path), [("", f"a {what} file must be a YAML mapping of keys to values, got {type(data).__name__}")])
+        got = "nothing (the file is empty)" if data is None else type(data).__name__
+        raise ConfigError(str(path), [("", f"a {what} file must be a YAML mapping of keys to values, got {got}")])
     return data
 
 
@@ -353,36 +591,57 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     """'training.learning_rate=0.05' -> (['training', 'learning_rate'], 0.05), the value read as YAML."""
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
-        raise ConfigError("--set", [("", f"override {text!r} must look like dotted.key=value")])
+        raise ConfigError("--set", [("", f"override {_show(text)} must look like dotted.key=value")])
     try:
         value = _safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
-        raise ConfigError("--set", [(key, f"value {raw!r} is not valid YAML")]) from None
+    except yaml.YAMLError as exc:
+        problem = _yaml_problem(exc, raw).removeprefix("malformed YAML")
+        raise ConfigError("--set", [(key, f"value {_show(raw)} is not valid YAML{problem}")]) from None
+    except _Refused as exc:
+        raise ConfigError("--set", [(key, f"value {_show(raw)}: {exc.text}")]) from None
     return key.strip().split("."), value
 
 
 def _apply(data: dict, keys: list[str], value: Any, original: str) -> None:
     """Set data[k1][k2]... = value, creating mappings on the way; list items by integer index."""
+    def index(key: str, items: list) -> int | None:
+        # ASCII digits only: str.isdigit() also accepts '²', which int() refuses.
+        return int(key) if re.fullmatch(r"[0-9]{1,18}", key) and int(key) < len(items) else None
+
     node: Any = data
     for depth, key in enumerate(keys[:-1]):
-        child = node[int(key)] if isinstance(node, list) and key.isdigit() and int(key) < len(node) else (
-            node.get(key) if isinstance(node, dict) else None)
+        if isinstance(node, list):
+            child = node[index(key, node)] if index(key, node) is not None else None
+        else:
+            child = node.get(key)
         if child is None and isinstance(node, dict):
             child = node[key] = {}
         if not isinstance(child, (dict, list)):
-            raise ConfigError("--set", [(".".join(keys[: depth + 1]), f"{original!r} goes inside a value that is not a mapping")])
+            raise ConfigError("--set", [(".".join(keys[: depth + 1]),
+                                         f"{_show(original)} goes inside a value that is not a mapping")])
         node = child
     last = keys[-1]
     if isinstance(node, list):
-        if not (last.isdigit() and int(last) < len(node)):
-            raise ConfigError("--set", [(".".join(keys), f"index {last} is outside the list of {len(node)} items")])
-        node[int(last)] = value
+        if index(last, node) is None:
+            raise ConfigError("--set", [(".".join(keys), f"index {_elide(last, 40)} is outside the list of {len(node)} "
+                                                         "items")])
+        node[index(last, node)] = value
     else:
         node[last] = value
 
 
-def _resolve(path: str, base: Path) -> str:
-    p = Path(path).expanduser()
+def _resolve(path: str, base: Path, source: str, key: str) -> str:
+    """`path` made absolute against `base` (`~` is the home folder); ConfigError naming `key` if it is no path."""
+    if not path.strip():
+        raise ConfigError(source, [(key, "is an empty path; give the path of the file or folder it names")])
+    if "\0" in path:
+        raise ConfigError(source, [(key, f"{_show(path)} holds a NUL character, which no path can; check the "
+                                         "value")])
+    p = Path(path)
+    try:
+        p = p.expanduser()
+    except RuntimeError:  # '~someone' for a user this machine does not know: keep it as written
+        pass
     return str(p if p.is_absolute() else (base / p).resolve())
 
 
@@ -404,19 +663,23 @@ def load_scenario(path: str | Path, overrides: list[str] = ()) -> Scenario:
     data = _read_yaml(path, "scenario")
     base = path.resolve().parent
     if isinstance(data.get("dataset"), dict) and isinstance(data["dataset"].get("path"), str):
-        data["dataset"]["path"] = _resolve(data["dataset"]["path"], base)
+        data["dataset"]["path"] = _resolve(data["dataset"]["path"], base, str(path), "dataset.path")
 
     parsed = [(text, *parse_override(text)) for text in overrides]
     for text, keys, value in parsed:
         if keys == ["hardware"]:
-            data["hardware"] = _resolve(value, Path.cwd()) if isinstance(value, str) else value
+            data["hardware"] = _resolve(value, Path.cwd(), "--set", "hardware") if isinstance(value, str) else value
         elif keys == ["dataset", "path"]:
-            _apply(data, keys, _resolve(value, Path.cwd()) if isinstance(value, str) else value, text)
+            _apply(data, keys, _resolve(value, Path.cwd(), "--set", "dataset.path") if isinstance(value, str)
+                   else value, text)
     hardware_overrides = [(text, keys[1:], value) for text, keys, value in parsed if keys[0] == "hardware" and len(keys) > 1]
 
     hardware = data.get("hardware")
+    if "hardware" in data and hardware is None:
+        raise ConfigError(str(path), [("hardware", "is empty; give the path of a hardware file (such as "
+                                                   "../configs/small-mesh.yaml) or an inline mapping")])
     if isinstance(hardware, str):
-        hw_path = Path(_resolve(hardware, base))
+        hw_path = Path(_resolve(hardware, base, str(path), "hardware"))
         hw_data = _read_yaml(hw_path, "hardware")
         for text, keys, value in hardware_overrides:
             _apply(hw_data, keys, value, text)
@@ -437,7 +700,7 @@ def load_scenario(path: str | Path, overrides: list[str] = ()) -> Scenario:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(str(path), _problems(exc, Scenario)) from None
-    problems = placement_problems(scenario)
+    problems = placement_problems(scenario) or sample_problems(scenario)
     if problems:
         raise ConfigError(str(path), problems)
     return scenario
@@ -487,3 +750,41 @@ def placement_problems(scenario: Scenario) -> list[tuple[str, str]]:
         else:
             used[(r, c)] = i
     return problems
+
+
+# The most samples a run may train on. Every sample leaves at least five op and message
+# records (about 330 bytes each), so 10**8 samples already need over 150 GB of host
+# memory: no run beyond it can finish, and planning one (the per-sample batch lists of
+# data-parallel runs) would exhaust memory before the run is refused as too large.
+MAX_TRAINING_SAMPLES = 10**8
+
+
+def sample_problems(scenario: Scenario) -> list[tuple[str, str]]:
+    """What the schema cannot see in the run's length: epochs that round to no sample, more samples than
+    MAX_TRAINING_SAMPLES, and fewer samples than all-reduce workers (each step splits its batch over them)."""
+    t, d = scenario.training, scenario.dataset
+    beyond = f"more than the {MAX_TRAINING_SAMPLES:,} a run may train on (its op and message records alone would " \
+             "need over 150 GB)"
+    if t.samples is not None:
+        key, n, what = "training.samples", t.samples, f"{t.samples:,} sample(s)"
+        if n > MAX_TRAINING_SAMPLES:
+            return [(key, f"is {n:,}, {beyond}; lower training.samples")]
+    else:
+        n_train = train_size(d.name, d.path, d.test_fraction, d.samples)
+        if n_train is None:
+            return []  # the data set cannot be loaded; loading it says why
+        key, exact = "training.epochs", t.epochs * n_train
+        if not exact <= MAX_TRAINING_SAMPLES:
+            return [(key, f"{t.epochs:g} epochs of the {n_train:,} training samples are {exact:.3g} samples, "
+                          f"{beyond}; lower training.epochs")]
+        n = round(exact)
+        if n < 1:
+            return [(key, f"{t.epochs:g} epochs of the {n_train:,} training samples are {exact:.3g} samples, which "
+                          f"rounds to none; give training.epochs of at least {1 / n_train:.3g} (one sample), or "
+                          "training.samples")]
+        what = f"{t.epochs:g} epochs of the {n_train:,} training samples give {n:,} sample(s)"
+    if t.spec.family == ALLREDUCE and n < t.options.workers:
+        workers = t.options.workers
+        return [(key, f"{what} but allreduce splits every step over its {workers} workers, so it needs at least "
+                      f"{workers} samples (one per worker); raise {key} or lower training.workers")]
+    return []

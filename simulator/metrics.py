@@ -11,6 +11,8 @@ from .config import Scenario
 from .layers import FLOAT_BYTES
 from .records import MESSAGE_NAMES
 
+LIST_EVERY_PE_UP_TO = 4096  # PEs; metrics.json lists every PE of a mesh this size or smaller (64 x 64)
+
 
 def staleness_stats(values: list[int]) -> dict:
     """Mean, min, max and a histogram {staleness: updates} of one layer's update staleness."""
@@ -37,16 +39,21 @@ def collect(scenario: Scenario, chip, layout, programs: dict, recorder, overflow
     hw = scenario.hardware
 
     def util(coord) -> float:
-        return chip.pes[coord].busy_cycles / total if total else 0.0
+        return chip.pes[coord].busy_cycles_by(total) / total if total else 0.0
 
     placed = {p.coord: p for p in layout.placed}
+    mesh = chip.mesh
+    # Every PE of a small mesh; on a larger one only the PEs in use, so metrics.json (and the
+    # memory to build it) grows with the run, not with the wafer.
+    every_pe = mesh.rows * mesh.cols <= LIST_EVERY_PE_UP_TO
+    listed = mesh.coords if every_pe else sorted(placed)
     pe_rows = []
-    for coord in chip.mesh.coords:
+    for coord in listed:
         p, pe = placed.get(coord), chip.pes.get(coord)
         pe_rows.append({"row": coord[0], "col": coord[1], "layer": p.layer if p else None,
                         "role": p.role if p else None, "worker": p.worker if p else None,
                         "label": p.label if p else None, "utilization": util(coord) if pe else 0.0,
-                        "busy_cycles": pe.busy_cycles if pe else 0, "ops": pe.ops if pe else 0})
+                        "busy_cycles": pe.busy_cycles_by(total) if pe else 0, "ops": pe.ops if pe else 0})
     used = [row["utilization"] for row in pe_rows if row["role"] is not None]
 
     # A layer's row describes its shard under a parameter server, else its PE (worker 1's, data parallel).
@@ -80,7 +87,12 @@ def collect(scenario: Scenario, chip, layout, programs: dict, recorder, overflow
                 roles[f"{role}_utilization"] = float(np.mean(values))
 
     net = chip.network
-    busiest = sorted(net.links.values(), key=lambda l: (-l.busy_cycles, l.src, l.dst))[:8]
+
+    def link_busy(link) -> int:
+        """A link's busy cycles up to the end (a stopped run may have reserved it beyond)."""
+        return max(0, link.busy_cycles - max(0, link.free_at - total))
+
+    busiest = sorted(net.links.values(), key=lambda l: (-link_busy(l), l.src, l.dst))[:8]
     last = curve[-1] if curve else (0, 0, float("nan"), float("nan"))
     optimizer = describing[0].optimizer if describing else None
     return {
@@ -98,7 +110,9 @@ def collect(scenario: Scenario, chip, layout, programs: dict, recorder, overflow
         "samples_trained": recorder.samples_trained,
         "samples_per_second_simulated": recorder.samples_trained * hw.clock_hz / total if total else None,
         "mean_utilization": float(np.mean(used)) if used else 0.0,
-        "mesh_utilization": float(np.mean([row["utilization"] for row in pe_rows])),
+        "mesh_utilization": (float(np.mean([row["utilization"] for row in pe_rows])) if every_pe
+                             else float(np.sum(used)) / (mesh.rows * mesh.cols)),
+        "pe_utilization_lists": "every PE" if every_pe else "the PEs in use",
         **roles,
         "pe_utilization": pe_rows,
         "chains": chains,
@@ -112,8 +126,8 @@ def collect(scenario: Scenario, chip, layout, programs: dict, recorder, overflow
             "messages": net.messages, "bytes": net.bytes_sent, "byte_hops": net.byte_hops,
             "wait_cycles": net.wait_cycles,
             "by_kind": traffic_by_kind(chip.traffic),
-            "busiest_links": [{"src": list(l.src), "dst": list(l.dst), "busy_cycles": l.busy_cycles,
-                               "utilization": l.busy_cycles / total if total else 0.0,
+            "busiest_links": [{"src": list(l.src), "dst": list(l.dst), "busy_cycles": link_busy(l),
+                               "utilization": link_busy(l) / total if total else 0.0,
                                "messages": l.messages, "wait_cycles": l.wait_cycles} for l in busiest],
         },
         "scenario": scenario.model_dump(mode="json"),

@@ -2,37 +2,44 @@
 
 from __future__ import annotations
 
+from itertools import islice
+
 from .hardware.mesh import Coord
 
 
-def snake_order(rows: int, cols: int) -> list[Coord]:
-    """Row 0 left to right, row 1 right to left, ...: consecutive entries are always neighbours."""
-    order = []
-    for r in range(rows):
-        cs = range(cols) if r % 2 == 0 else range(cols - 1, -1, -1)
-        order += [(r, c) for c in cs]
-    return order
+def snake_order(rows: int, cols: int, count: int | None = None) -> list[Coord]:
+    """Row 0 left to right, row 1 right to left, ...: consecutive entries are always neighbours.
+    The first `count` PEs (all by default): a run on a wafer-sized mesh lists only those it uses."""
+    def walk():
+        for r in range(rows):
+            cs = range(cols) if r % 2 == 0 else range(cols - 1, -1, -1)
+            for c in cs:
+                yield r, c
+    return list(islice(walk(), rows * cols if count is None else count))
 
 
-def row_order(rows: int, cols: int) -> list[Coord]:
-    """Row-major order: every row left to right, so a row change jumps back across the mesh."""
-    return [(r, c) for r in range(rows) for c in range(cols)]
+def row_order(rows: int, cols: int, count: int | None = None) -> list[Coord]:
+    """Row-major order: every row left to right, so a row change jumps back across the mesh.
+    The first `count` PEs (all by default)."""
+    n = rows * cols if count is None else min(count, rows * cols)
+    return [divmod(i, cols) for i in range(n)]
 
 
-def _order(placement: str | list[list[int]], rows: int, cols: int) -> list[Coord]:
+def _order(placement: str | list[list[int]], rows: int, cols: int, count: int) -> list[Coord]:
+    """The first `count` PEs of the rule's order (fewer if the mesh or the list is shorter)."""
     if placement == "snake":
-        return snake_order(rows, cols)
+        return snake_order(rows, cols, count)
     if placement == "row":
-        return row_order(rows, cols)
-    return [(int(r), int(c)) for r, c in placement]
+        return row_order(rows, cols, count)
+    return [(int(r), int(c)) for r, c in placement[:count]]
 
 
 def place(placement: str | list[list[int]], rows: int, cols: int, n_layers: int) -> list[Coord]:
     """The PE of each layer 1..D. Explicit lists are assumed checked by `config.placement_problems`."""
-    order = _order(placement, rows, cols)
+    order = _order(placement, rows, cols, n_layers)
     if n_layers > len(order):
         raise ValueError(f"{n_layers} layers do not fit on {len(order)} PEs")
-    return order[:n_layers]
+    return order
 
 
 def place_data_parallel(placement: str | list[list[int]], rows: int, cols: int, n_layers: int, workers: int,
@@ -43,8 +50,8 @@ def place_data_parallel(placement: str | list[list[int]], rows: int, cols: int, 
     shards, so under snake order every worker's layers are neighbours and regions never
     overlap. An explicit list gives the same runs in the same order.
     """
-    order = _order(placement, rows, cols)
     need = (workers + (1 if shards else 0)) * n_layers
+    order = _order(placement, rows, cols, need)
     if need > len(order):
         raise ValueError(f"{need} PEs needed but only {len(order)} given")
     regions = [order[w * n_layers:(w + 1) * n_layers] for w in range(workers)]

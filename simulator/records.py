@@ -120,10 +120,12 @@ OPS_COLUMNS = ("layer", "kind", "sample", "start", "end", "row", "col")
 MESSAGE_COLUMNS = ("src_row", "src_col", "dst_row", "dst_col", "sent", "arrival", "nbytes", "kind", "tag")
 
 
-def ops_table(trace: list[OpRecord], layer_of: dict) -> dict[str, np.ndarray]:
+def ops_table(trace: list[OpRecord], layer_of: dict, stop: int | None = None) -> dict[str, np.ndarray]:
     """The op trace as columns: layer (1-based), kind code, sample (or other) tag, start and
-    end cycles, and the PE's row and column."""
-    rows = [(layer_of[r.coord], KINDS[r.kind], r.tag, r.start, r.end, r.coord[0], r.coord[1]) for r in trace]
+    end cycles, and the PE's row and column. An op still running at `stop` (a run stopped
+    early) ends there."""
+    rows = [(layer_of[r.coord], KINDS[r.kind], r.tag, r.start, r.end if stop is None else min(r.end, stop),
+             r.coord[0], r.coord[1]) for r in trace]
     array = np.array(rows, dtype=np.int64).reshape(len(rows), len(OPS_COLUMNS))
     return {name: np.ascontiguousarray(array[:, i]) for i, name in enumerate(OPS_COLUMNS)}
 

@@ -1,22 +1,21 @@
-"""One training run: build the chip, place the layers, stream the samples, measure everything."""
+"""One training run: prepare it (data, layout, SRAM and cost checks), run its session, checkpoint and resume it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
-from .algorithms.pipeline import Diverged, Recorder
-from .assemble import assemble
-from .config import Scenario
-from .hardware.chip import Chip
+from . import checkpoint as checkpoints
+from . import signals
+from .algorithms.pipeline import Diverged
+from .config import ConfigError, Scenario
+from .estimate import Estimate, estimate, too_large
 from .layout import Layout, check_memory, layout
 from .memory import LayerMemory
-from .metrics import collect
-from .records import messages_table, ops_table
+from .session import CheckpointPolicy, Session
 from .training.data import Dataset, load_dataset
-from .training.model import accuracy, init_params
 
 
 @dataclass
@@ -45,12 +44,22 @@ def n_samples_of(scenario: Scenario, n_train: int) -> int:
 
 
 @dataclass(frozen=True)
+class Checkpointing:
+    """Where a run saves its checkpoints and when (or, with `resume`, the folder it goes on from)."""
+
+    folder: Path
+    policy: CheckpointPolicy
+    resume: bool = False
+
+
+@dataclass(frozen=True)
 class Prepared:
     """What a scenario resolves to before it runs: data, the PEs it occupies and their SRAM."""
 
     data: Dataset
     layout: Layout
     overflow: list[dict]  # PEs over their SRAM, when allow_sram_overflow lets them run
+    cost: Estimate  # the host memory and time the run is expected to need
 
     @property
     def n_samples(self) -> int:
@@ -70,71 +79,54 @@ class Prepared:
 def prepare(scenario: Scenario, source: str) -> Prepared:
     """Everything checkable before a run; raises ConfigError or DataError for what cannot run."""
     m = scenario.model
-    data = load_dataset(scenario.dataset.name, scenario.dataset.path, scenario.dataset.test_fraction,
-                        scenario.training.seed, n_features=m.layers[0], n_classes=m.layers[-1],
-                        samples=scenario.dataset.samples)
+    d = scenario.dataset
+    data = load_dataset(d.name, d.path, d.test_fraction, d.seed(scenario.training.seed),
+                        n_features=m.layers[0], n_classes=m.layers[-1], samples=d.samples)
     n_train = len(data.y_train)
     placed = layout(scenario, n_samples_of(scenario, n_train), n_train)
     overflow = check_memory(scenario, placed.placed, source)
-    return Prepared(data, placed, overflow)
+    cost = estimate(scenario, placed, data)
+    problem = too_large(cost)
+    if problem and not scenario.allow_large:
+        raise ConfigError(source, [("", f"{problem}; lower training.samples (or epochs), use fewer layers or "
+                                        "workers, or pass --allow-large (allow_large: true) to run anyway")])
+    return Prepared(data, placed, overflow, cost)
 
 
-def run(scenario: Scenario, source: str = "scenario", progress: bool = True, trace: bool = True) -> RunResult:
+def run(scenario: Scenario, source: str = "scenario", progress: bool = True, trace: bool = True,
+        checkpoint: Checkpointing | None = None) -> RunResult:
     """Train `scenario` on the simulated chip and return what it measured.
 
-    Divergence (a non-finite loss) and Ctrl-C stop the run early; the result then holds
-    everything measured up to that point, with `status` saying why it stopped.
+    Divergence (a non-finite loss), Ctrl-C, SIGTERM and SIGHUP stop the run early; the
+    result then holds everything measured up to that point, with `status` saying why it
+    stopped. With `checkpoint`, the run pauses between two events as its policy says and
+    saves its whole state into the checkpoint's folder; with `checkpoint.resume` it starts
+    from the state saved there instead (checked to be this scenario's), and goes on to the
+    result an uninterrupted run gives, byte for byte.
     """
-    prepared = prepare(scenario, source)
-    data, n_samples = prepared.data, prepared.n_samples
-    t, m = scenario.training, scenario.model
-    arithmetic = not scenario.timing_only
-    order = sample_order(len(data.y_train), n_samples, t.seed)
-    weights, biases = init_params(m, t.seed)
-    initial = {**{f"W{k}_init": W.copy() for k, W in enumerate(weights, 1)},
-               **{f"b{k}_init": b.copy() for k, b in enumerate(biases, 1)}}
-    chip = Chip(scenario.hardware, trace=trace)
-
-    curve: list[tuple[int, int, float, float]] = []
-    bar = tqdm(total=n_samples, unit="sample", disable=None if progress else True, leave=False, mininterval=0.5)
-    last_eval = [0]
-
-    def evaluate(samples: int) -> None:
-        window = recorder.take_recent()
-        loss = float(np.mean(window)) if arithmetic and window else float("nan")
-        acc = accuracy(m, weights, biases, data.X_test, data.y_test) if arithmetic else float("nan")
-        curve.append((samples, chip.now, loss, acc))
-        last_eval[0] = samples
-
-    def on_trained(samples: int) -> None:
-        bar.update(samples - bar.n)
-        if samples - last_eval[0] >= t.eval_every:
-            evaluate(samples)
-
-    recorder = Recorder(scenario.n_layers, n_samples, on_trained, arithmetic)
-    programs, ports, saved = assemble(scenario, prepared.layout, data, order, chip, weights, biases, recorder)
-
-    status, message = "completed", f"trained {n_samples} samples"
-    for port in ports:
-        port.send_next()
+    if checkpoint is not None and checkpoint.resume:
+        session = checkpoints.load(checkpoint.folder, scenario)
+    else:
+        prepared = prepare(scenario, source)
+        order = sample_order(len(prepared.data.y_train), prepared.n_samples, scenario.training.seed)
+        session = Session(scenario, prepared, order, trace, checkpoint.policy if checkpoint else CheckpointPolicy())
+        session.start()
+    t = scenario.training
+    status, message = "completed", f"trained {session.prepared.n_samples} samples"
+    session.attach_progress(progress)
     try:
-        chip.run()
+        with signals.raising():  # SIGTERM and SIGHUP stop the run as Ctrl-C does
+            while not session.advance():
+                checkpoints.save(checkpoint.folder, session, scenario, session.recorder.samples_trained,
+                                 session.chip.now)
     except Diverged as exc:
         status, message = "diverged", (f"training diverged: {exc}; lower training.learning_rate "
                                        f"(now {t.learning_rate}) or add a learning-rate half-life")
-    except KeyboardInterrupt:
-        status, message = "interrupted", f"interrupted at cycle {chip.now}"
+    except KeyboardInterrupt as exc:
+        stop = signals.signal_name(signals.signal_of(exc))
+        status, message = "interrupted", f"interrupted at cycle {session.chip.now} by {stop}"
     finally:
-        bar.close()
-    if recorder.samples_trained > last_eval[0] or not curve:
-        evaluate(recorder.samples_trained)
-
-    metrics = collect(scenario, chip, prepared.layout, programs, recorder, prepared.overflow, curve, status, n_samples)
-    final = {**initial,
-             **{f"W{k}": W for k, W in enumerate(weights, 1)},
-             **{f"b{k}": b for k, b in enumerate(biases, 1)},
-             **{f"opt/{k}/{name}": array for k, layer in sorted(saved.items())
-                for name, array in layer.optimizer_arrays().items()}}
-    ops = ops_table(chip.trace, {p.coord: p.layer for p in prepared.layout.placed}) if trace else {}
-    messages = messages_table(chip.messages) if trace else {}
-    return RunResult(status, message, metrics, curve, final, ops, messages)
+        session.close_progress()
+    session.finish()
+    ops, messages = session.tables()
+    return RunResult(status, message, session.metrics(status), session.curve, session.arrays(), ops, messages)

@@ -34,6 +34,7 @@ class Chip:
         # With trace on, one MessageRecord per message.
         self.messages: list | None = [] if trace else None
         self.traffic: dict[str, list[int]] = {}  # message kind -> [messages, bytes, byte_hops]
+        self.paused = False
 
     @property
     def now(self) -> int:
@@ -73,6 +74,21 @@ class Chip:
         self.pes[dst].deliver(message, arrival - now)
         return arrival
 
-    def run(self) -> None:
-        """Run until no event is left."""
-        self.env.run()
+    def run(self) -> bool:
+        """Run until no event is left (True) or until `pause()` is called (False; `run` again to go on).
+
+        A pause takes effect between two events, when the whole simulation state is
+        consistent: that is when a checkpoint may be taken.
+        """
+        self.paused = False
+        step = self.env.step
+        try:
+            while not self.paused:
+                step()
+        except simpy.core.EmptySchedule:
+            return True
+        return False
+
+    def pause(self) -> None:
+        """Stop `run` after the event being processed (called from an event's callback)."""
+        self.paused = True

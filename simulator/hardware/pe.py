@@ -34,7 +34,8 @@ class PE:
         self.trace = trace  # receives an OpRecord per op, or None
         self.busy = False
         self.due: dict[int, int] = {}  # cycle -> messages on their way that arrive then
-        self.busy_cycles = 0
+        self.busy_cycles = 0  # cycles of every op started, counted whole when it starts
+        self.busy_until = 0  # the cycle the op in progress (or the last one) ends
         self.ops = 0
         self._finish: Callable[[], None] | None = None
 
@@ -72,11 +73,16 @@ class PE:
         kind, tag, cycles, finish = op
         self.busy = True
         self.busy_cycles += cycles
+        self.busy_until = now + cycles
         self.ops += 1
         if self.trace is not None:
             self.trace.append(record(OpRecord, self.coord, kind, tag, now, now + cycles))
         self._finish = finish
         Call(self.env, cycles, self._complete)
+
+    def busy_cycles_by(self, cycle: int) -> int:
+        """Busy cycles up to `cycle`: an op still running then (a run stopped early) counts only up to it."""
+        return self.busy_cycles - max(0, self.busy_until - cycle)
 
     def _complete(self, _event) -> None:
         self.busy = False

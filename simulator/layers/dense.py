@@ -118,6 +118,22 @@ class Dense:
             self.grad_W, self.grad_b = np.zeros_like(W), np.zeros_like(b)  # grad_b is summed but unused without bias
         self.grads = [self.grad_W, self.grad_b][: len(self.params)] if builds_gradient else []
 
+    # -- pickling (checkpoints): the flat gradient's W and b parts are views of it --------
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        if self.flat is not None:  # pickle copies views apart; they are rebuilt on loading
+            for key in ("grad_W", "grad_b", "grads"):
+                del state[key]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if self.flat is not None:
+            W, b = self.W, self.b
+            self.grad_W = self.flat[: W.size].reshape(W.shape)
+            self.grad_b = self.flat[W.size:] if self.shape.bias else np.zeros_like(b)
+            self.grads = [self.grad_W, self.grad_b][: len(self.params)]
+
     # -- F ---------------------------------------------------------------------------
     def forward(self, x: np.ndarray) -> np.ndarray:
         """h = phi(W x + b), shape (n_out,)."""

@@ -12,6 +12,8 @@ from .style import run_title
 CHAIN_COLORS = ("red", "deepskyblue", "orange", "magenta", "lime", "white")
 SHARD_COLOR = "magenta"
 ROUTE_SHIFT = 0.28  # routes run this far (in PEs) below and right of PE centres, clear of the labels
+MAX_CELLS = 1_000_000  # a larger mesh is drawn around the PEs in use, not whole (a wafer has ~10^6 PEs)
+MAX_LABELS = 2_000  # more PEs in use than this are coloured but not labelled
 
 
 def chains(metrics: dict) -> list[dict]:
@@ -27,24 +29,45 @@ def xy_route(src, dst) -> list[tuple[int, int]]:
     return [(c0, r0), (c1, r0), (c1, r1)]
 
 
-def draw_mesh(ax, metrics: dict, fontsize_scale: float = 1.0):
-    """Draw the utilization grid, PE labels, shard marks and chain routes on `ax`; return the image."""
+def view(metrics: dict) -> tuple[int, int, int, int]:
+    """The PE rows r0..r1 and columns c0..c1 (inclusive) a map draws: the whole mesh, or on a
+    mesh of more than MAX_CELLS PEs the box around the PEs in use, with a margin of one PE."""
     mesh = metrics["scenario"]["hardware"]["mesh"]
     rows, cols = mesh["rows"], mesh["cols"]
+    if rows * cols <= MAX_CELLS:
+        return 0, rows - 1, 0, cols - 1
+    used = [(pe["row"], pe["col"]) for pe in metrics["pe_utilization"] if pe.get("role") is not None]
+    used = used or [(0, 0)]
+    r0, r1 = max(0, min(r for r, _ in used) - 1), min(rows - 1, max(r for r, _ in used) + 1)
+    c0, c1 = max(0, min(c for _, c in used) - 1), min(cols - 1, max(c for _, c in used) + 1)
+    return r0, r1, c0, c1
+
+
+def draw_mesh(ax, metrics: dict, fontsize_scale: float = 1.0):
+    """Draw the utilization grid, PE labels, shard marks and chain routes on `ax`; return the image."""
+    r0, r1, c0, c1 = view(metrics)
+    rows, cols = r1 - r0 + 1, c1 - c0 + 1
     grid = np.zeros((rows, cols))
-    for pe in metrics["pe_utilization"]:
-        grid[pe["row"], pe["col"]] = pe["utilization"]
-    im = ax.imshow(grid, cmap="viridis", vmin=0, vmax=1)
+    shown = [pe for pe in metrics["pe_utilization"] if r0 <= pe["row"] <= r1 and c0 <= pe["col"] <= c1]
+    for pe in shown:
+        grid[pe["row"] - r0, pe["col"] - c0] = pe["utilization"]
+    im = ax.imshow(grid, cmap="viridis", vmin=0, vmax=1, extent=(c0 - 0.5, c1 + 0.5, r1 + 0.5, r0 - 0.5))
     cell = min(1.1, 11.0 / max(rows, cols))
     fontsize = max(3.0, 8 * cell / 1.1) * fontsize_scale
     has_shards = False
-    for pe in metrics["pe_utilization"]:
+    in_use = sum(1 for pe in shown if pe.get("role") is not None or pe.get("layer") is not None)
+    for pe in shown:
         if pe.get("role") is None and pe.get("layer") is None:
-            text = "idle" if cell > 0.5 else ""
+            if cell <= 0.5:
+                continue  # too small to read: idle PEs are the dark cells
+            text = "idle"
+        elif in_use > MAX_LABELS:
+            text = ""
         else:
             text = f"{pe.get('label') or 'L%s' % pe['layer']}\n{pe['utilization']:.0%}"
-        ax.text(pe["col"], pe["row"] - 0.1, text, ha="center", va="center", fontsize=fontsize,
-                color="white" if pe["utilization"] < 0.6 else "black")
+        if text:
+            ax.text(pe["col"], pe["row"] - 0.1, text, ha="center", va="center", fontsize=fontsize,
+                    color="white" if pe["utilization"] < 0.6 else "black")
         if pe.get("role") == "shard":
             has_shards = True
             ax.add_patch(Rectangle((pe["col"] - 0.45, pe["row"] - 0.45), 0.9, 0.9, fill=False, hatch="//",
@@ -65,10 +88,12 @@ def draw_mesh(ax, metrics: dict, fontsize_scale: float = 1.0):
     if has_shards:
         handles.append(Patch(facecolor="none", edgecolor=SHARD_COLOR, hatch="//", label="parameter-server shard"))
     step = max(1, max(rows, cols) // 16)
-    ax.set_xticks(range(0, cols, step))
-    ax.set_yticks(range(0, rows, step))
-    ax.set_xlabel("PE column")
-    ax.set_ylabel("PE row")
+    ax.set_xticks(range(c0, c1 + 1, step))
+    ax.set_yticks(range(r0, r1 + 1, step))
+    mesh = metrics["scenario"]["hardware"]["mesh"]
+    whole = (r0, r1, c0, c1) == (0, mesh["rows"] - 1, 0, mesh["cols"] - 1)
+    ax.set_xlabel("PE column" if whole else f"PE column (columns {c0}-{c1} of {mesh['cols']:,})")
+    ax.set_ylabel("PE row" if whole else f"PE row (rows {r0}-{r1} of {mesh['rows']:,}: the PEs in use)")
     if handles:
         ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize=7,
                   ncol=min(2, len(handles)), frameon=False)
@@ -81,8 +106,8 @@ def _subtitle(metrics: dict) -> str:
 
 def utilization_map(metrics: dict):
     """One run's PE grid coloured by utilization, each PE labelled, each chain's XY route drawn."""
-    mesh = metrics["scenario"]["hardware"]["mesh"]
-    rows, cols = mesh["rows"], mesh["cols"]
+    r0, r1, c0, c1 = view(metrics)
+    rows, cols = r1 - r0 + 1, c1 - c0 + 1
     cell = min(1.1, 11.0 / max(rows, cols))  # inches per PE: big meshes stay page-sized
     fig, ax = plt.subplots(figsize=(2.6 + cell * cols, 2.2 + cell * rows))
     im = draw_mesh(ax, metrics)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import math
+import re
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +21,21 @@ DEFAULT_SYNTHETIC_SAMPLES = 2000
 SYNTHETIC_NOISE_SIGMA = 0.15
 
 MNIST_CLASSES = 10
+
+# The scikit-learn digits: 1797 8x8 images (a test pins this against the loader).
+DIGITS_SAMPLES = 1797
+
+# Sizes a data set may have. Synthetic data is generated whole in memory as float64 before
+# it is stored as float32, so it is bounded in samples and in values (samples x
+# features: 2**26, 67 million, is a little more than full MNIST's 55 million and needs about
+# 1.3 GB while being generated); no real IDX file of a data set this simulator can train on
+# holds a GiB.
+MAX_DATASET_SAMPLES = 1_000_000
+MAX_SYNTHETIC_VALUES = 1 << 26
+MAX_IDX_BYTES = 1 << 30
+
+# Longest DataError message, in bytes of UTF-8: a long path is elided in the middle.
+_MESSAGE_BYTES = 1500
 
 # The four standard MNIST file names; each may also carry a ".gz" suffix.
 MNIST_TRAIN_IMAGES = "train-images-idx3-ubyte"
@@ -37,7 +55,16 @@ _IDX_DTYPES = {
 
 
 class DataError(Exception):
-    """A data set that cannot be loaded; the message names the file or directory and the fix."""
+    """A data set that cannot be loaded; the message names the file or directory and the fix (at most 1.5 KB)."""
+
+    def __init__(self, message: str):
+        # One line whatever the path holds: control characters (a newline in dataset.path) are escaped.
+        message = re.sub("[\x00-\x1f\x7f-\x9f\u2028\u2029]", lambda m: repr(m.group())[1:-1], message)
+        data = message.encode("utf-8", "backslashreplace")
+        if len(data) > _MESSAGE_BYTES:
+            half = _MESSAGE_BYTES // 2 - 2
+            message = data[:half].decode("utf-8", "ignore") + "..." + data[-half:].decode("utf-8", "ignore")
+        super().__init__(message)
 
 
 @dataclass(frozen=True)
@@ -90,7 +117,7 @@ def split(
         raise DataError(f"test fraction is {test_fraction}; set it strictly between 0 and 1")
     if n < 2:
         raise DataError(f"cannot split {n} sample(s) into non-empty train and test parts; use at least 2 samples")
-    n_test = min(max(int(round(test_fraction * n)), 1), n - 1)
+    n_test = _test_count(n, test_fraction)
     order = np.random.default_rng(seed).permutation(n)
     test_idx, train_idx = order[:n_test], order[n_test:]
     return (
@@ -99,6 +126,16 @@ def split(
         np.ascontiguousarray(X[test_idx], dtype=np.float32),
         np.ascontiguousarray(y[test_idx], dtype=np.int64),
     )
+
+
+def _test_count(n: int, test_fraction: float) -> int:
+    """Samples `split` puts in the test part of n: round(test_fraction * n), at least one on each side."""
+    return min(max(int(round(test_fraction * n)), 1), n - 1)
+
+
+def _kept_test(samples: int, n_train: int, n_test: int) -> int:
+    """Test samples of a subset of `samples` drawn from a given split, in its train:test proportion."""
+    return min(max(int(round(samples * n_test / (n_train + n_test))), 1), samples - 1)
 
 
 def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
@@ -118,67 +155,155 @@ def load_digits(test_fraction: float, seed: int) -> Dataset:
     return Dataset("digits", *split(X, y, test_fraction, seed), n_classes=10)
 
 
-def read_idx(path: Path) -> np.ndarray:
-    """Read an IDX file (gzip-compressed when the name ends in .gz) into a native-endian array."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"IDX file {path} does not exist; check the path or download the file")
-    try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as fh:
-                raw = fh.read()
-        else:
-            raw = path.read_bytes()
-    except (OSError, EOFError) as exc:
-        raise DataError(f"IDX file {path} cannot be read ({exc}); download it again") from exc
+def _shape_text(dims: tuple[int, ...]) -> str:
+    """A shape for a message, its dimensions elided past six (a corrupt header may declare 255)."""
+    return str(dims) if len(dims) <= 6 else f"({', '.join(map(str, dims[:4]))}, ... {len(dims)} dimensions)"
 
+
+def _is_file(path: Path) -> bool:
+    """Whether `path` is a file; DataError when its folder cannot be searched."""
+    try:
+        return path.is_file()
+    except PermissionError:
+        raise DataError(f"folder {path.parent} cannot be searched: permission denied; make it readable "
+                        "(chmod a+rx) or point dataset.path at a readable copy") from None
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path} cannot be checked ({exc}); check dataset.path") from None
+
+
+def _open_idx(path: Path):
+    """The IDX file as a binary stream, decompressed when the name ends in .gz."""
+    return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
+
+
+def _idx_header(fh, path: Path) -> tuple[np.dtype, tuple[int, ...]]:
+    """The element type and shape an IDX header declares, read from the stream's start."""
+    magic = fh.read(4)
     # Header: two zero bytes, a type code byte, a dimension-count byte.
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES or raw[3] == 0:
+    if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] not in _IDX_DTYPES or magic[3] == 0:
         raise DataError(
-            f"IDX file {path} has a bad magic number {raw[:4].hex() or '(empty)'}; "
+            f"IDX file {path} has a bad magic number {magic.hex() or '(empty)'}; "
             "it is not an IDX file or is corrupt; download it again"
         )
-    dtype = _IDX_DTYPES[raw[2]]
-    ndim = raw[3]
-    header_len = 4 + 4 * ndim
-    if len(raw) < header_len:
+    ndim = magic[3]
+    raw_dims = fh.read(4 * ndim)
+    if len(raw_dims) < 4 * ndim:
         raise DataError(f"IDX file {path} is truncated inside its header; download it again")
-    dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
-    actual = len(raw) - header_len
-    if actual < expected:
-        raise DataError(
-            f"IDX file {path} is truncated: shape {dims} needs {expected} data bytes but only "
-            f"{actual} are present; download it again"
-        )
-    if actual > expected:
-        raise DataError(
-            f"IDX file {path} has {actual - expected} bytes after the data of shape {dims}; "
-            "it is corrupt; download it again"
-        )
-    data = np.frombuffer(raw, dtype=dtype, count=expected // dtype.itemsize, offset=header_len)
-    return np.ascontiguousarray(data.reshape(dims), dtype=dtype.newbyteorder("="))
+    return _IDX_DTYPES[magic[2]], tuple(int(d) for d in np.frombuffer(raw_dims, dtype=">u4"))
+
+
+def _idx_errors(path: Path, read):
+    """`read()` on an IDX file, with every way the file can fail to read turned into a DataError naming it."""
+    try:
+        return read()
+    except PermissionError:
+        raise DataError(f"IDX file {path} cannot be read: permission denied; make it readable (chmod a+r)") from None
+    except gzip.BadGzipFile as exc:
+        raise DataError(f"IDX file {path} is not gzip data although its name ends in .gz ({exc}); download it "
+                        "again, or remove the .gz suffix if it is a raw IDX file") from None
+    except EOFError:
+        raise DataError(f"IDX file {path} is truncated: its gzip data ends early; download it again") from None
+    except (OSError, zlib.error) as exc:
+        raise DataError(f"IDX file {path} cannot be read ({exc}); download it again") from None
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (gzip-compressed when the name ends in .gz) into a native-endian array.
+
+    Reads no more than the header declares (plus one byte to detect trailing data), and
+    refuses a header that declares more than MAX_IDX_BYTES, so a corrupt or hostile file
+    (a gzip bomb, a header of 2**31 x 2**31 images) cannot exhaust memory.
+    """
+    path = Path(path)
+    if not _is_file(path):
+        raise DataError(f"IDX file {path} does not exist; check the path or download the file")
+
+    def read() -> np.ndarray:
+        with _open_idx(path) as fh:
+            dtype, dims = _idx_header(fh, path)
+            expected = math.prod(dims) * dtype.itemsize
+            # NumPy refuses even an empty shape whose other dimensions multiply beyond its address space.
+            if expected > MAX_IDX_BYTES or math.prod(d for d in dims if d) * dtype.itemsize > MAX_IDX_BYTES:
+                raise DataError(
+                    f"IDX file {path} declares shape {_shape_text(dims)}, {expected:,} bytes of data, more than "
+                    f"the {MAX_IDX_BYTES:,} an IDX file may hold here; it is corrupt or not an MNIST file: "
+                    "download it again"
+                )
+            raw = fh.read(expected + 1)
+            if len(raw) < expected:
+                raise DataError(
+                    f"IDX file {path} is truncated: shape {_shape_text(dims)} needs {expected} data bytes but only "
+                    f"{len(raw)} are present; download it again"
+                )
+            if len(raw) > expected:
+                extra = len(raw) - expected
+                while extra <= MAX_IDX_BYTES and (chunk := fh.read(1 << 20)):
+                    extra += len(chunk)
+                raise DataError(
+                    f"IDX file {path} has {'more than ' if extra > MAX_IDX_BYTES else ''}{extra} bytes after the "
+                    f"data of shape {_shape_text(dims)}; it is corrupt; download it again"
+                )
+        data = np.frombuffer(raw, dtype=dtype, count=expected // dtype.itemsize)
+        return np.ascontiguousarray(data.reshape(dims), dtype=dtype.newbyteorder("="))
+
+    return _idx_errors(path, read)
+
+
+def idx_shape(path: Path) -> tuple[int, ...]:
+    """The shape an IDX file's header declares, read without its data; DataError as `read_idx` gives."""
+    path = Path(path)
+    if not _is_file(path):
+        raise DataError(f"IDX file {path} does not exist; check the path or download the file")
+
+    def read() -> tuple[int, ...]:
+        with _open_idx(path) as fh:
+            return _idx_header(fh, path)[1]
+
+    return _idx_errors(path, read)
 
 
 def _find_mnist_file(directory: Path, name: str) -> Path | None:
     """The raw or gzipped copy of a standard MNIST file in `directory`, raw preferred."""
     for candidate in (directory / name, directory / f"{name}.gz"):
-        if candidate.is_file():
+        if _is_file(candidate):
             return candidate
     return None
 
 
-def _read_mnist_pair(directory: Path, images_name: str, labels_name: str) -> tuple[np.ndarray, np.ndarray] | None:
-    """One image/label pair as X float32 (n, rows*cols) in [0, 1] and y int64 (n,), or None if absent."""
+def _mnist_pair_paths(directory: Path, images_name: str, labels_name: str) -> tuple[Path, Path] | None:
+    """The image and label files of one pair in `directory`, or None unless both are there."""
     images_path = _find_mnist_file(directory, images_name)
     labels_path = _find_mnist_file(directory, labels_name)
-    if images_path is None or labels_path is None:
+    return None if images_path is None or labels_path is None else (images_path, labels_path)
+
+
+def _check_values(images: np.ndarray, images_path: Path, labels: np.ndarray, labels_path: Path) -> None:
+    """Raise DataError unless pixels are 0..255 and labels whole numbers 0..9 (float IDX types may hold anything)."""
+    if images.dtype.kind == "f" and not np.all(np.isfinite(images)):
+        raise DataError(f"MNIST image file {images_path} holds non-finite pixels; replace it with the standard file")
+    if images.dtype != np.uint8 and images.size and (images.min() < 0 or images.max() > 255):
+        raise DataError(f"MNIST image file {images_path} has pixels outside 0..255; replace it with the standard file")
+    if labels.dtype.kind == "f" and not np.all(np.isfinite(labels) & (labels == np.round(labels))):
+        raise DataError(f"MNIST label file {labels_path} holds labels that are not whole numbers; "
+                        "replace it with the standard file")
+    if labels.size and (labels.min() < 0 or labels.max() >= MNIST_CLASSES):
+        raise DataError(
+            f"MNIST label file {labels_path} has labels outside 0..{MNIST_CLASSES - 1}; "
+            "replace it with the standard file"
+        )
+
+
+def _read_mnist_pair(directory: Path, images_name: str, labels_name: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """One image/label pair as X float32 (n, rows*cols) in [0, 1] and y int64 (n,), or None if absent."""
+    paths = _mnist_pair_paths(directory, images_name, labels_name)
+    if paths is None:
         return None
+    images_path, labels_path = paths
     images = read_idx(images_path)
     labels = read_idx(labels_path)
     if images.ndim != 3:
         raise DataError(
-            f"MNIST image file {images_path} has {images.ndim} dimensions, shape {images.shape}; "
+            f"MNIST image file {images_path} has {images.ndim} dimensions, shape {_shape_text(images.shape)}; "
             "expected 3 (images, rows, columns); replace it with the standard file"
         )
     if labels.ndim != 1:
@@ -191,32 +316,65 @@ def _read_mnist_pair(directory: Path, images_name: str, labels_name: str) -> tup
             f"MNIST files in {directory} disagree: {images_path.name} holds {images.shape[0]} images but "
             f"{labels_path.name} holds {labels.shape[0]} labels; use files from the same release"
         )
-    if labels.size and (labels.min() < 0 or labels.max() >= MNIST_CLASSES):
-        raise DataError(
-            f"MNIST label file {labels_path} has labels outside 0..{MNIST_CLASSES - 1}; "
-            "replace it with the standard file"
-        )
+    n, rows, cols = images.shape
+    if n == 0 or rows * cols == 0:
+        raise DataError(f"MNIST image file {images_path} holds no pixels (shape {images.shape}); "
+                        "replace it with the standard file")
+    _check_values(images, images_path, labels, labels_path)
     # Pixels are 0..255 intensities; flatten each image row-major to rows*cols features (784 for MNIST).
-    X = (images.reshape(images.shape[0], -1).astype(np.float64) / 255.0).astype(np.float32)
+    X = (images.reshape(n, rows * cols).astype(np.float64) / 255.0).astype(np.float32)
     return X, labels.astype(np.int64)
+
+
+def _check_directory(directory: Path) -> None:
+    """Raise DataError unless `directory` is a folder this process can look into."""
+    try:
+        exists, is_dir = directory.exists(), directory.is_dir()
+    except PermissionError:
+        raise DataError(f"MNIST directory {directory} cannot be reached: permission denied; make its parent "
+                        "folders readable or point dataset.path at a readable copy") from None
+    except (OSError, ValueError) as exc:
+        raise DataError(f"MNIST directory {directory} cannot be checked ({exc}); check dataset.path") from None
+    if not exists:
+        raise DataError(f"MNIST directory {directory} does not exist; set dataset.path to the directory holding the MNIST files")
+    if not is_dir:
+        raise DataError(f"MNIST path {directory} is not a directory; set dataset.path to the directory holding the MNIST files")
+
+
+def _no_pair(directory: Path) -> DataError:
+    return DataError(
+        f"no MNIST image+label pair found in {directory}: looked for {MNIST_TRAIN_IMAGES} with "
+        f"{MNIST_TRAIN_LABELS}, or {MNIST_TEST_IMAGES} with {MNIST_TEST_LABELS} (each raw or .gz); "
+        "put at least one pair there or point dataset.path at the directory that has them"
+    )
 
 
 def _mnist_arrays(directory: Path) -> tuple[tuple[np.ndarray, np.ndarray] | None, tuple[np.ndarray, np.ndarray] | None]:
     """The (train pair, t10k pair) found in `directory`, either possibly None but not both."""
     directory = Path(directory)
-    if not directory.exists():
-        raise DataError(f"MNIST directory {directory} does not exist; set dataset.path to the directory holding the MNIST files")
-    if not directory.is_dir():
-        raise DataError(f"MNIST path {directory} is not a directory; set dataset.path to the directory holding the MNIST files")
+    _check_directory(directory)
     train = _read_mnist_pair(directory, MNIST_TRAIN_IMAGES, MNIST_TRAIN_LABELS)
     test = _read_mnist_pair(directory, MNIST_TEST_IMAGES, MNIST_TEST_LABELS)
     if train is None and test is None:
-        raise DataError(
-            f"no MNIST image+label pair found in {directory}: looked for {MNIST_TRAIN_IMAGES} with "
-            f"{MNIST_TRAIN_LABELS}, or {MNIST_TEST_IMAGES} with {MNIST_TEST_LABELS} (each raw or .gz); "
-            "put at least one pair there or point dataset.path at the directory that has them"
-        )
+        raise _no_pair(directory)
     return train, test
+
+
+def _mnist_counts(directory: Path) -> tuple[int | None, int | None]:
+    """How many samples the train and t10k pairs hold, from their label files' headers alone."""
+    directory = Path(directory)
+    _check_directory(directory)
+    counts = []
+    for images_name, labels_name in ((MNIST_TRAIN_IMAGES, MNIST_TRAIN_LABELS), (MNIST_TEST_IMAGES, MNIST_TEST_LABELS)):
+        paths = _mnist_pair_paths(directory, images_name, labels_name)
+        shape = None if paths is None else idx_shape(paths[1])
+        if shape is not None and (len(shape) != 1 or shape[0] < 1):
+            raise DataError(f"MNIST label file {paths[1]} declares shape {_shape_text(shape)}; expected one or more "
+                            "labels in one dimension")
+        counts.append(None if shape is None else shape[0])
+    if counts == [None, None]:
+        raise _no_pair(directory)
+    return counts[0], counts[1]
 
 
 def load_mnist(directory: Path, test_fraction: float, seed: int) -> Dataset:
@@ -248,11 +406,22 @@ def make_synthetic(n_samples: int, n_features: int, n_classes: int, seed: int, t
             f"synthetic data with {n_classes} classes needs at least {max(2, n_classes)} samples, got {n_samples}; "
             "raise dataset.samples"
         )
+    if n_samples > MAX_DATASET_SAMPLES:
+        raise DataError(f"dataset.samples is {n_samples:,}; synthetic data is generated whole in memory, at most "
+                        f"{MAX_DATASET_SAMPLES:,} samples: lower dataset.samples")
+    if n_samples * n_features > MAX_SYNTHETIC_VALUES:
+        raise DataError(
+            f"dataset.samples ({n_samples:,}) times model.layers[0] ({n_features:,}) is {n_samples * n_features:,} "
+            f"generated values, more than the {MAX_SYNTHETIC_VALUES:,} synthetic data may hold; lower "
+            "dataset.samples or model.layers[0]"
+        )
     rng = np.random.default_rng(seed)
     centres = rng.uniform(0.0, 1.0, size=(n_classes, n_features))  # (n_classes, n_features)
     y = np.arange(n_samples, dtype=np.int64) % n_classes  # (n_samples,)
-    noise = rng.normal(0.0, SYNTHETIC_NOISE_SIGMA, size=(n_samples, n_features))
-    X = np.clip(centres[y] + noise, 0.0, 1.0).astype(np.float32)  # (n_samples, n_features)
+    X = rng.normal(0.0, SYNTHETIC_NOISE_SIGMA, size=(n_samples, n_features))  # the noise, then the samples
+    # In place to halve the peak memory; noise + centre is the same float64 sum as centre + noise.
+    X += centres[y]
+    X = np.clip(X, 0.0, 1.0, out=X).astype(np.float32)  # (n_samples, n_features)
     return Dataset("synthetic", *split(X, y, test_fraction, seed), n_classes=n_classes)
 
 
@@ -332,7 +501,7 @@ def load_dataset(
             if samples is not None:
                 _check_samples(samples, Xtr.shape[0] + Xte.shape[0], name)
                 # Keep the train:test proportion of the given split, at least one sample each side.
-                n_test = min(max(int(round(samples * Xte.shape[0] / (Xtr.shape[0] + Xte.shape[0]))), 1), samples - 1)
+                n_test = _kept_test(samples, Xtr.shape[0], Xte.shape[0])
                 Xtr, ytr = _take_first(Xtr, ytr, samples - n_test, seed)
                 Xte, yte = _take_first(Xte, yte, n_test, seed)
             return Dataset(name, Xtr, ytr, Xte, yte, n_classes=MNIST_CLASSES)
@@ -343,3 +512,26 @@ def load_dataset(
         return Dataset(name, *split(X, y, test_fraction, seed), n_classes=MNIST_CLASSES)
 
     raise DataError(f"dataset.name is {name!r}; set it to one of {', '.join(DATASET_NAMES)}")
+
+
+def train_size(name: str, path: str | Path | None, test_fraction: float, samples: int | None = None) -> int | None:
+    """How many training samples `load_dataset` gives for these settings, told without loading the data
+    (MNIST from its label files' headers); None when it cannot be told, because the data set cannot be
+    loaded either (loading it then says why)."""
+    if samples is not None and samples < 2:
+        return None
+    try:
+        if name == "synthetic":
+            n = DEFAULT_SYNTHETIC_SAMPLES if samples is None else samples
+        elif name == "digits":
+            n = DIGITS_SAMPLES if samples is None else samples
+        elif name == "mnist" and path is not None:
+            n_train, n_test = _mnist_counts(Path(path))
+            if n_train is not None and n_test is not None:
+                return n_train if samples is None else samples - _kept_test(samples, n_train, n_test)
+            n = (n_train if n_train is not None else n_test) if samples is None else samples
+        else:
+            return None
+    except DataError:
+        return None
+    return n - _test_count(n, test_fraction) if n >= 2 else None

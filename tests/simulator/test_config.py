@@ -293,8 +293,9 @@ def test_exponent_learning_rate_is_not_a_string(tmp_path):
 
 @pytest.mark.parametrize("text", ["-e5", ".e5", "+e1"])
 def test_exponent_without_mantissa_is_a_string(tmp_path, text):
-    body = yaml.safe_dump(scenario()).replace("name: tiny", f"name: {text}")
-    assert load_scenario(write(tmp_path, scenario_text=body)).name == text
+    # Carried by the hardware's name: a scenario's name is a folder name, which may not start with '.' or '+'.
+    body = yaml.safe_dump(hardware()).replace(f"name: {HARDWARE['name']}\n", f"name: {text}\n")
+    assert load_scenario(write(tmp_path, hardware_text=body)).hardware.name == text
 
 
 def test_hardware_override_applies_after_the_file_is_loaded(tmp_path):

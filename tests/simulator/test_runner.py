@@ -72,3 +72,18 @@ def test_epochs_count_training_samples():
     data["training"]["epochs"] = 1.5
     result = run(make(data), progress=False)
     assert result.metrics["samples_trained"] == 45  # 30 training samples (40 x 0.75) x 1.5
+
+
+def test_a_diverged_run_counts_busy_cycles_only_up_to_the_stop():
+    """The op that found the non-finite loss, and ops still running on other PEs, are cut at the
+    stop cycle: no PE is busier than the run is long, and no op ends after it."""
+    from tests.builders import make, scenario_dict
+
+    from wafersim.runner import run
+
+    result = run(make(scenario_dict(layers=(8, 8, 8, 4), samples=40, learning_rate=1.0e30)), progress=False)
+    assert result.status == "diverged"
+    total = result.metrics["total_cycles"]
+    assert all(row["busy_cycles"] <= total and row["utilization"] <= 1 for row in result.metrics["pe_utilization"])
+    assert result.ops["end"].max() <= total
+    assert all(link["utilization"] <= 1 for link in result.metrics["network"]["busiest_links"])

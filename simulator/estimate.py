@@ -1,0 +1,104 @@
+"""What a run will cost the host before it starts: memory and time, estimated from the scenario's layout.
+
+The figures are deliberately rough upper estimates (within a small factor), good enough
+to refuse a run that cannot fit in this machine's memory before any simulation time is
+spent, and to tell a user roughly how long to wait. Constants are measured on the
+development machine (DESIGN section 9): about 4 us of host time per simulated event (an
+op or a message), about 330 bytes per op or message kept for the results tables, and
+about 2e9 multiply-accumulates per second of kernel arithmetic.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from .layers import param_bytes
+
+SECONDS_PER_EVENT = 4e-6
+MACS_PER_SECOND = 2e9
+BYTES_PER_RECORD = 330  # an op or message record in the trace, plus its row in the saved table
+BYTES_PER_PE = 30_000  # a program's Python objects, queues and counters
+BASE_BYTES = 250 << 20  # the interpreter with numpy, numba, simpy, matplotlib loaded
+MEMORY_SHARE = 0.8  # refuse a run estimated to need more than this share of the memory available
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """The host memory and time a run is expected to need."""
+
+    host_bytes: int
+    parts: dict[str, int]  # bytes by purpose
+    events: int  # ops plus messages
+    seconds: float
+
+    def describe(self) -> str:
+        parts = ", ".join(f"{name} {_size(b)}" for name, b in self.parts.items() if b)
+        return (f"about {_size(self.host_bytes)} of host memory ({parts}) and {_duration(self.seconds)} "
+                f"for {self.events:,} simulated events")
+
+
+def _size(nbytes: float) -> str:
+    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:,.1f} {unit}"
+    return f"{int(nbytes)} bytes"
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:,.1f} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{max(seconds, 1):.0f} s"
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new process (MemAvailable), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def estimate(scenario, layout, data, trace: bool = True) -> Estimate:
+    """The memory and time of running `scenario` on `layout` over `data` (a loaded Dataset)."""
+    t = scenario.training
+    n = layout.n_samples
+    workers = layout.schedules
+    D = scenario.n_layers
+    shapes = [p.shape for p in layout.worker(1)]
+    steps = sum(len(getattr(s, "batches", ())) or 0 for s in workers)
+    batched = t.spec.data_parallel or layout.schedules[0].sums_gradients
+    updates = steps if t.spec.data_parallel else (-(-n // t.options.batch_size) if batched else n)
+    # F and B of every sample on every layer, one U per update and layer, 2D messages per sample,
+    # and per update and layer a few exchange messages (push, pull, weights, ring chunks).
+    n_workers = len(workers)
+    exchange = 0 if not t.spec.data_parallel else updates * D * (4 + 3 * max(0, n_workers - 1))
+    events = n * 2 * D + updates * D + n * 2 * D + exchange
+    macs = sum(n * (s.forward_macs() + s.backward_macs(True)) + updates * s.param_count * 4 for s in shapes)
+    arithmetic = not scenario.timing_only
+    parts = {
+        "interpreter": BASE_BYTES,
+        "data": int(data.X_train.nbytes + data.X_test.nbytes + data.y_train.nbytes + data.y_test.nbytes) + 16 * n,
+        "PEs": len(layout.placed) * BYTES_PER_PE + (
+            sum(p.memory.total + param_bytes(p.shape) for p in layout.placed) if arithmetic else 0),
+        "op and message trace": events * BYTES_PER_RECORD if trace else 0,
+    }
+    seconds = events * SECONDS_PER_EVENT + (macs / MACS_PER_SECOND if arithmetic else 0.0)
+    return Estimate(sum(parts.values()), parts, events, seconds)
+
+
+def too_large(est: Estimate) -> str | None:
+    """Why the run cannot fit in this machine's memory, or None."""
+    available = available_memory()
+    if available is None or est.host_bytes <= MEMORY_SHARE * available:
+        return None
+    return f"the run needs {est.describe()}, but this machine has {_size(available)} available"

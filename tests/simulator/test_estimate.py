@@ -1,0 +1,52 @@
+"""Runs at wafer scale: the cost estimate, refusing what cannot fit, and memory that follows the PEs in use."""
+
+from __future__ import annotations
+
+import pytest
+from tests.builders import make, scenario_dict
+
+from wafersim import estimate, runner
+from wafersim.config import ConfigError
+from wafersim.plots.mesh import view
+
+
+def _wafer(rows=100_000, cols=100_000, samples=12, **training):
+    hardware = {"name": "wafer", "clock_hz": 1.0e9, "mesh": {"rows": rows, "cols": cols},
+                "pe": {"macs_per_cycle": 64, "sram_bytes": 1 << 20, "op_overhead_cycles": 4},
+                "noc": {"hop_latency_cycles": 1, "link_bytes_per_cycle": 16, "contention": True}}
+    return make(scenario_dict(layers=(8, 8, 8, 4), samples=samples, hardware=hardware, **training))
+
+
+def test_a_wafer_sized_mesh_validates_and_runs_with_the_pes_it_uses():
+    """10^10 PEs: placement walks only the PEs it needs; metrics list only the PEs in use."""
+    result = runner.run(_wafer(), progress=False)
+    m = result.metrics
+    assert m["pe_utilization_lists"] == "the PEs in use"
+    assert [(p["row"], p["col"]) for p in m["pe_utilization"]] == [(0, 0), (0, 1), (0, 2)]
+    assert m["mesh_utilization"] == pytest.approx(sum(p["utilization"] for p in m["pe_utilization"]) / 10**10)
+    assert view(m) == (0, 1, 0, 3)  # the map draws the PEs in use with a margin of one PE
+
+
+def test_a_small_mesh_still_lists_every_pe():
+    m = runner.run(make(scenario_dict(samples=8)), progress=False).metrics
+    assert m["pe_utilization_lists"] == "every PE" and len(m["pe_utilization"]) == 16
+
+
+def test_the_estimate_grows_with_the_samples_and_counts_the_events():
+    small, large = (runner.prepare(_wafer(samples=n), "s").cost for n in (10, 1000))
+    assert large.events > 50 * small.events and large.host_bytes > small.host_bytes
+    assert "simulated events" in large.describe()
+
+
+def test_a_run_larger_than_the_memory_available_is_refused_unless_allowed(monkeypatch):
+    monkeypatch.setattr(estimate, "available_memory", lambda: 100 << 20)  # a 100 MB machine
+    with pytest.raises(ConfigError, match=r"but this machine has 100.0 MB available; lower training.samples .* "
+                                          r"pass --allow-large"):
+        runner.prepare(_wafer(), "wafer.yaml")
+    allowed = make({**scenario_dict(layers=(8, 8, 8, 4), samples=12), "allow_large": True})
+    assert runner.prepare(allowed, "wafer.yaml").cost.host_bytes > 100 << 20
+
+
+def test_unknown_available_memory_refuses_nothing(monkeypatch):
+    monkeypatch.setattr(estimate, "available_memory", lambda: None)
+    assert runner.prepare(_wafer(), "s").cost.host_bytes > 0
