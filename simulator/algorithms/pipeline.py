@@ -112,6 +112,7 @@ class LayerProgram:
         self.top = k == D
         self.layer, self.shape = layer, layer.shape
         self.port, self.recorder = port, recorder
+        self.staleness = recorder.staleness[k - 1]  # this layer's list, appended to once per update
         self.window = schedule.window(k)
         self.anchored = schedule.anchored and not self.shape.first  # layer 1's backward reads no weights
 
@@ -257,7 +258,7 @@ class LayerProgram:
         self.pending_update = False
         self.keep_weights_in_use()
         self.layer.update(self.applied, len(self.group))
-        self.recorder.staleness[self.k - 1].append(self.version - min(self.group))
+        self.staleness.append(self.version - min(self.group))
         self.version += 1
         self.updates += 1
         self.applied += len(self.group)

@@ -15,8 +15,12 @@ import numpy as np
 from wafersim_kernels import (ACTIVATIONS, IDENTITY, accumulate_gradient, activation_backward, axpy, delta_to_input,
                      dense_forward, rank_one_update, softmax_cross_entropy, zero)
 
-from ..optimizers import Transform, UpdateInfo, state_arrays, step, streaming_coefficient
+from ..optimizers import Transform, UpdateInfo, state_arrays, step
 from .shape import FLOAT_BYTES
+
+
+_tuple_new = tuple.__new__
+NO_DIRECTIONS: list = []  # a streamed update asks the optimizer for its coefficient alone
 
 
 @dataclass(frozen=True)
@@ -177,15 +181,15 @@ class Dense:
     def update(self, samples: int, count: int) -> None:
         """U: apply the kept gradient of `count` samples through the optimizer, the parameters having
         been updated with `samples` samples before (streamed, or from the buffer, which is then cleared)."""
-        info = UpdateInfo(samples, count)
-        scale = 1.0
+        info = _tuple_new(UpdateInfo, (samples, count))  # UpdateInfo(samples, count), once per op: the hot path
         if self.streams:
             dz, x = self.factors
-            coef = streaming_coefficient(self.optimizer, self.opt_state, info, scale)
+            # streaming_coefficient(optimizer, ...) inlined: linear and stateless was checked at construction.
+            _, coef, _ = self.optimizer.update(NO_DIRECTIONS, 1.0, self.opt_state, info)
             rank_one_update(self.W, self.b, dz, x, coef, self.shape.bias)
             self.factors = None
             return
-        self.opt_state = step(self.optimizer, self.params, self.grads, self.opt_state, info, scale)
+        self.opt_state = step(self.optimizer, self.params, self.grads, self.opt_state, info)
         self.clear_gradient()
 
     def apply_gradient(self, grads: list[np.ndarray], info: UpdateInfo, scale: float = 1.0) -> None:
