@@ -20,7 +20,6 @@ from __future__ import annotations
 import codecs
 import re
 import reprlib
-import typing
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,9 +27,10 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, create_model, field_validator, model_validator
 
 from .algorithms import ALGORITHMS, ALLREDUCE, Algorithm
-from .optimizers import (OPTIMIZERS, ConstantSchedule, HalfLifeSchedule, MomentumConfig, OptimizerConfig,
-                         ScheduleConfig, SGDConfig)
+from .optimizers import (OPTIMIZERS, SCHEDULE_CONFIGS, ConstantSchedule, HalfLifeSchedule, MomentumConfig,
+                         OptimizerConfig, ScheduleConfig, SGDConfig)
 from .schema import INT64_LIMIT, Strict
+from .messages import one_line
 from .training.data import train_size
 
 
@@ -42,21 +42,6 @@ MESSAGE_BYTES = 1900
 _SOURCE_BYTES = 300
 _KEY_BYTES = 160
 _TEXT_BYTES = 600
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # what may end a line (str.splitlines) or hide
-
-
-def _elide(text: str, limit: int) -> str:
-    """`text` on one line (control characters escaped, as a path or key may hold a newline), and if it is
-    over `limit` bytes of UTF-8, its start and end joined by '...'."""
-    text = _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
-    data = text.encode("utf-8", "backslashreplace")
-    if len(data) <= limit:
-        return text
-    keep = max(limit - 3, 2)
-    head = data[: keep * 2 // 3].decode("utf-8", "ignore")
-    tail = data[len(data) - (keep - keep * 2 // 3):].decode("utf-8", "ignore")
-    return f"{head}...{tail}"
-
 
 _REPR = reprlib.Repr()
 _REPR.maxstring = _REPR.maxother = 60
@@ -71,7 +56,7 @@ def _show(value: Any) -> str:
         text = _REPR.repr(value)
     except ValueError:  # an integer too long to print in full
         text = f"an integer of {value.bit_length():,} bits"
-    return _elide(text, 160)
+    return one_line(text, 160)
 
 
 class ConfigError(Exception):
@@ -80,11 +65,11 @@ class ConfigError(Exception):
     def __init__(self, source: str, problems: list[tuple[str, str]]):
         self.source = source
         self.problems = problems
-        lines = [f"{_elide(str(source), _SOURCE_BYTES)}: {len(problems)} problem(s) in the configuration:"]
+        lines = [f"{one_line(str(source), _SOURCE_BYTES)}: {len(problems)} problem(s) in the configuration:"]
         size = len(lines[0].encode("utf-8", "backslashreplace"))
         for i, (key, text) in enumerate(problems):
-            text = _elide(text, _TEXT_BYTES)
-            line = f"  - {_elide(key, _KEY_BYTES)}: {text}" if key else f"  - {text}"
+            text = one_line(text, _TEXT_BYTES)
+            line = f"  - {one_line(key, _KEY_BYTES)}: {text}" if key else f"  - {text}"
             size += 1 + len(line.encode("utf-8", "backslashreplace"))
             if size > MESSAGE_BYTES - 40 and i < len(problems) - 1 or size > MESSAGE_BYTES:
                 lines.append(f"  - ... and {len(problems) - i} more problem(s)")
@@ -444,7 +429,7 @@ def _is_union_branch(part: Any) -> bool:
 
 # Sections chosen by their `name` (discriminated unions): the key, and the model of each name.
 _TAGGED = {"optimizer": {name: kind.config for name, kind in OPTIMIZERS.items()},
-           "lr_schedule": {c.model_fields["name"].default: c for c in typing.get_args(typing.get_args(ScheduleConfig)[0])}}
+           "lr_schedule": SCHEDULE_CONFIGS}
 
 
 def _strip_tags(loc: tuple) -> tuple[tuple, dict[int, str]]:
@@ -569,7 +554,7 @@ def _yaml_problem(exc: yaml.YAMLError, text: str) -> str:
     mark = getattr(exc, "problem_mark", None)
     where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
     problem = getattr(exc, "problem", None) or str(exc)
-    return f"malformed YAML{where}: {_elide(problem, 200)}; fix the syntax"
+    return f"malformed YAML{where}: {one_line(problem, 200)}; fix the syntax"
 
 
 def _read_yaml(path: Path, what: str) -> dict:
@@ -623,7 +608,7 @@ def _apply(data: dict, keys: list[str], value: Any, original: str) -> None:
     last = keys[-1]
     if isinstance(node, list):
         if index(last, node) is None:
-            raise ConfigError("--set", [(".".join(keys), f"index {_elide(last, 40)} is outside the list of {len(node)} "
+            raise ConfigError("--set", [(".".join(keys), f"index {one_line(last, 40)} is outside the list of {len(node)} "
                                                          "items")])
         node[index(last, node)] = value
     else:

@@ -72,17 +72,20 @@ def estimate(scenario, layout, data, trace: bool = True) -> Estimate:
     """The memory and time of running `scenario` on `layout` over `data` (a loaded Dataset)."""
     t = scenario.training
     n = layout.n_samples
-    workers = layout.schedules
     D = scenario.n_layers
     shapes = [p.shape for p in layout.worker(1)]
-    steps = sum(len(getattr(s, "batches", ())) or 0 for s in workers)
-    batched = t.spec.data_parallel or layout.schedules[0].sums_gradients
-    updates = steps if t.spec.data_parallel else (-(-n // t.options.batch_size) if batched else n)
-    # F and B of every sample on every layer, one U per update and layer, 2D messages per sample,
-    # and per update and layer a few exchange messages (push, pull, weights, ring chunks).
-    n_workers = len(workers)
-    exchange = 0 if not t.spec.data_parallel else updates * D * (4 + 3 * max(0, n_workers - 1))
-    events = n * 2 * D + updates * D + n * 2 * D + exchange
+    if t.spec.data_parallel:
+        updates = sum(len(s.batches) for s in layout.schedules)  # one per minibatch of every worker
+    elif layout.schedules[0].sums_gradients:
+        updates = -(-n // t.options.batch_size)
+    else:
+        updates = n
+    n_workers = len(layout.schedules)
+    # Per update and layer a few exchange messages (push, pull, weights, ring chunks).
+    exchange = updates * D * (4 + 3 * max(0, n_workers - 1)) if t.spec.data_parallel else 0
+    ops = n * 2 * D + updates * D  # F and B of every sample on every layer, one U per update and layer
+    messages = n * 2 * D + exchange  # activations, deltas and labels: 2D per sample
+    events = ops + messages
     macs = sum(n * (s.forward_macs() + s.backward_macs(True)) + updates * s.param_count * 4 for s in shapes)
     arithmetic = not scenario.timing_only
     parts = {

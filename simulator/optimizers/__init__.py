@@ -7,8 +7,8 @@
 """
 
 from .base import State, Transform, UpdateInfo, apply, chain, no_state, state_arrays, step, streaming_coefficient
-from .registry import (BYTES_PER_FLOAT, OPTIMIZER_NAMES, OPTIMIZERS, SCHEDULE_NAMES, AdadeltaConfig, AdagradConfig,
-                       AdamConfig, ConjugateGradientConfig, ConstantSchedule, CosineSchedule, HalfLifeSchedule,
+from .registry import (BYTES_PER_FLOAT, OPTIMIZER_NAMES, OPTIMIZERS, SCHEDULE_CONFIGS, SCHEDULE_NAMES,
+                       AdadeltaConfig, AdagradConfig, AdamConfig, ConjugateGradientConfig, ConstantSchedule, CosineSchedule, HalfLifeSchedule,
                        MomentumConfig, NesterovConfig, OptimizerConfig, OptimizerKind, RMSPropConfig, ScheduleConfig,
                        SGDConfig, StepSchedule, facts, make_optimizer, make_schedule)
 from .schedules import Schedule, constant, cosine, half_life, step_decay, warmup
@@ -20,6 +20,7 @@ __all__ = [
     "CG_METHODS",
     "OPTIMIZERS",
     "OPTIMIZER_NAMES",
+    "SCHEDULE_CONFIGS",
     "SCHEDULE_NAMES",
     "AdadeltaConfig",
     "AdagradConfig",

@@ -189,8 +189,9 @@ class CosineSchedule(_Warmup):
     final_fraction: float = Field(0.0, ge=0, lt=1, description="the final learning rate as a fraction of the first")
 
 
-ScheduleConfig = Annotated[Union[ConstantSchedule, HalfLifeSchedule, StepSchedule, CosineSchedule],
-                           Field(discriminator="name")]
+_SCHEDULE_SECTIONS = (ConstantSchedule, HalfLifeSchedule, StepSchedule, CosineSchedule)
+SCHEDULE_CONFIGS: dict[str, type[Strict]] = {c.model_fields["name"].default: c for c in _SCHEDULE_SECTIONS}
+ScheduleConfig = Annotated[Union[_SCHEDULE_SECTIONS], Field(discriminator="name")]
 
 _SCHEDULES: dict[str, Callable[[Any, float, float, int], Schedule]] = {
     "constant": lambda c, rate, per_epoch, total: constant(rate),

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import gzip
 import math
-import re
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from ..messages import one_line
 
 DATASET_NAMES = ("digits", "mnist", "synthetic")
 
@@ -59,12 +60,7 @@ class DataError(Exception):
 
     def __init__(self, message: str):
         # One line whatever the path holds: control characters (a newline in dataset.path) are escaped.
-        message = re.sub("[\x00-\x1f\x7f-\x9f\u2028\u2029]", lambda m: repr(m.group())[1:-1], message)
-        data = message.encode("utf-8", "backslashreplace")
-        if len(data) > _MESSAGE_BYTES:
-            half = _MESSAGE_BYTES // 2 - 2
-            message = data[:half].decode("utf-8", "ignore") + "..." + data[-half:].decode("utf-8", "ignore")
-        super().__init__(message)
+        super().__init__(one_line(message, _MESSAGE_BYTES))
 
 
 @dataclass(frozen=True)
