@@ -156,3 +156,31 @@ def test_a_run_killed_hard_resumes_from_its_last_checkpoint(tmp_path):
     done = subprocess.run(command + ["--out", str(out), "--resume"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert _folder_bytes(out) == _folder_bytes(whole)
+
+
+def test_a_checkpoint_of_another_version_is_refused(tmp_path, monkeypatch):
+    _stopped_after(1, monkeypatch)
+    scenario = _scenario()
+    runner.run(scenario, progress=False, checkpoint=Checkpointing(tmp_path, CheckpointPolicy(samples=10)))
+    head = json.loads((tmp_path / checkpoint.HEADER).read_text())
+    (tmp_path / checkpoint.HEADER).write_text(json.dumps({**head, "wafersim": "0.0.0"}))
+    with pytest.raises(CheckpointError, match=r"was written by wafersim 0\.0\.0 \(format 1\); this is wafersim .*: "
+                                              r"run the scenario again"):
+        checkpoint.load(tmp_path, scenario)
+
+
+@pytest.mark.parametrize("option, value, text", [
+    ("--checkpoint-every", "0", "argument --checkpoint-every: must be at least 1, got 0"),
+    ("--checkpoint-minutes", "-1", "argument --checkpoint-minutes: must be a finite number of minutes, 0 or more, "
+                                   "got -1"),
+    ("--checkpoint-minutes", "inf", "must be a finite number of minutes, 0 or more, got inf"),
+])
+def test_checkpoint_options_are_checked(tmp_path, capsys, option, value, text):
+    from tests.simulator.test_cli import tiny
+
+    from wafersim.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["run", str(tiny(tmp_path)), "--out", str(tmp_path / "out"), option, value])
+    assert info.value.code == 2 and text in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
