@@ -39,7 +39,8 @@ def _run_options() -> argparse.ArgumentParser:
                          help="override a scenario key, e.g. --set training.learning_rate=0.05 (repeatable)")
     options.add_argument("--timing-only", action="store_true", help="run the schedule without arithmetic")
     options.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    options.add_argument("--no-figures", action="store_true", help="write the results without drawing the PNG figures")
+    options.add_argument("--no-figures", action="store_true", help="write the results without drawing the PNG figures (and, without --trace, without "
+                              "the op and message logs ops.npz and messages.npz, which only they need)")
     options.add_argument("--quiet", action="store_true", help="print nothing but errors (implies --no-progress)")
     options.add_argument("--allow-large", action="store_true",
                          help="run even if the host memory estimate exceeds what this machine has (allow_large: true)")
@@ -377,7 +378,9 @@ def _run(args, scenario, runner) -> int:
                 return _before_start(signals.received())
             start = time.perf_counter()
             try:
+                # The op and message logs are kept for the figures and trace.json that need them.
                 result = runner.run(scenario, source=str(args.scenario), progress=not args.no_progress,
+                                    trace=args.trace or not args.no_figures,
                                     checkpoint=runner.Checkpointing(saves, policy, resume=args.resume))
             except checkpoint.CheckpointError as exc:
                 return _fail(f"{args.scenario}: cannot resume: {exc}", EXIT_CONFIG)

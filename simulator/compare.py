@@ -148,7 +148,8 @@ def run_all(loaded: list[tuple[Path, Scenario]], out_dir: Path, progress: bool =
         if runs and signals.received():
             break
         try:
-            result = runner.run(scenario, source=str(path), progress=progress)
+            result = runner.run(scenario, source=str(path), progress=progress,
+                                trace=view.get("figures", True) or view.get("trace", False))
         except DataError as exc:
             raise ConfigError(str(path), [("dataset", str(exc))]) from None
         write(result, Path(out_dir) / scenario.name, **view)

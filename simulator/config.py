@@ -263,6 +263,10 @@ class Scenario(Strict):
     dataset: DatasetConfig = DatasetConfig()
     training: TrainingConfig
     timing_only: bool = False
+    engine: Literal["auto", "events", "compiled"] = Field(
+        default="auto", description="auto: the compiled engine where it runs the algorithm (sgd, cp, mbgd), else the "
+                                    "event engine; events: always the event engine (the model of record); compiled: "
+                                    "refuse what the compiled engine cannot run")
     allow_sram_overflow: bool = False
     allow_large: bool = Field(default=False, description="run even if the host memory estimate exceeds what is available")
 

@@ -14,13 +14,24 @@ from .records import MESSAGE_NAMES
 LIST_EVERY_PE_UP_TO = 4096  # PEs; metrics.json lists every PE of a mesh this size or smaller (64 x 64)
 
 
-def staleness_stats(values: list[int]) -> dict:
-    """Mean, min, max and a histogram {staleness: updates} of one layer's update staleness."""
-    if not values:
+def staleness_counts(recorder) -> list[Counter]:
+    """Each layer's staleness histogram {staleness: updates}: the event engine's recorder keeps
+    one value per update, the compiled engine's the histograms themselves."""
+    counts = getattr(recorder, "staleness_counts", None)
+    return counts if counts is not None else [Counter(values) for values in recorder.staleness]
+
+
+def _mean(counts: Counter) -> float:
+    """The mean of the values a histogram counts (the sum is exact: integers below 2**53)."""
+    return float(sum(value * n for value, n in counts.items())) / sum(counts.values())
+
+
+def staleness_stats(counts: Counter) -> dict:
+    """Updates, mean, min, max and the histogram {staleness: updates} of one layer's update staleness."""
+    if not counts:
         return {"updates": 0, "mean": None, "min": None, "max": None, "histogram": {}}
-    counts = Counter(values)
-    return {"updates": len(values), "mean": float(np.mean(values)), "min": int(min(values)),
-            "max": int(max(values)), "histogram": {str(k): counts[k] for k in sorted(counts)}}
+    return {"updates": sum(counts.values()), "mean": _mean(counts), "min": int(min(counts)),
+            "max": int(max(counts)), "histogram": {str(k): counts[k] for k in sorted(counts)}}
 
 
 def traffic_by_kind(traffic: dict[str, list[int]]) -> dict[str, dict]:
@@ -33,9 +44,14 @@ def _finite_or_none(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
 
-def collect(scenario: Scenario, chip, layout, programs: dict, recorder, overflow, curve, status, n_samples) -> dict:
-    """The metrics dictionary: run totals, per-PE and per-layer figures, network traffic, the scenario."""
+def collect(scenario: Scenario, chip, layout, programs: dict, recorder, overflow, curve, status, n_samples,
+            engine: dict) -> dict:
+    """The metrics dictionary: run totals, per-PE and per-layer figures, network traffic, the scenario.
+
+    `engine` says which engine ran and why (`wafersim.engine.EngineChoice.describe`).
+    """
     total = chip.now
+    staleness = staleness_counts(recorder)
     hw = scenario.hardware
 
     def util(coord) -> float:
@@ -67,7 +83,7 @@ def collect(scenario: Scenario, chip, layout, programs: dict, recorder, overflow
             "kind": p.shape.kind, "n_in": p.shape.input_floats, "n_out": p.shape.output_floats,
             "parameters": p.shape.param_count,
             **program.stats(),
-            "staleness": staleness_stats(recorder.staleness[p.layer - 1]),
+            "staleness": staleness_stats(staleness[p.layer - 1]),
             "sram_bound_bytes": p.memory.total,
             "sram_bound": {"weights": p.memory.weights, "gradient_buffer": p.memory.gradient_buffer,
                            "optimizer_state": p.memory.optimizer_state, "activations": p.memory.activations,
@@ -75,7 +91,7 @@ def collect(scenario: Scenario, chip, layout, programs: dict, recorder, overflow
             "max_peak_sram_bytes": max(programs[q.coord].sram_peak for q in same_layer),
             "utilization": util(p.coord),
         })
-    all_staleness = [s for per_layer in recorder.staleness for s in per_layer]
+    all_staleness = sum(staleness, Counter())
     chains = [{"name": "layers", "pes": [list(p.coord) for p in layout.worker(1)]}]
     roles = {}
     if scenario.training.data_parallel:
@@ -97,6 +113,7 @@ def collect(scenario: Scenario, chip, layout, programs: dict, recorder, overflow
     optimizer = describing[0].optimizer if describing else None
     return {
         "algorithm": scenario.training.algorithm,
+        "engine": engine,
         "optimizer": {"name": scenario.training.optimizer_config.name,
                       "schedule": scenario.training.schedule_config.name,
                       "state_bytes_per_parameter": optimizer.state_per_param * FLOAT_BYTES if optimizer else 0,
@@ -118,7 +135,7 @@ def collect(scenario: Scenario, chip, layout, programs: dict, recorder, overflow
         "chains": chains,
         "final_test_accuracy": _finite_or_none(last[3]),
         "final_train_loss": _finite_or_none(last[2]),
-        "mean_staleness": float(np.mean(all_staleness)) if all_staleness else None,
+        "mean_staleness": _mean(all_staleness) if all_staleness else None,
         "layers": layers,
         "peak_sram_bytes": {f"{r},{c}": program.sram_peak for (r, c), program in programs.items()},
         "sram_overflow": overflow,

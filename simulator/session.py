@@ -117,10 +117,10 @@ class Session:
         layer_of = {p.coord: p.layer for p in self.prepared.layout.placed}
         return ops_table(self.chip.trace, layer_of, self.chip.now), messages_table(self.chip.messages)
 
-    def metrics(self, status: str) -> dict:
+    def metrics(self, status: str, engine: dict) -> dict:
         p = self.prepared
         return collect(self.scenario, self.chip, p.layout, self.programs, self.recorder, p.overflow, self.curve,
-                       status, p.n_samples)
+                       status, p.n_samples, engine)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """weights.npz: initial and final parameters and the optimizer state of the saved layers."""

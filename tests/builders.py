@@ -97,3 +97,27 @@ def dense_layer(n_in: int = 3, n_out: int = 2, rate: float = 1.0, arithmetic: bo
     optimizer = optimizer or make_optimizer(SGDConfig(), constant(rate))
     return layers.build(shape, np.zeros((n_out, n_in), np.float32), np.zeros(n_out, np.float32), optimizer,
                         arithmetic, builds_gradient)
+
+
+def with_engine(data: dict, engine: str) -> dict:
+    """A copy of scenario mapping `data` that asks for `engine` (auto, events or compiled)."""
+    return {**copy.deepcopy(data), "engine": engine}
+
+
+def assert_same_run(a, b) -> None:
+    """Two RunResults are bitwise identical: status, message, curve, weights, op and message
+    tables, and metrics apart from the `engine` entry and the scenario (which names the engine)."""
+    import numpy as np
+
+    assert (a.status, a.message) == (b.status, b.message)
+    assert np.array_equal(np.array(a.curve, dtype=float), np.array(b.curve, dtype=float), equal_nan=True)
+    for mine, theirs in ((a.weights, b.weights), (a.ops, b.ops), (a.messages, b.messages)):
+        assert list(mine) == list(theirs)
+        for key in mine:
+            assert mine[key].dtype == theirs[key].dtype and mine[key].shape == theirs[key].shape, key
+            assert mine[key].tobytes() == theirs[key].tobytes(), key
+    skip = ("engine", "scenario")
+    assert [k for k in a.metrics if k not in skip] == [k for k in b.metrics if k not in skip]
+    for key in a.metrics:
+        if key not in skip:
+            assert a.metrics[key] == b.metrics[key], key

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from pydantic import Field
 
 from ..schema import Strict
 
 DEFAULT_PRIORITY = ("U", "F", "B")
+
+
+class TimingRules(NamedTuple):
+    """A schedule's gate and gradient groups as two numbers, for the compiled engine (`wafersim.engine`)."""
+
+    gate_batch: int  # 0: any F may go; B > 0: sample s may go once the layer has applied s // B updates
+    group_batch: int  # 0: every backward ends a gradient; B > 0: every B-th sample's (and the last one's)
 
 
 class Schedule:
@@ -39,6 +48,10 @@ class Schedule:
     def ends_group(self, sample: int) -> bool:
         """Does the backward of `sample` complete a gradient that the layer must now apply?"""
         raise NotImplementedError
+
+    def timing_rules(self) -> TimingRules | None:
+        """`may_forward` and `ends_group` as the compiled engine's two numbers, or None if they are not of that form."""
+        return None
 
 
 class NoOptions(Strict):

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from ..schema import Strict
-from .base import Schedule
+from .base import Schedule, TimingRules
 from .registry import PIPELINE, Algorithm
 
 
@@ -46,6 +46,9 @@ class ContinuousPropagation(Schedule):
 
     def ends_group(self, sample: int) -> bool:
         return True
+
+    def timing_rules(self) -> TimingRules:
+        return TimingRules(gate_batch=0, group_batch=0)
 
 
 ALGORITHM = Algorithm(

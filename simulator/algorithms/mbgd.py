@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Batched, Schedule
+from .base import Batched, Schedule, TimingRules
 from .registry import PIPELINE, Algorithm
 
 
@@ -30,6 +30,9 @@ class MinibatchGD(Schedule):
 
     def ends_group(self, sample: int) -> bool:
         return (sample + 1) % self.batch_size == 0 or sample == self.n_samples - 1
+
+    def timing_rules(self) -> TimingRules:
+        return TimingRules(gate_batch=self.batch_size, group_batch=self.batch_size)
 
 
 ALGORITHM = Algorithm(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import NoOptions, Schedule
+from .base import NoOptions, Schedule, TimingRules
 from .registry import PIPELINE, Algorithm
 
 
@@ -27,6 +27,9 @@ class SGD(Schedule):
 
     def ends_group(self, sample: int) -> bool:
         return True
+
+    def timing_rules(self) -> TimingRules:
+        return TimingRules(gate_batch=1, group_batch=0)
 
 
 ALGORITHM = Algorithm(

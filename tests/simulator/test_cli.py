@@ -211,7 +211,7 @@ def test_interrupted_run_keeps_its_results(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setattr(pipeline.Recorder, "trained", interrupt_at_twenty)
     out = tmp_path / "out"
-    assert main(["run", str(tiny(tmp_path)), "--out", str(out), "--no-progress"]) == EXIT_INTERRUPTED
+    assert main(["run", str(tiny(tmp_path)), "--out", str(out), "--no-progress", "--set", "engine=events"]) == EXIT_INTERRUPTED
     assert "interrupted at cycle" in capsys.readouterr().err
     m = read_metrics(out)
     assert m["status"] == "interrupted" and m["samples_trained"] == 20

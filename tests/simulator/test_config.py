@@ -89,7 +89,7 @@ def test_unknown_top_level_key_lists_allowed_keys(tmp_path):
     msg = error_of(write(tmp_path, scenario(epochs=3)))
     assert "sc.yaml" in msg
     assert "epochs: unknown key" in msg
-    assert "allowed here: name, hardware, placement, model, dataset, training, timing_only, allow_sram_overflow" in msg
+    assert "allowed here: name, hardware, placement, model, dataset, training, timing_only, engine, allow_sram_overflow" in msg
 
 
 def test_unknown_nested_key_in_scenario(tmp_path):

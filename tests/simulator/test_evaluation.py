@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.builders import make, scenario_dict
+from tests.builders import make, scenario_dict, with_engine
 
 from wafersim import assemble, runner, session
 from wafersim.algorithms import pipeline
@@ -26,8 +26,8 @@ def _applied_at_each_point(monkeypatch, algorithm: str, depth: int, **training) 
 
     monkeypatch.setattr(session, "assemble", spy_assemble)
     monkeypatch.setattr(pipeline.Recorder, "trained", spy_trained)
-    runner.run(make(scenario_dict(layers=(8,) * depth + (4,), algorithm=algorithm, samples=30, **training)),
-               progress=False)
+    data = scenario_dict(layers=(8,) * depth + (4,), algorithm=algorithm, samples=30, **training)
+    runner.run(make(with_engine(data, "events")), progress=False)  # spies on the event engine's programs
     return seen
 
 

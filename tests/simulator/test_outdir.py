@@ -75,7 +75,7 @@ def test_a_full_disk_keeps_the_folder_it_would_replace(tmp_path, monkeypatch):
     out, scenario = tmp_path / "out", tiny(tmp_path)
     assert run(scenario, out) == 0
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    full_disk(monkeypatch, "ops.npz")
+    full_disk(monkeypatch, "weights.npz")
     assert run(scenario, out, "--force", "--set", "training.learning_rate=0.02") == EXIT_WRITE
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before and leftovers(out) == []
 
@@ -95,8 +95,8 @@ def test_force_replaces_the_folder_whole(tmp_path):
     assert main(["run", str(scenario), "--out", str(out), "--no-progress"]) == 0
     (out / "notes.txt").write_text("old")
     assert run(scenario, out, "--force") == 0
-    assert sorted(p.name for p in out.iterdir()) == ["curve.csv", "messages.npz", "metrics.json", "ops.npz",
-                                                     "weights.npz"]
+    # --no-figures without --trace: no op or message logs (only figures and the trace need them)
+    assert sorted(p.name for p in out.iterdir()) == ["curve.csv", "metrics.json", "weights.npz"]
     assert leftovers(out) == []
 
 

@@ -58,13 +58,37 @@ def test_a_signal_during_the_run_stops_it_with_the_results_so_far(tmp_path, caps
 
     monkeypatch.setattr(pipeline.Recorder, "trained", signal_at_twenty)
     out, scenario, before = tmp_path / "out", tiny(tmp_path), signal.getsignal(signum)
-    assert run(scenario, out) == code
+    assert run(scenario, out, "--set", "engine=events") == code
     err = capsys.readouterr().err
     assert re.fullmatch(rf"error: {re.escape(str(scenario))}: interrupted at cycle \d+ by {signum.name}\. Results up "
                         rf"to that point are in {re.escape(str(out))}\.\n", err), err
     m = read_metrics(out)
     assert m["status"] == "interrupted" and m["samples_trained"] == 20
     assert leftovers(out) == [] and signal.getsignal(signum) is before
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_during_a_compiled_run_stops_it_with_the_results_so_far(tmp_path, capsys, monkeypatch, signum, code):
+    """The compiled engine stops between two chunks of its replay, its counters cut at the op reached."""
+    from wafersim.engine.fused import FusedReplay
+
+    replay, calls = FusedReplay.run, []
+
+    def signal_on_the_third_chunk(self, tl, start, stop):
+        calls.append(start)
+        if len(calls) == 3:
+            os.kill(os.getpid(), signum)
+        return replay(self, tl, start, stop)
+
+    monkeypatch.setattr(FusedReplay, "run", signal_on_the_third_chunk)
+    out, scenario = tmp_path / "out", tiny(tmp_path)
+    assert run(scenario, out, "--trace") == code
+    err = capsys.readouterr().err
+    assert re.fullmatch(rf"error: {re.escape(str(scenario))}: interrupted at cycle \d+ by {signum.name}\. Results up "
+                        rf"to that point are in {re.escape(str(out))}\.\n", err), err
+    m = read_metrics(out)
+    assert m["status"] == "interrupted" and m["engine"]["used"] == "compiled"
+    assert 0 < m["samples_trained"] < m["samples_planned"] and leftovers(out) == []
 
 
 def test_a_signal_during_compare_compares_the_runs_so_far(tmp_path, capsys, monkeypatch):
@@ -77,7 +101,8 @@ def test_a_signal_during_compare_compares_the_runs_so_far(tmp_path, capsys, monk
 
     monkeypatch.setattr(pipeline.Recorder, "trained", sigterm_at_twenty)
     out = tmp_path / "out"
-    a, b = write_tiny(tmp_path, "a"), write_tiny(tmp_path, "b")
+    a, b = (write_tiny(tmp_path, name).write_text(write_tiny(tmp_path, name).read_text() + "engine: events\n")
+            and tmp_path / f"{name}.yaml" for name in ("a", "b"))
     assert main(["compare", str(a), str(b), "--out", str(out), "--no-progress", "--no-figures", "--quiet"]) == 143
     assert capsys.readouterr().err == f"error: interrupted during a; the runs so far are compared in {out}\n"
     assert sorted(p.name for p in out.iterdir()) == ["a", "comparison.csv", "comparison.md"]
@@ -96,12 +121,12 @@ def test_a_signal_while_the_results_are_written_waits_for_them(tmp_path, capsys,
 
     monkeypatch.setattr(results, "save_npz", save_npz)
     out, scenario = tmp_path / "out", tiny(tmp_path)
-    assert run(scenario, out) == 130
+    assert run(scenario, out, "--trace") == 130
     assert capsys.readouterr().err == (f"error: {scenario}: SIGINT arrived while the results were written; they were "
                                        f"finished first and are in {out}.\n")
     assert read_metrics(out)["status"] == "completed"
     assert sorted(p.name for p in out.iterdir()) == ["curve.csv", "messages.npz", "metrics.json", "ops.npz",
-                                                     "weights.npz"]
+                                                     "trace.json", "weights.npz"]
 
 
 @pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])

@@ -1,0 +1,442 @@
+"""The compiled timing pass of the layer pipeline: every op's start and end and every message's send and arrival.
+
+A Numba port of the event engine for SGD, CP and MBGD (`algorithms/pipeline.py` on
+`hardware/pe.py`, `link.py` and `chip.py`), rule for rule: the same events (a delivery per
+message, a completion per op) processed in the same order (by cycle, then by the order in
+which they were scheduled, as SimPy does), the same op choice (U, then F if the window has
+room, the gate is open and the top layer has the label, then B), the same same-cycle rule
+(a PE waits for every message due to it this cycle before it chooses), the same XY routes
+and FIFO link grants. Nothing here depends on values, which is why the arithmetic can be
+replayed afterwards in the order this pass finds (`replay.py`).
+
+Arrays are indexed by layer k = 0..D-1 (layer k+1 of the scenario). Samples move through
+each layer in order and back-propagate in the order they were forwarded, so every queue
+is a ring buffer; a queue that would overflow, or a backward out of order, stops the pass
+with an error code (the engine then falls back to the event engine; it never happens for
+these schedules). Message kinds: 0 x (activations), 1 e (deltas), 2 y (labels), the codes
+of `records.MESSAGE_KIND_TABLE`. Op kinds: 0 F, 1 B, 2 U (`records.OP_KINDS`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from wafersim_kernels._jit import cached_njit
+
+# Why a pass stopped (the last entry of its `totals` array).
+DONE, STOPPED, OVERFLOW, OUT_OF_ORDER = 0, 1, 2, 3
+# op_aux bits: a U copies the weights first; a B reads the oldest stashed copy; a B drops it.
+AUX_KEEP, AUX_STASHED, AUX_RELEASE = 1, 2, 4
+# Indices into `totals`: counters of the network and of the pass.
+(T_NOW, T_MESSAGES, T_BYTES, T_BYTE_HOPS, T_WAIT, T_TRAINED, T_OPS, T_N_EVALS, T_STATUS, T_HEAP, T_SEQ,
+ N_TOTALS) = range(12)
+# An event on the heap is one int64: tag * SHIFT + pe * 4 + kind, kind 0-2 the delivery of a
+# message of that kind to layer pe, COMPLETE the end of the op running on pe.
+TAG_BITS = 22
+SHIFT = 1 << TAG_BITS
+COMPLETE = 3
+
+
+@cached_njit(inline="always", error_model="numpy")
+def _wrap(i, cap):
+    """i % cap for 0 <= i < 2 cap (a ring index one step past its end), without a division."""
+    return i - cap if i >= cap else i
+
+
+@cached_njit
+def _grow(a, size):
+    """`a` with room for at least `size` entries (doubling), the first len(a) kept."""
+    if size <= a.shape[0]:
+        return a
+    b = np.empty(max(size, 2 * a.shape[0]), dtype=a.dtype)
+    b[: a.shape[0]] = a
+    return b
+
+
+@cached_njit(inline="always", error_model="numpy")  # inlined: no call and no reference counting per event
+def _push(h_time, h_seq, h_what, n, time, seq, what):
+    """Push an event on the binary min-heap ordered by (time, seq); returns the new size."""
+    i = n
+    while i > 0:
+        parent = (i - 1) >> 1
+        if h_time[parent] < time or (h_time[parent] == time and h_seq[parent] < seq):
+            break
+        h_time[i], h_seq[i], h_what[i] = h_time[parent], h_seq[parent], h_what[parent]
+        i = parent
+    h_time[i], h_seq[i], h_what[i] = time, seq, what
+    return n + 1
+
+
+@cached_njit(inline="always", error_model="numpy")  # inlined: no call and no reference counting per event
+def _pop(h_time, h_seq, h_what, n):
+    """Remove the smallest event (its values must be read before); returns the new size."""
+    n -= 1
+    time, seq, what = h_time[n], h_seq[n], h_what[n]
+    i = 0
+    while True:
+        child = 2 * i + 1
+        if child >= n:
+            break
+        if child + 1 < n and (h_time[child + 1] < h_time[child] or (
+                h_time[child + 1] == h_time[child] and h_seq[child + 1] < h_seq[child])):
+            child += 1
+        if time < h_time[child] or (time == h_time[child] and seq < h_seq[child]):
+            break
+        h_time[i], h_seq[i], h_what[i] = h_time[child], h_seq[child], h_what[child]
+        i = child
+    if n > 0:
+        h_time[i], h_seq[i], h_what[i] = time, seq, what
+    return n
+
+
+
+
+@cached_njit(inline="always", error_model="numpy")  # inlined: no call and no reference counting per event
+def _send(r, src, dst, nbytes, kind, tag, now, route_off, route_links, link_free, link_busy, link_msgs, link_wait,
+          hop_latency, bandwidth, contention, totals, traffic, mlog, way_t, way_off, way_cap, way_head, way_n,
+          h_time, h_seq, h_what):
+    """Send a message of `kind` and `nbytes` along route r (`link.Network.transit_on` and
+    `chip.Chip.send`): reserve its links, count it, log it (if `mlog` has room for it) and
+    schedule its delivery. Returns False if the ring of its kind's messages on their way to
+    `dst` overflows."""
+    ser = -(-nbytes // bandwidth)
+    head = now
+    for li in range(route_off[r], route_off[r + 1]):
+        link = route_links[li]
+        start = head
+        if contention and link_free[link] > head:
+            start = link_free[link]
+            link_wait[link] += start - head
+            totals[T_WAIT] += start - head
+        link_free[link] = start + ser
+        link_busy[link] += ser
+        link_msgs[link] += 1
+        head = start + hop_latency
+    hops = route_off[r + 1] - route_off[r]
+    arrival = head + ser if hops > 0 else now
+    i = totals[T_MESSAGES]
+    totals[T_MESSAGES] = i + 1
+    totals[T_BYTES] += nbytes
+    totals[T_BYTE_HOPS] += nbytes * hops
+    traffic[kind, 0] += 1
+    traffic[kind, 1] += nbytes
+    traffic[kind, 2] += nbytes * hops
+    if i < mlog.shape[1]:
+        mlog[0, i], mlog[1, i], mlog[2, i], mlog[3, i] = src, dst, now, arrival
+        mlog[4, i], mlog[5, i], mlog[6, i] = nbytes, kind, tag
+    ring = kind * (way_head.shape[0] // 3) + dst  # rings are kind-major: D of each kind
+    if way_n[ring] == way_cap[ring]:
+        return False
+    way_t[way_off[ring] + _wrap(way_head[ring] + way_n[ring], way_cap[ring])] = arrival
+    way_n[ring] += 1
+    seq = totals[T_SEQ]
+    totals[T_HEAP] = _push(h_time, h_seq, h_what, totals[T_HEAP], arrival, seq, tag * SHIFT + dst * 4 + kind)
+    totals[T_SEQ] = seq + 1
+    return True
+
+
+@cached_njit(error_model="numpy")  # no zero-division checks: no divisor here can be 0
+def pipeline_pass(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes, sram_static,
+                  gate_batch, group_batch, n_samples, route_off, route_links, n_links, hop_latency, bandwidth,
+                  contention, eval_every, max_ops, record_ops, record_times):
+    """Simulate the pipeline of D layers on n_samples samples.
+
+    Per layer (int64[D]): cF, cB, cU op cycles; in_bytes, out_bytes message sizes; window
+    (most samples held); anchored (0/1); stash_bytes; sram_static (bytes held throughout).
+    gate_batch: 0 lets every F go (CP), B > 0 lets sample s go at version >= s // B (SGD
+    is 1, MBGD its batch size); group_batch: 0 ends a gradient at every backward, B > 0
+    every B samples and at the last. Routes (int64): route r's links are
+    route_links[route_off[r]:route_off[r+1]] (link ids < n_links); r = 0 the port to
+    layer 0 (x), 1 the port to the top layer (y), 2 + k layer k -> k+1 (x), 2 + D + k
+    layer k -> k-1 (e). The pass stops before the op that would be op number max_ops
+    (-1: never), where the event engine stops when a run is interrupted there.
+
+    Returns the op log (layer, kind, tag, aux, if record_ops; start and end if
+    record_times), the message log (if record_times; rows src, dst, sent, arrival, nbytes,
+    kind, tag), per-layer counters, staleness histograms (layer x staleness), per-link
+    counters, traffic (kind x messages/bytes/byte-hops), the evaluation points (samples
+    trained, cycle, ops started before) and `totals` (indices T_*).
+    """
+    D = cF.shape[0]
+    n = n_samples
+    # -- rings: what a layer holds is bounded by its window, what waits for it by its neighbour's
+    held_cap = np.minimum(window, n) + 1
+    in_cap = np.empty(D, np.int64)
+    in_cap[0] = min(window[0] + 1, n) + 1
+    for k in range(1, D):
+        in_cap[k] = min(window[k - 1], n) + 1
+    # Messages on their way to layer k, one ring per kind (ring kind * D + k): one route each
+    # (x from k-1 or the port, e from k+1, y from the port to the top layer), and a route
+    # delivers in the order it was sent, so a ring's oldest entry arrives first. A label is on
+    # its way only while its sample is held at (or waiting for) layer 1.
+    way_cap = np.zeros(3 * D, np.int64)
+    way_cap[:D] = in_cap
+    way_cap[D: 2 * D] = held_cap
+    way_cap[3 * D - 1] = min(window[0] + 2, n) + 1
+    way_off = np.zeros(3 * D + 1, np.int64)
+    for r in range(3 * D):
+        way_off[r + 1] = way_off[r] + way_cap[r]
+    way_t = np.empty(way_off[3 * D], np.int64)  # arrival cycles
+    way_head = np.zeros(3 * D, np.int64)
+    way_n = np.zeros(3 * D, np.int64)
+    held_off = np.zeros(D + 1, np.int64)
+    in_off = np.zeros(D + 1, np.int64)
+    for k in range(D):
+        held_off[k + 1] = held_off[k] + held_cap[k]
+        in_off[k + 1] = in_off[k] + in_cap[k]
+    held_s = np.empty(held_off[D], np.int64)  # samples forwarded, not yet back-propagated, oldest first
+    held_v = np.empty(held_off[D], np.int64)  # the weight version each was forwarded with
+    held_c = np.zeros(held_off[D], np.int8)  # 1: its backward drops the stashed copy of its version
+    de_s = np.empty(held_off[D], np.int64)  # deltas waiting (their samples)
+    in_s = np.empty(in_off[D], np.int64)  # inputs waiting (their samples)
+    held_head = np.zeros(D, np.int64)
+    held_n = np.zeros(D, np.int64)
+    de_head = np.zeros(D, np.int64)
+    de_n = np.zeros(D, np.int64)
+    in_head = np.zeros(D, np.int64)
+    in_n = np.zeros(D, np.int64)
+    label = np.zeros(max(n, 1), np.bool_)  # labels that have reached the top layer
+    # -- program and PE state ------------------------------------------------------------
+    version = np.zeros(D, np.int64)
+    pending = np.zeros(D, np.bool_)
+    group_min = np.zeros(D, np.int64)
+    group_n = np.zeros(D, np.int64)
+    group_last = np.zeros(D, np.int64)
+    max_in_flight = np.zeros(D, np.int64)
+    updates = np.zeros(D, np.int64)
+    sram = sram_static.copy()
+    sram_peak = sram_static.copy()
+    busy = np.zeros(D, np.bool_)
+    busy_cycles = np.zeros(D, np.int64)
+    busy_until = np.zeros(D, np.int64)
+    pe_ops = np.zeros(D, np.int64)
+    cur_kind = np.zeros(D, np.int64)
+    cur_tag = np.zeros(D, np.int64)
+    cur_ends = np.zeros(D, np.bool_)
+    stale_hist = np.zeros((D, 8), np.int64)
+    # -- network ---------------------------------------------------------------------------
+    link_free = np.zeros(n_links, np.int64)
+    link_busy = np.zeros(n_links, np.int64)
+    link_msgs = np.zeros(n_links, np.int64)
+    link_wait = np.zeros(n_links, np.int64)
+    traffic = np.zeros((3, 3), np.int64)
+    totals = np.zeros(N_TOTALS, np.int64)
+    # -- logs: at most 3 ops per layer and sample; 2 messages per layer and sample ----------------
+    n_ops_max = 3 * n * D if max_ops < 0 else min(3 * n * D, max_ops)
+    n_log = n_ops_max if record_ops else 0
+    op_layer = np.empty(n_log, np.int32)
+    op_kind = np.empty(n_log, np.int8)
+    op_tag = np.empty(n_log, np.int64)
+    op_aux = np.empty(n_log, np.int64)  # AUX_* bits; a U's gradient sample count above them (<< 3)
+    n_times = n_log if record_times else 0
+    op_start = np.empty(n_times, np.int64)
+    op_end = np.empty(n_times, np.int64)
+    mlog = np.empty((7, 2 * n * D if record_times else 0), np.int64)
+    ev_samples = np.empty(16, np.int64)
+    ev_cycle = np.empty(16, np.int64)
+    ev_ops = np.empty(16, np.int64)
+    n_evals = 0
+    last_eval = 0
+    h_time = np.empty(64 + 4 * D, np.int64)  # the event heap, ordered by (cycle, order scheduled)
+    h_seq = np.empty(64 + 4 * D, np.int64)
+    h_what = np.empty(64 + 4 * D, np.int64)
+    n_ops = 0
+    now = 0
+    status = DONE
+    sent = 1  # samples the port has sent: the first goes at the start (`Session.start`)
+    if n > 0:
+        _send(0, -1, 0, in_bytes[0], 0, 0, now, route_off, route_links, link_free, link_busy, link_msgs, link_wait,
+                   hop_latency, bandwidth, contention, totals, traffic, mlog, way_t, way_off, way_cap, way_head,
+                   way_n, h_time, h_seq, h_what)
+        _send(1, -1, D - 1, 4, 2, 0, now, route_off, route_links, link_free, link_busy, link_msgs, link_wait,
+              hop_latency, bandwidth, contention, totals, traffic, mlog, way_t, way_off, way_cap, way_head,
+              way_n, h_time, h_seq, h_what)
+    while totals[T_HEAP] > 0:
+        if totals[T_HEAP] + 4 > h_time.shape[0]:  # room for what one event schedules: 3 sends and a completion
+            size = totals[T_HEAP] + 4
+            h_time, h_seq, h_what = _grow(h_time, size), _grow(h_seq, size), _grow(h_what, size)
+        now = h_time[0]
+        what = h_what[0]
+        totals[T_HEAP] = _pop(h_time, h_seq, h_what, totals[T_HEAP])
+        tag = what >> TAG_BITS
+        pe = (what & (SHIFT - 1)) >> 2
+        kind = what & 3
+        if kind != COMPLETE:  # -- a message arrives (`PE._arrive`, `LayerProgram.receive`)
+            ring = kind * D + pe
+            if way_t[way_off[ring] + way_head[ring]] != now:  # not the oldest on its route: not modelled
+                status = OUT_OF_ORDER
+                break
+            way_head[ring] = _wrap(way_head[ring] + 1, way_cap[ring])
+            way_n[ring] -= 1
+            if kind == 0:
+                if in_n[pe] == in_cap[pe]:
+                    status = OVERFLOW
+                    break
+                in_s[in_off[pe] + _wrap(in_head[pe] + in_n[pe], in_cap[pe])] = tag
+                in_n[pe] += 1
+                sram[pe] += in_bytes[pe]
+                if sram[pe] > sram_peak[pe]:
+                    sram_peak[pe] = sram[pe]
+            elif kind == 1:
+                if de_n[pe] == held_cap[pe]:
+                    status = OVERFLOW
+                    break
+                de_s[held_off[pe] + _wrap(de_head[pe] + de_n[pe], held_cap[pe])] = tag
+                de_n[pe] += 1
+            else:
+                label[tag] = True
+        else:  # -- the op on pe has finished: its `finish` (`PE._complete`)
+            busy[pe] = False
+            done = cur_kind[pe]
+            ok = True
+            if done == 0:
+                if pe == D - 1:  # the top layer's F computed dL/dz: its B needs no message
+                    if de_n[pe] == held_cap[pe]:
+                        status = OVERFLOW
+                        break
+                    de_s[held_off[pe] + _wrap(de_head[pe] + de_n[pe], held_cap[pe])] = tag
+                    de_n[pe] += 1
+                else:
+                    ok = _send(2 + pe, pe, pe + 1, out_bytes[pe], 0, tag, now, route_off, route_links, link_free,
+                               link_busy, link_msgs, link_wait, hop_latency, bandwidth, contention, totals, traffic,
+                               mlog, way_t, way_off, way_cap, way_head, way_n, h_time, h_seq, h_what)
+            elif done == 1:
+                if pe > 0:
+                    ok = _send(2 + D + pe, pe, pe - 1, in_bytes[pe], 1, tag, now, route_off, route_links, link_free,
+                               link_busy, link_msgs, link_wait, hop_latency, bandwidth, contention, totals, traffic,
+                               mlog, way_t, way_off, way_cap, way_head, way_n, h_time, h_seq, h_what)
+                if cur_ends[pe]:
+                    pending[pe] = True
+            elif pe == 0:  # layer 1 has applied samples 0..tag: progress, and an evaluation if one is due
+                totals[T_TRAINED] = tag + 1
+                if tag + 1 - last_eval >= eval_every:
+                    if n_evals == ev_samples.shape[0]:
+                        ev_samples, ev_cycle, ev_ops = (_grow(ev_samples, n_evals + 1), _grow(ev_cycle, n_evals + 1),
+                                                        _grow(ev_ops, n_evals + 1))
+                    ev_samples[n_evals], ev_cycle[n_evals], ev_ops[n_evals] = tag + 1, now, n_ops
+                    n_evals += 1
+                    last_eval = tag + 1
+            if not ok:
+                status = OVERFLOW
+                break
+        # -- wake pe (`PE.wake`): unless busy or a message is due this cycle, start its next op -------
+        if busy[pe]:
+            continue
+        waiting = False
+        for ring in range(pe, 3 * D, D):
+            if way_n[ring] > 0 and way_t[way_off[ring] + way_head[ring]] == now:
+                waiting = True
+        if waiting:
+            continue
+        op = -1
+        if pending[pe]:
+            op = 2
+        elif in_n[pe] > 0 and held_n[pe] < window[pe]:
+            s = in_s[in_off[pe] + in_head[pe]]
+            if (gate_batch == 0 or s // gate_batch <= version[pe]) and (pe < D - 1 or label[s]):
+                op = 0
+        if op < 0 and de_n[pe] > 0:
+            op = 1
+        if op < 0:
+            continue
+        if n_ops == max_ops:
+            status = STOPPED
+            break
+        aux = 0
+        if op == 0:  # F: take the oldest input and hold it
+            s = in_s[in_off[pe] + in_head[pe]]
+            in_head[pe] = _wrap(in_head[pe] + 1, in_cap[pe])
+            in_n[pe] -= 1
+            if pe == D - 1:
+                label[s] = False
+            slot = held_off[pe] + _wrap(held_head[pe] + held_n[pe], held_cap[pe])
+            held_s[slot], held_v[slot], held_c[slot] = s, version[pe], 0
+            held_n[pe] += 1
+            if held_n[pe] > max_in_flight[pe]:
+                max_in_flight[pe] = held_n[pe]
+            sram[pe] += out_bytes[pe]
+            if sram[pe] > sram_peak[pe]:
+                sram_peak[pe] = sram[pe]
+            cycles = cF[pe]
+        elif op == 1:  # B: the oldest delta, which is for the oldest held sample
+            s = de_s[held_off[pe] + de_head[pe]]
+            de_head[pe] = _wrap(de_head[pe] + 1, held_cap[pe])
+            de_n[pe] -= 1
+            slot = held_off[pe] + held_head[pe]
+            if held_s[slot] != s:
+                status = OUT_OF_ORDER
+                break
+            v = held_v[slot]
+            held_head[pe] = _wrap(held_head[pe] + 1, held_cap[pe])
+            held_n[pe] -= 1
+            if anchored[pe]:
+                if v != version[pe]:
+                    aux |= AUX_STASHED
+                if held_c[slot]:
+                    aux |= AUX_RELEASE
+                    sram[pe] -= stash_bytes[pe]
+            sram[pe] -= in_bytes[pe] + out_bytes[pe]
+            if group_n[pe] == 0 or v < group_min[pe]:
+                group_min[pe] = v
+            group_n[pe] += 1
+            group_last[pe] = s
+            cur_ends[pe] = group_batch == 0 or (s + 1) % group_batch == 0 or s == n - 1
+            cycles = cB[pe]
+        else:  # U: apply the gradient of the group
+            pending[pe] = False
+            if anchored[pe] and held_n[pe] > 0:
+                tail = held_off[pe] + _wrap(held_head[pe] + held_n[pe] - 1, held_cap[pe])
+                if held_v[tail] == version[pe]:  # held samples still need these weights: copy them first
+                    aux |= AUX_KEEP
+                    held_c[tail] = 1  # the last of them to back-propagate drops the copy
+                    sram[pe] += stash_bytes[pe]
+                    if sram[pe] > sram_peak[pe]:
+                        sram_peak[pe] = sram[pe]
+            staleness = version[pe] - group_min[pe]
+            if staleness >= stale_hist.shape[1]:
+                wider = np.zeros((D, 2 * staleness + 1), np.int64)
+                wider[:, : stale_hist.shape[1]] = stale_hist
+                stale_hist = wider
+            stale_hist[pe, staleness] += 1
+            version[pe] += 1
+            updates[pe] += 1
+            aux |= group_n[pe] << 3
+            group_n[pe] = 0
+            s = group_last[pe]
+            cycles = cU[pe]
+        busy[pe] = True
+        busy_cycles[pe] += cycles
+        busy_until[pe] = now + cycles
+        pe_ops[pe] += 1
+        cur_kind[pe] = op
+        if record_ops:
+            op_layer[n_ops], op_kind[n_ops], op_tag[n_ops], op_aux[n_ops] = pe, op, s, aux
+            if record_times:
+                op_start[n_ops], op_end[n_ops] = now, now + cycles
+        n_ops += 1
+        if op == 0 and pe == 0 and sent < n:
+            # Layer 1 took a sample in: the port sends the next one (x, then its label), before
+            # the F's completion is scheduled, as `LayerProgram.forward` does.
+            ok = _send(0, -1, 0, in_bytes[0], 0, sent, now, route_off, route_links, link_free, link_busy, link_msgs,
+                       link_wait, hop_latency, bandwidth, contention, totals, traffic, mlog, way_t, way_off, way_cap,
+                       way_head, way_n, h_time, h_seq, h_what)
+            ok = ok and _send(1, -1, D - 1, 4, 2, sent, now, route_off, route_links, link_free, link_busy, link_msgs,
+                              link_wait, hop_latency, bandwidth, contention, totals, traffic, mlog, way_t, way_off,
+                              way_cap, way_head, way_n, h_time, h_seq, h_what)
+            sent += 1
+            if not ok:
+                status = OVERFLOW
+                break
+        seq = totals[T_SEQ]
+        totals[T_HEAP] = _push(h_time, h_seq, h_what, totals[T_HEAP], now + cycles, seq, s * SHIFT + pe * 4 + COMPLETE)
+        totals[T_SEQ] = seq + 1
+    totals[T_NOW] = now
+    totals[T_OPS] = n_ops
+    totals[T_N_EVALS] = n_evals
+    totals[T_STATUS] = status
+    m = min(totals[T_MESSAGES], mlog.shape[1])
+    k = n_ops if record_ops else 0
+    kt = n_ops if record_times else 0
+    return (op_layer[:k], op_kind[:k], op_tag[:k], op_aux[:k], op_start[:kt], op_end[:kt], mlog[:, :m],
+            busy_cycles, busy_until, pe_ops, max_in_flight, updates, sram_peak, stale_hist,
+            link_free, link_busy, link_msgs, link_wait, traffic, ev_samples[:n_evals], ev_cycle[:n_evals],
+            ev_ops[:n_evals], totals)

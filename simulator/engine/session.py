@@ -1,0 +1,200 @@
+"""A pipelined run on the compiled engine: the timing pass, then the arithmetic replayed in its order.
+
+`CompiledSession` offers what `runner.run` uses of `session.Session` (start, advance,
+finish, tables, metrics, arrays, the curve, `chip.now`, the samples trained), so the
+runner drives either engine alike. Evaluations happen where the event engine makes them:
+the pass records, for every evaluation, how many ops had started before it, and the
+replay stops there to evaluate. A stop part way (a non-finite loss, Ctrl-C, SIGTERM) cuts
+the pass at the op reached, which leaves every counter as the event engine leaves it when
+it stops before that op.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from tqdm import tqdm
+
+from .. import layers as layer_types
+from ..algorithms.pipeline import Diverged
+from ..config import Scenario
+from ..hardware.mesh import Mesh
+from ..memory import builds_gradient
+from ..metrics import collect
+from ..records import OPS_COLUMNS, MESSAGE_COLUMNS
+from ..training.model import accuracy, init_params
+from .pipeline_pass import DONE, STOPPED
+from .fused import FusedReplay, fusable
+from .replay import Losses, NonFinite, Replay
+from .timing import Timeline, TimingPlan
+from .views import views
+
+CHUNK_OPS = 200_000  # ops replayed between two looks at the progress bar (and two chances to stop)
+
+
+class Unsupported(Exception):
+    """The timing pass met a case it does not model (an overflowing queue, a backward out of order)."""
+
+
+class CompiledSession:
+    """One run of a pipelined scenario on the compiled engine, from its timing pass to its result."""
+
+    def __init__(self, scenario: Scenario, prepared, order: np.ndarray, trace: bool):
+        t, m = scenario.training, scenario.model
+        self.scenario, self.prepared, self.trace = scenario, prepared, trace
+        self.arithmetic = not scenario.timing_only
+        self.weights, self.biases = init_params(m, t.seed)
+        self.initial = {**{f"W{k}_init": W.copy() for k, W in enumerate(self.weights, 1)},
+                        **{f"b{k}_init": b.copy() for k, b in enumerate(self.biases, 1)}}
+        layout = prepared.layout
+        schedule = layout.schedules[0]
+        self.layers = [layer_types.build(p.shape, self.weights[k], self.biases[k], p.optimizer, self.arithmetic,
+                                         builds_gradient(schedule, p.optimizer))
+                       for k, p in enumerate(layout.worker(1))]
+        self.plan = TimingPlan.of(scenario, layout)
+        self.mesh = Mesh(scenario.hardware.mesh.rows, scenario.hardware.mesh.cols)
+        self.losses = Losses(prepared.n_samples)
+        data = prepared.data
+        if self.arithmetic and fusable(self.layers):
+            caps = [min(int(w), prepared.n_samples) for w in self.plan.window]
+            mu = getattr(t.optimizer_config, "mu", 0.0)
+            self.replay = FusedReplay(self.layers, data.X_train, data.y_train, order, self.losses, caps, mu)
+        else:
+            self.replay = Replay(self.layers, data.X_train, data.y_train, order, self.losses)
+        self.curve: list[tuple[int, int, float, float]] = []
+        self.last_eval = 0
+        self.timeline: Timeline | None = None
+        self.done = 0  # ops replayed
+        self.next_eval = 0  # index of the next evaluation point of the timeline
+        self.bar = None
+        self._views = None
+
+    # -- progress ------------------------------------------------------------------------
+    def attach_progress(self, progress: bool) -> None:
+        self.bar = tqdm(total=self.prepared.n_samples, unit="sample", disable=None if progress else True,
+                        leave=False, mininterval=0.5)
+
+    def close_progress(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    # -- running ---------------------------------------------------------------------------
+    def start(self) -> None:
+        """The timing pass over the whole run (a stop during it leaves a run stopped before its first op)."""
+        try:
+            self.timeline = self._pass()
+        except KeyboardInterrupt:  # arrived as the pass returned
+            self._cut(0)
+            raise
+
+    def _pass(self, max_ops: int = -1) -> Timeline:
+        timeline = self.plan.run(max_ops, record_ops=self.arithmetic or self.trace, record_times=self.trace)
+        if timeline.status not in (DONE, STOPPED):
+            raise Unsupported(f"the compiled timing pass stopped with code {timeline.status}")
+        self._views = None
+        return timeline
+
+    def advance(self) -> bool:
+        """Replay the arithmetic, evaluating where the event engine does; True once the run is complete."""
+        tl = self.timeline
+        try:
+            while self.next_eval < len(tl.eval_ops) or self.done < tl.n_ops:
+                if self.next_eval < len(tl.eval_ops):
+                    goal = int(tl.eval_ops[self.next_eval])
+                else:
+                    goal = tl.n_ops
+                self._replay_to(min(goal, self.done + CHUNK_OPS))
+                if self.done == goal and self.next_eval < len(tl.eval_ops):
+                    self._evaluate(int(tl.eval_samples[self.next_eval]), int(tl.eval_cycles[self.next_eval]))
+                    self.next_eval += 1
+        except NonFinite as exc:
+            self._cut(exc.index)
+            raise Diverged(exc.sample, exc.loss, self.timeline.now) from None
+        except KeyboardInterrupt:
+            self._cut(self.done)
+            raise
+        return True
+
+    def _replay_to(self, goal: int) -> None:
+        if self.arithmetic and goal > self.done:
+            self.replay.run(self.timeline, self.done, goal)
+        self.done = goal
+        if self.bar is not None:
+            self.bar.update(self._trained_by(goal) - self.bar.n)
+
+    def _trained_by(self, ops: int) -> int:
+        """Samples layer 1 had applied once `ops` ops had started (for the progress bar)."""
+        tl = self.timeline
+        i = np.searchsorted(tl.eval_ops, ops, side="right")
+        return int(tl.eval_samples[i - 1]) if i else 0
+
+    def _cut(self, ops: int) -> None:
+        """The run stopped before op number `ops`: the pass up to there, evaluations after it dropped."""
+        self.timeline = self._pass(ops)
+        self.done = ops
+
+    def _evaluate(self, samples: int, cycle: int) -> None:
+        window = self.losses.take_recent()
+        loss = float(np.mean(window)) if self.arithmetic and window else float("nan")
+        data, m = self.prepared.data, self.scenario.model
+        acc = accuracy(m, self.weights, self.biases, data.X_test, data.y_test) if self.arithmetic else float("nan")
+        self.curve.append((samples, cycle, loss, acc))
+        self.last_eval = samples
+
+    # -- the result ---------------------------------------------------------------------------
+    @property
+    def chip(self):
+        """The pass's counters seen as a chip (`views.ChipView`): `now` is the cycle reached."""
+        return self._seen()[0]
+
+    def _seen(self):
+        self._stopped_if_never_started()
+        if self._views is None:
+            self._views = views(self.plan, self.timeline, self.mesh)
+        return self._views
+
+    @property
+    def samples_trained(self) -> int:
+        self._stopped_if_never_started()
+        return self.timeline.samples_trained
+
+    def _stopped_if_never_started(self) -> None:
+        """A run stopped before its timing pass (a signal as it began) is the pass cut before its first op."""
+        if self.timeline is None:
+            self.timeline = self._pass(0)
+
+    def finish(self) -> None:
+        """The last curve point, after the run (or where it stopped)."""
+        if self.samples_trained > self.last_eval or not self.curve:
+            self._evaluate(self.samples_trained, self.timeline.now)
+
+    def tables(self) -> tuple[dict, dict]:
+        """The op and message tables, as `records.ops_table` and `messages_table` give them (empty without a trace)."""
+        if not self.trace:
+            return {}, {}
+        tl, now = self.timeline, self.timeline.now
+        rows = np.array([c[0] for c in self.plan.coords], dtype=np.int64)
+        cols = np.array([c[1] for c in self.plan.coords], dtype=np.int64)
+        layer = tl.op_layer.astype(np.int64)
+        ops = dict(zip(OPS_COLUMNS, (layer + 1, tl.op_kind.astype(np.int64), tl.op_tag.astype(np.int64),
+                                     tl.op_start.copy(), np.minimum(tl.op_end, now), rows[layer], cols[layer])))
+        m = tl.messages
+        node_rows, node_cols = np.append(rows, 0), np.append(cols, -1)  # index -1: the I/O port at (0, -1)
+        messages = dict(zip(MESSAGE_COLUMNS, (node_rows[m[0]], node_cols[m[0]], node_rows[m[1]], node_cols[m[1]],
+                                              m[2].copy(), m[3].copy(), m[4].copy(), m[5].copy(), m[6].copy())))
+        return ({k: np.ascontiguousarray(v) for k, v in ops.items()},
+                {k: np.ascontiguousarray(v) for k, v in messages.items()})
+
+    def metrics(self, status: str, engine: dict) -> dict:
+        chip, programs, recorder = self._seen()
+        p = self.prepared
+        return collect(self.scenario, chip, p.layout, programs, recorder, p.overflow, self.curve, status,
+                       p.n_samples, engine)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """weights.npz: initial and final parameters and the layers' optimizer state."""
+        return {**self.initial,
+                **{f"W{k}": W for k, W in enumerate(self.weights, 1)},
+                **{f"b{k}": b for k, b in enumerate(self.biases, 1)},
+                **{f"opt/{k}/{name}": array for k, layer in enumerate(self.layers, 1)
+                   for name, array in layer.optimizer_arrays().items()}}

@@ -1,0 +1,94 @@
+"""A timing pass's counters seen as the chip, programs and recorder that `metrics.collect` reads.
+
+The event engine leaves its measurements on live objects (PEs, links, layer programs, the
+recorder); the compiled engine has them as arrays. These small records give the arrays
+the same attributes, so that one `collect` turns either into `metrics.json`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from ..hardware.link import Link
+from ..hardware.mesh import Coord, Mesh
+from .pipeline_pass import T_BYTE_HOPS, T_BYTES, T_MESSAGES, T_WAIT
+from .timing import Timeline, TimingPlan
+
+MESSAGE_KEYS = ("x", "e", "y")  # rows of `Timeline.traffic`
+
+
+@dataclass
+class PEView:
+    """A PE's counters after the pass (`hardware.pe.PE`)."""
+
+    busy_cycles: int
+    busy_until: int
+    ops: int
+
+    def busy_cycles_by(self, cycle: int) -> int:
+        return self.busy_cycles - max(0, self.busy_until - cycle)
+
+
+@dataclass
+class NetworkView:
+    """The network's counters (`hardware.link.Network`): links that carried a message, and totals."""
+
+    links: dict[tuple[Coord, Coord], Link]
+    messages: int
+    bytes_sent: int
+    byte_hops: int
+    wait_cycles: int
+
+
+@dataclass
+class ChipView:
+    """What `collect` reads of a chip: the cycle reached, the mesh, the PEs in use, the network and traffic."""
+
+    now: int
+    mesh: Mesh
+    pes: dict[Coord, PEView]
+    network: NetworkView
+    traffic: dict[str, list[int]]
+
+
+@dataclass
+class ProgramView:
+    """A layer program's figures (`LayerProgram.stats` and `sram_peak`)."""
+
+    figures: dict
+    sram_peak: int
+
+    def stats(self) -> dict:
+        return self.figures
+
+
+@dataclass
+class RecorderView:
+    """What a run recorded per layer: its staleness histogram, and the samples trained."""
+
+    staleness_counts: list[Counter]  # per layer: staleness -> updates (values per update are not kept)
+    samples_trained: int
+
+
+def views(plan: TimingPlan, timeline: Timeline, mesh: Mesh) -> tuple[ChipView, dict[Coord, ProgramView], RecorderView]:
+    """The chip, the programs (in layer order, as `assemble` makes them) and the recorder of a pass."""
+    tl = timeline
+    pes = {coord: PEView(int(tl.busy_cycles[k]), int(tl.busy_until[k]), int(tl.pe_ops[k]))
+           for k, coord in enumerate(plan.coords)}
+    links = {pair: Link(pair[0], pair[1], free_at=int(tl.link_free[i]), busy_cycles=int(tl.link_busy[i]),
+                        messages=int(tl.link_messages[i]), wait_cycles=int(tl.link_wait[i]))
+             for i, pair in enumerate(plan.links) if tl.link_messages[i] > 0}
+    totals = tl.totals
+    network = NetworkView(links, int(totals[T_MESSAGES]), int(totals[T_BYTES]), int(totals[T_BYTE_HOPS]),
+                          int(totals[T_WAIT]))
+    traffic = {key: [int(v) for v in tl.traffic[i]] for i, key in enumerate(MESSAGE_KEYS) if tl.traffic[i, 0] > 0}
+    chip = ChipView(tl.now, mesh, pes, network, traffic)
+    programs = {}
+    for k, coord in enumerate(plan.coords):
+        figures = {"op_cycles": {kind: int(plan.cycles[kind][k]) for kind in ("F", "B", "U")},
+                   "updates": int(tl.updates[k]), "in_flight_window": int(plan.window[k]),
+                   "max_in_flight": int(tl.max_in_flight[k]), "peak_sram_bytes": int(tl.sram_peak[k])}
+        programs[coord] = ProgramView(figures, int(tl.sram_peak[k]))
+    counts = [Counter({s: int(c) for s, c in enumerate(row) if c}) for row in tl.staleness]
+    return chip, programs, RecorderView(counts, tl.samples_trained)

@@ -1,0 +1,114 @@
+"""The compiled engine gives bitwise the event engine's results: shipped scenarios, variants, and random cases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.builders import UNIFORM_HARDWARE, assert_same_run, make, scenario_dict, with_engine
+from wafersim import runner
+from wafersim.config import load_scenario
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def both(data: dict):
+    """The run of scenario mapping `data` on each engine: (events, compiled)."""
+    events = runner.run(make(with_engine(data, "events")), progress=False)
+    compiled = runner.run(make(with_engine(data, "compiled")), progress=False)
+    assert events.metrics["engine"]["used"] == "events"
+    assert compiled.metrics["engine"]["used"] == "compiled"
+    return events, compiled
+
+
+@pytest.mark.parametrize("name", ["quickstart", "sgd", "mbgd", "cp-anchored"])
+def test_shipped_scenarios(name):
+    """Every shipped pipelined scenario, cut to 300 samples, on both engines."""
+    results = []
+    for engine in ("events", "compiled"):
+        scenario = load_scenario(ROOT / "scenarios" / f"{name}.yaml",
+                                 ["training.samples=300", "training.epochs=null", "training.eval_every=100",
+                                  f"engine={engine}"])
+        results.append(runner.run(scenario, progress=False))
+    assert_same_run(*results)
+    assert results[1].metrics["engine"] == {"requested": "compiled", "used": "compiled",
+                                            "why": "the compiled engine runs this algorithm with identical results"}
+
+
+SLOW_LINKS = {**UNIFORM_HARDWARE, "noc": {"hop_latency_cycles": 3, "link_bytes_per_cycle": 4, "contention": True}}
+
+
+@pytest.mark.parametrize("training", [
+    {"algorithm": "cp"},
+    {"algorithm": "cp", "delta_rule": "anchored", "momentum": 0.9},
+    {"algorithm": "cp", "in_flight_slack": 2, "lr_half_life_epochs": 0.5},
+    {"algorithm": "sgd", "momentum": 0.5},
+    {"algorithm": "mbgd", "batch_size": 4},
+    {"algorithm": "mbgd", "batch_size": 3, "momentum": 0.9},
+    {"algorithm": "mbgd", "batch_size": 1},
+    {"algorithm": "cp", "optimizer": "adam"},  # the reference replay (not fused)
+    {"algorithm": "mbgd", "batch_size": 4, "optimizer": "conjugate_gradient"},
+], ids=lambda t: "-".join(f"{k}={v}" for k, v in t.items()))
+def test_variants_on_contended_links(training):
+    assert_same_run(*both(scenario_dict(samples=37, hardware=SLOW_LINKS, **training)))
+
+
+def test_timing_only():
+    data = scenario_dict(layers=(8,) * 9, samples=60, hardware=SLOW_LINKS)
+    assert_same_run(*both({**data, "timing_only": True}))
+
+
+def test_no_bias_and_tanh():
+    data = scenario_dict(samples=30, hardware=SLOW_LINKS)
+    data["model"].update(bias=False, activation="tanh")
+    assert_same_run(*both(data))
+
+
+def test_divergence_stops_both_alike():
+    """A learning rate that blows up: both engines stop at the same op with the same partial results."""
+    events, compiled = both(scenario_dict(samples=60, learning_rate=1e4, hardware=SLOW_LINKS))
+    assert events.status == "diverged"
+    assert_same_run(events, compiled)
+
+
+def _hardware(draw) -> dict:
+    return {"name": "random", "clock_hz": 1.0e9, "mesh": {"rows": draw(st.integers(2, 4)), "cols": draw(st.integers(2, 4))},
+            "pe": {"macs_per_cycle": draw(st.sampled_from([1, 7, 64, 10**6])), "sram_bytes": 1 << 24,
+                   "op_overhead_cycles": draw(st.integers(0, 6))},
+            "noc": {"hop_latency_cycles": draw(st.integers(0, 5)), "link_bytes_per_cycle": draw(st.sampled_from([1, 3, 32, 10**6])),
+                    "contention": draw(st.booleans())}}
+
+
+@st.composite
+def cases(draw) -> dict:
+    hardware = _hardware(draw)
+    n_pes = hardware["mesh"]["rows"] * hardware["mesh"]["cols"]
+    depth = draw(st.integers(1, min(5, n_pes)))
+    widths = [draw(st.integers(2, 12)) for _ in range(depth)] + [draw(st.integers(2, 5))]
+    algorithm = draw(st.sampled_from(["sgd", "cp", "cp-anchored", "mbgd"]))
+    training = {"algorithm": algorithm.split("-")[0], "samples": draw(st.integers(1, 30)),
+                "eval_every": draw(st.integers(1, 12)), "momentum": draw(st.sampled_from([0.0, 0.9])),
+                "seed": draw(st.integers(0, 3))}
+    if algorithm == "cp-anchored":
+        training["delta_rule"] = "anchored"
+    if algorithm == "mbgd":
+        training["batch_size"] = draw(st.integers(1, 5))
+    data = scenario_dict(layers=widths, hardware=hardware, **training)
+    placement = draw(st.sampled_from(["snake", "row", "random"]))
+    if placement == "random":
+        cells = [[r, c] for r in range(hardware["mesh"]["rows"]) for c in range(hardware["mesh"]["cols"])]
+        data["placement"] = draw(st.permutations(cells))[:depth]
+    else:
+        data["placement"] = placement
+    data["timing_only"] = draw(st.booleans())
+    return data
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases())
+def test_random_cases(data):
+    """Random hardware timings, placements, sizes, algorithms and seeds: the same results bit for bit."""
+    assert_same_run(*both(data))
