@@ -9,7 +9,8 @@ and caches are not timed). Sections:
     depth    CP on 4 to 1024 layers of 64->64, 1,000 samples, timing-only, compiled and event
              engines: seconds per layer
     workers  all-reduce (event engine, the only one that runs it) with 4 to 512 workers of
-             two 64->64 layers, 4 steps of batch 1, timing-only: seconds per worker
+             two 64->64 layers, 4 steps of batch 1, timing-only: a ring step sends 2 N (N - 1) D
+             chunk messages, so seconds are fitted against the messages simulated
     wafer    CP on 10,000 layers of 64->64 on a 300 x 300 mesh for 1,000 samples, timing-only,
              compiled engine: wall time, PE-ops per second, peak memory
 
@@ -57,8 +58,7 @@ def measure(data: dict) -> dict:
     from wafersim.runner import run
 
     warm = json.loads(json.dumps(data))
-    warm["training"]["samples"] = 10
-    warm["training"]["eval_every"] = 10
+    warm["training"]["samples"] = warm["training"]["eval_every"] = max(10, data["training"].get("workers", 1))
     run(Scenario.model_validate(warm), progress=False, trace=False)
     start = time.perf_counter()
     result = run(Scenario.model_validate(data), progress=False, trace=False)
@@ -66,7 +66,8 @@ def measure(data: dict) -> dict:
     m = result.metrics
     ops = sum(row["ops"] for row in m["pe_utilization"])
     return {"seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "ops": ops, "status": result.status, "engine": m["engine"]["used"], "total_cycles": m["total_cycles"]}
+            "ops": ops, "messages": m["network"]["messages"], "status": result.status, "engine": m["engine"]["used"],
+            "total_cycles": m["total_cycles"]}
 
 
 def point(data: dict) -> dict:
@@ -86,18 +87,21 @@ def fit(xs: list[float], ys: list[float]) -> tuple[float, float, float]:
     return float(a), float(b), float(1 - (residual ** 2).sum() / total) if total else 1.0
 
 
-def sweep(title: str, unit: str, xs: list[int], make) -> dict:
+def sweep(title: str, unit: str, xs: list[int], make, per_message: bool = False) -> dict:
+    """Run each point; fit seconds against x (or, with `per_message`, against the messages simulated)."""
     print(f"\n{title}")
-    print(f"{unit:>10}{'seconds':>10}{'s per ' + unit:>16}{'PE-ops/s':>14}{'peak MB':>10}  engine")
+    print(f"{unit:>10}{'seconds':>10}{'s per ' + unit:>16}{'PE-ops/s':>14}{'messages':>12}{'peak MB':>10}  engine")
     rows = []
     for x in xs:
         r = point(make(x))
         rows.append({unit: x, **r})
         print(f"{x:>10,}{r['seconds']:>10.3f}{r['seconds'] / x:>16.3e}{r['ops'] / r['seconds']:>14,.0f}"
-              f"{r['peak_rss_mb']:>10.0f}  {r['engine']}")
-    a, b, r2 = fit(xs, [r["seconds"] for r in rows])
-    print(f"  fit: seconds = {a:.3f} + {b:.3e} x {unit}, R^2 = {r2:.4f}")
-    return {"points": rows, "fit": {"intercept": a, "slope": b, "r2": r2}}
+              f"{r['messages']:>12,}{r['peak_rss_mb']:>10.0f}  {r['engine']}")
+    by = [r["messages"] for r in rows] if per_message else xs
+    a, b, r2 = fit(by, [r["seconds"] for r in rows])
+    print(f"  fit: seconds = {a:.3f} + {b:.3e} x {'messages' if per_message else unit}, R^2 = {r2:.4f}")
+    return {"points": rows, "fit": {"against": "messages" if per_message else unit, "intercept": a, "slope": b,
+                                    "r2": r2}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,9 +134,12 @@ def main(argv: list[str] | None = None) -> int:
                                               lambda d: scenario([64] * (d + 1), 1000, 33, 33, True, engine))
     if "workers" in args.sections:
         workers = [4, 16, 64] if q else [4, 16, 64, 256, 512]
+        # A ring all-reduce step of N workers sends 2 (N - 1) chunks per worker and layer: 2 N (N - 1) D
+        # messages in all, so host time is fitted against the messages simulated.
         report["workers"] = sweep("workers, all-reduce 64-64-64, 4 steps of batch 1, timing-only, events", "workers",
                                   workers, lambda w: scenario([64, 64, 64], 4 * w, 33, 33, True, "events",
-                                                              algorithm="allreduce", workers=w, batch_size=1))
+                                                              algorithm="allreduce", workers=w, batch_size=1),
+                                  per_message=True)
     if "wafer" in args.sections:
         layers, samples = (2_000, 200) if q else (10_000, 1_000)
         print(f"\nwafer: CP on {layers:,} layers of 64->64, 300 x 300 mesh, {samples:,} samples, timing-only, compiled")

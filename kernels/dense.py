@@ -1,7 +1,13 @@
-"""Dense-layer forward and backward kernels writing into caller buffers."""
+"""Dense-layer forward and backward kernels writing into caller buffers.
 
-from wafersim_kernels._jit import fast_njit
-from wafersim_kernels.activations import activate, derivative_from_output
+The last two kernels chain others in one call, for callers that pay per call (the event
+simulator calls one per op): they run the very same compiled kernels, so their results
+are bit for bit those of calling the parts one after the other.
+"""
+
+from wafersim_kernels._jit import cached_njit, fast_njit
+from wafersim_kernels.activations import IDENTITY, activate, derivative_from_output
+from wafersim_kernels.loss import softmax_cross_entropy
 
 
 @fast_njit
@@ -60,3 +66,19 @@ def rank_one_update(W, b, dz, x, alpha, update_bias):
             W[i, j] += d * x[j]
         if update_bias:
             b[i] += d
+
+
+@cached_njit
+def dense_backward(W, h, e, dz, delta, act):
+    """activation_backward(h, e, dz, act), then delta_to_input(W, dz, delta): the backward of a
+    hidden layer with a layer below. h, e, dz (n_out,); W (n_out, n_in); delta (n_in,)."""
+    activation_backward(h, e, dz, act)
+    delta_to_input(W, dz, delta)
+
+
+@cached_njit
+def dense_forward_loss(W, b, x, z, label, dz):
+    """dense_forward(W, b, x, z, IDENTITY), then softmax_cross_entropy(z, label, dz): the top
+    layer's forward and loss; returns the loss. z and dz (n_out,)."""
+    dense_forward(W, b, x, z, IDENTITY)
+    return softmax_cross_entropy(z, label, dz)

@@ -6,6 +6,7 @@ import numpy as np
 
 from . import layers
 from .algorithms import ALLREDUCE
+from .algorithms.allreduce import Ring
 from .algorithms.pipeline import LayerProgram, Port, Recorder
 from .algorithms.shard import ShardProgram
 from .algorithms.store import ParameterStore
@@ -40,13 +41,17 @@ def assemble(scenario: Scenario, layout: Layout, data: Dataset, order: np.ndarra
     saved: dict[int, object] = {}
     ports = []
     n_workers = t.options.workers if algorithm.data_parallel else 1
-    # All-reduce: samples of each global batch, over all workers (the count each step's mean divides by).
-    step_samples = []
+    # All-reduce: samples of each global batch, over all workers (the count each step's mean divides by),
+    # and one ring per layer, shared by that layer's N workers (built once: N coordinates and N chunks).
+    step_samples, rings = [], {}
     if algorithm.family == ALLREDUCE:
         n_steps = len(layout.schedules[0].batches)
         step_samples = [sum(len(s.batches[i]) for s in layout.schedules) for i in range(n_steps)]
+        rings = {p.layer: Ring([q.coord for q in layout.of_layer("worker", p.layer)], p.shape.param_count, chip)
+                 for p in layout.worker(1)}
     for w in range(1, n_workers + 1):
         pes = layout.worker(w)
+        coords = [q.coord for q in pes]  # shared by the worker's layers (a list per PE would cost D^2)
         stream = layout.schedules[w - 1].stream if algorithm.data_parallel else None
         port = Port(chip, data.X_train, data.y_train, order, pes[0].coord, pes[-1].coord, stream)
         ports.append(port)
@@ -55,22 +60,22 @@ def assemble(scenario: Scenario, layout: Layout, data: Dataset, order: np.ndarra
             layer = layer_object(p, own, flat=algorithm.family == ALLREDUCE)
             if own:
                 saved[p.layer] = layer
-            args = dict(chip=chip, schedule=layout.schedules[w - 1], k=p.layer, coords=[q.coord for q in pes],
+            args = dict(chip=chip, schedule=layout.schedules[w - 1], k=p.layer, coords=coords,
                         layer=layer, port=port, recorder=recorder, memory=p.memory)
             if not algorithm.data_parallel:
                 program = LayerProgram(**args)
             elif algorithm.family == ALLREDUCE:
-                ring = [q.coord for q in layout.of_role("worker") if q.layer == p.layer]
-                program = algorithm.program(worker=w, ring=ring, batch_samples=step_samples, reports=w == 1, **args)
+                program = algorithm.program(worker=w, ring=rings[p.layer], batch_samples=step_samples,
+                                            reports=w == 1, **args)
             else:
-                shard = next(q.coord for q in layout.of_role("shard") if q.layer == p.layer)
+                shard = layout.of_layer("shard", p.layer)[0].coord
                 program = algorithm.program(worker=w, shard=shard, options=t.options, **args)
             programs[p.coord] = program
 
     for p in layout.of_role("shard"):
         layer = layer_object(p, own=True)
         saved[p.layer] = layer
-        workers = [q.coord for q in layout.of_role("worker") if q.layer == p.layer]
+        workers = [q.coord for q in layout.of_layer("worker", p.layer)]
         programs[p.coord] = ShardProgram(
             chip=chip, coord=p.coord, k=p.layer, store=ParameterStore(layer, t.staleness_aware), workers=workers,
             lock_free=algorithm.lock_free, cycles_U=chip.op_cycles(layers.update_macs(p.shape, p.optimizer)),

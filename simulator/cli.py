@@ -104,6 +104,9 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
+SUMMARY_LAYERS = 8  # a summary lists every layer of a network up to twice this deep, else the first and last
+
+
 def _summary(result, out_dir: Path, wall_seconds: float) -> str:
     m = result.metrics
     acc, loss = m["final_test_accuracy"], m["final_train_loss"]
@@ -127,7 +130,13 @@ def _summary(result, out_dir: Path, wall_seconds: float) -> str:
     lines = [f"  {k:<{width}}  {v}" for k, v in rows]
     layer_lines = [f"  {'layer':>5} {'PE':>7} {'holds':>6} {'util':>6} {'in flight':>9} {'staleness':>9} "
                    f"{'peak SRAM':>11}"]
-    for layer in m["layers"]:
+    shown = m["layers"]
+    if len(shown) > 2 * SUMMARY_LAYERS:  # a deep network: its first and last layers (metrics.json has all)
+        shown = shown[:SUMMARY_LAYERS] + [None] + shown[-SUMMARY_LAYERS:]
+    for layer in shown:
+        if layer is None:
+            layer_lines.append(f"  {'...':>5} ({len(m['layers']) - 2 * SUMMARY_LAYERS:,} more layers in metrics.json)")
+            continue
         st = layer["staleness"]["mean"]
         layer_lines.append(f"  {layer['layer']:>5} {str((layer['row'], layer['col'])):>7} {layer['role']:>6} "
                            f"{layer['utilization']:>6.1%} {layer.get('max_in_flight', '-'):>9} "

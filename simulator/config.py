@@ -111,13 +111,32 @@ class HardwareConfig(Strict):
     noc: NocConfig
 
 
+class LayerStack(Strict):
+    """A deep network written compactly: the input width, the `hidden` widths `repeat` times, the output width."""
+
+    input: int = Field(ge=1, description="input width")
+    hidden: list[int] = Field(min_length=1, description="hidden widths, repeated in order")
+    repeat: int = Field(ge=1, le=1_000_000, description="times the hidden widths repeat")
+    output: int = Field(ge=1, description="output width (the logits)")
+
+    def widths(self) -> list[int]:
+        return [self.input, *self.hidden * self.repeat, self.output]
+
+
 class ModelConfig(Strict):
     """A fully connected network: layer widths from the input to the logits."""
 
-    layers: list[int] = Field(min_length=2, description="widths, input first")
+    layers: list[int] = Field(
+        min_length=2, description="widths, input first; or {input, hidden, repeat, output} for a deep stack")
     activation: Literal["relu", "tanh"] = "relu"
     init: Literal["glorot", "he"] = "glorot"
     bias: bool = True
+
+    @field_validator("layers", mode="before")
+    @classmethod
+    def _stack(cls, value: Any) -> Any:
+        """`{input: 64, hidden: [64], repeat: 2000, output: 10}` is [64, 64 (2000 times), 10]."""
+        return LayerStack.model_validate(value).widths() if isinstance(value, dict) else value
 
     @model_validator(mode="after")
     def _positive_widths(self) -> "ModelConfig":
@@ -434,6 +453,8 @@ def _is_union_branch(part: Any) -> bool:
 # Sections chosen by their `name` (discriminated unions): the key, and the model of each name.
 _TAGGED = {"optimizer": {name: kind.config for name, kind in OPTIMIZERS.items()},
            "lr_schedule": SCHEDULE_CONFIGS}
+# Keys that may also be written as a section of another shape: the key, and that section's model.
+_SECTION_FORMS = {"layers": LayerStack}
 
 
 def _strip_tags(loc: tuple) -> tuple[tuple, dict[int, str]]:
@@ -456,6 +477,8 @@ def _allowed_keys(model: type[BaseModel], loc: tuple, tags: dict[int, str]) -> l
         annotation = getattr(field, "annotation", None)
         if i in tags:
             model = _TAGGED[part][tags[i]]
+        elif part in _SECTION_FORMS:
+            model = _SECTION_FORMS[part]
         elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
             model = annotation
         else:

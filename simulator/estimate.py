@@ -5,7 +5,9 @@ to refuse a run that cannot fit in this machine's memory before any simulation t
 spent, and to tell a user roughly how long to wait. Constants are measured on the
 development machine (DESIGN section 9): about 4 us of host time per simulated event (an
 op or a message), about 330 bytes per op or message kept for the results tables, and
-about 2e9 multiply-accumulates per second of kernel arithmetic.
+about 2e9 multiply-accumulates per second of kernel arithmetic. The compiled engine
+(`wafersim.engine`) keeps its logs as integer arrays (about 130 bytes per op or message with
+a trace, about 30 per op without, for the replay) and spends about 0.4 us per event.
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ SECONDS_PER_EVENT = 4e-6
 MACS_PER_SECOND = 2e9
 BYTES_PER_RECORD = 330  # an op or message record in the trace, plus its row in the saved table
 BYTES_PER_PE = 30_000  # a program's Python objects, queues and counters
+COMPILED_SECONDS_PER_EVENT = 4e-7
+COMPILED_BYTES_PER_RECORD = 130  # an op or message in the compiled logs, plus its row in the saved table
+COMPILED_BYTES_PER_OP = 30  # an op's row in the replay's log (layer, kind, tag, aux, step coefficient)
+COMPILED_BYTES_PER_HELD = 40  # one sample a layer may hold, in the compiled pass's rings
 BASE_BYTES = 250 << 20  # the interpreter with numpy, numba, simpy, matplotlib loaded
 MEMORY_SHARE = 0.8  # refuse a run estimated to need more than this share of the memory available
 
@@ -68,8 +74,9 @@ def available_memory() -> int | None:
         return None
 
 
-def estimate(scenario, layout, data, trace: bool = True) -> Estimate:
-    """The memory and time of running `scenario` on `layout` over `data` (a loaded Dataset)."""
+def estimate(scenario, layout, data, trace: bool = True, compiled: bool = False) -> Estimate:
+    """The memory and time of running `scenario` on `layout` over `data` (a loaded Dataset),
+    keeping the op and message logs (`trace`), on the compiled engine or the event engine."""
     t = scenario.training
     n = layout.n_samples
     D = scenario.n_layers
@@ -95,7 +102,16 @@ def estimate(scenario, layout, data, trace: bool = True) -> Estimate:
             sum(p.memory.total + param_bytes(p.shape) for p in layout.placed) if arithmetic else 0),
         "op and message trace": events * BYTES_PER_RECORD if trace else 0,
     }
-    seconds = events * SECONDS_PER_EVENT + (macs / MACS_PER_SECOND if arithmetic else 0.0)
+    per_event = SECONDS_PER_EVENT
+    if compiled:
+        schedule = layout.schedules[0]
+        held = sum(min(schedule.window(k), n) + 1 for k in range(1, D + 1))
+        parts["PEs"] = len(layout.placed) * COMPILED_BYTES_PER_HELD + held * COMPILED_BYTES_PER_HELD + (
+            sum(p.memory.total + param_bytes(p.shape) for p in layout.placed) if arithmetic else 0)
+        parts["op and message trace"] = (events * COMPILED_BYTES_PER_RECORD if trace
+                                         else ops * COMPILED_BYTES_PER_OP if arithmetic else 0)
+        per_event = COMPILED_SECONDS_PER_EVENT
+    seconds = events * per_event + (macs / MACS_PER_SECOND if arithmetic else 0.0)
     return Estimate(sum(parts.values()), parts, events, seconds)
 
 

@@ -7,7 +7,9 @@ another; see `placement.place_data_parallel` for the order.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
+from functools import cached_property
 
 from .algorithms import ALLREDUCE, Schedule, make_schedule
 from .algorithms.dataparallel import DataParallel, synchronous_samples, worker_batches
@@ -44,18 +46,38 @@ class Placed:
 
 @dataclass(frozen=True)
 class Layout:
-    """The PEs of a run: `schedules[w]` is worker w+1's (or the single pipeline's) schedule."""
+    """The PEs of a run: `schedules[w]` is worker w+1's (or the single pipeline's) schedule.
+
+    A layout holds pipeline layers or data-parallel workers (and shards), never both. The
+    look-ups below go through indexes built once, so asking for every worker's PEs, or for
+    every layer's ring, costs time linear in the PEs rather than quadratic.
+    """
 
     placed: list[Placed]
     schedules: list[Schedule]
     n_samples: int  # samples the run trains on (all-reduce rounds down to a multiple of the workers)
 
+    @cached_property
+    def _index(self) -> dict[tuple, list[Placed]]:
+        """("role", role), ("layer", role, k) and ("worker", w) -> those PEs, in the order of `placed`."""
+        index: dict[tuple, list[Placed]] = defaultdict(list)
+        for p in self.placed:
+            index[("role", p.role)].append(p)
+            index[("layer", p.role, p.layer)].append(p)
+            if p.role == "worker":
+                index[("worker", p.worker)].append(p)
+        return dict(index)
+
     def of_role(self, role: str) -> list[Placed]:
-        return [p for p in self.placed if p.role == role]
+        return list(self._index.get(("role", role), ()))
+
+    def of_layer(self, role: str, k: int) -> list[Placed]:
+        """The PEs of `role` that hold layer k, in worker order (each worker's layer k, or layer k's shard)."""
+        return list(self._index.get(("layer", role, k), ()))
 
     def worker(self, w: int) -> list[Placed]:
         """Worker w's PEs (1-based), layer 1 first; the pipeline's layers for w = 1 when there are no workers."""
-        return [p for p in self.placed if p.role == "layer" or (p.role == "worker" and p.worker == w)]
+        return list(self._index.get(("role", "layer")) or self._index.get(("worker", w), ()))
 
 
 def optimizers(training: TrainingConfig, n_train: int, n_samples: int) -> tuple[Transform, Transform]:

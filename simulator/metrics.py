@@ -77,7 +77,7 @@ def collect(scenario: Scenario, chip, layout, programs: dict, recorder, overflow
     layers = []
     for p in describing:
         program = programs[p.coord]
-        same_layer = [q for q in layout.placed if q.layer == p.layer]
+        same_layer = [q for role in ("layer", "worker", "shard") for q in layout.of_layer(role, p.layer)]
         layers.append({
             "layer": p.layer, "row": p.coord[0], "col": p.coord[1], "role": p.role, "label": p.label,
             "kind": p.shape.kind, "n_in": p.shape.input_floats, "n_out": p.shape.output_floats,

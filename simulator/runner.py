@@ -78,8 +78,11 @@ class Prepared:
         return [p.memory for p in self.layout.placed]
 
 
-def prepare(scenario: Scenario, source: str) -> Prepared:
-    """Everything checkable before a run; raises ConfigError or DataError for what cannot run."""
+def prepare(scenario: Scenario, source: str, trace: bool = True) -> Prepared:
+    """Everything checkable before a run; raises ConfigError or DataError for what cannot run.
+
+    The host cost is estimated for the engine `engine: auto` (or the scenario's choice) would
+    take, keeping the op and message logs if `trace`."""
     m = scenario.model
     d = scenario.dataset
     data = load_dataset(d.name, d.path, d.test_fraction, d.seed(scenario.training.seed),
@@ -87,7 +90,8 @@ def prepare(scenario: Scenario, source: str) -> Prepared:
     n_train = len(data.y_train)
     placed = layout(scenario, n_samples_of(scenario, n_train), n_train)
     overflow = check_memory(scenario, placed.placed, source)
-    cost = estimate(scenario, placed, data)
+    compiled = scenario.engine != "events" and engines.unsupported(scenario, placed) is None
+    cost = estimate(scenario, placed, data, trace, compiled)
     problem = too_large(cost)
     if problem and not scenario.allow_large:
         raise ConfigError(source, [("", f"{problem}; lower training.samples (or epochs), use fewer layers or "
@@ -111,7 +115,7 @@ def run(scenario: Scenario, source: str = "scenario", progress: bool = True, tra
         session = checkpoints.load(checkpoint.folder, scenario)
         choice = engines.choose(scenario, session.prepared.layout, checkpointing=True)
     else:
-        prepared = prepare(scenario, source)
+        prepared = prepare(scenario, source, trace)
         try:
             choice = engines.choose(scenario, prepared.layout,
                                     checkpointing=checkpoint is not None and bool(checkpoint.policy.samples))

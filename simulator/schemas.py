@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .config import HardwareConfig, Scenario
+from .config import HardwareConfig, LayerStack, Scenario
 from .optimizers import OPTIMIZER_NAMES, SCHEDULE_NAMES
 
 FILES = {"scenario": "scenario.schema.json", "hardware": "hardware.schema.json"}
@@ -27,6 +27,10 @@ def scenario_schema() -> dict:
     props = schema["properties"]
     props["hardware"] = {"anyOf": [{"type": "string", "description": "path of a hardware file, relative to this file"},
                                    {"$ref": "#/$defs/HardwareConfig"}]}
+    model = schema["$defs"][props["model"]["$ref"].rsplit("/", 1)[1]]["properties"]
+    stack = LayerStack.model_json_schema()
+    model["layers"] = {"anyOf": [model["layers"], {k: v for k, v in stack.items() if k != "title"}],
+                       "description": model["layers"]["description"]}
     training = schema["$defs"][props["training"]["$ref"].rsplit("/", 1)[1]]["properties"]
     for key, names in (("optimizer", OPTIMIZER_NAMES), ("lr_schedule", SCHEDULE_NAMES)):
         training[key]["anyOf"].insert(0, {"enum": list(names), "description": "the name alone, with its defaults"})

@@ -104,3 +104,17 @@ def test_validate_lists_the_sram_bound_of_every_pe(capsys):
     out = capsys.readouterr().out
     assert "asgd, 4 workers x 3 layers + 3 parameter-server shards on small-mesh" in out
     assert "W4 L3 " in out and "S3 " in out
+
+
+def test_the_wafer_scenario_runs_compiled_and_its_pipeline_is_what_cp_gives():
+    """wafer-timing.yaml (4,000 layers over a 300 x 300 mesh), cut to 10 samples: the compiled
+    engine runs it, every layer does each sample's F, B and U, and layer k holds
+    min(2 (D - k) + 1, samples) samples at most."""
+    scenario = load_scenario(SCENARIOS / "wafer-timing.yaml", ["training.samples=10"])
+    assert scenario.n_layers == 4000 and scenario.hardware.mesh.rows * scenario.hardware.mesh.cols == 90_000
+    result = run(scenario, progress=False, trace=False)
+    m = result.metrics
+    assert m["engine"]["used"] == "compiled" and m["status"] == "completed"
+    D = scenario.n_layers
+    assert [layer["max_in_flight"] for layer in m["layers"]] == [min(2 * (D - k) + 1, 10) for k in range(1, D + 1)]
+    assert all(row["ops"] == 30 for row in m["pe_utilization"])

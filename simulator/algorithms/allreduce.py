@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..hardware.chip import Chip
 from ..hardware.mesh import Coord
 from ..layers import FLOAT_BYTES
 from ..records import Message, Op
@@ -26,22 +27,37 @@ from .registry import ALLREDUCE, Algorithm
 REDUCE, GATHER = 0, 1  # the two phases of the ring
 
 
+class Ring:
+    """The ring of layer k: its workers' PEs in ring order and the chunks its flat gradient is cut into.
+
+    Built once per layer and shared by the layer's N workers, so a run holds N coordinates
+    and N chunks per layer rather than per worker (N^2 D in all).
+    """
+
+    def __init__(self, coords: list[Coord], params: int, chip: Chip):
+        self.coords = coords  # worker w's PE is coords[w - 1]
+        n = len(coords)
+        bounds = np.linspace(0, params, n + 1).astype(np.int64) if n > 1 else np.array([0, params])
+        self.chunks = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]  # floats of each chunk
+        self.chunk_bytes = [(c.stop - c.start) * FLOAT_BYTES for c in self.chunks]
+        self.cycles_R = [chip.op_cycles(c.stop - c.start) for c in self.chunks]  # one MAC per float added
+
+    def __len__(self) -> int:
+        return len(self.coords)
+
+
 class RingLayer(LayerProgram):
     """Layer k of worker w under all-reduce: the pipeline layer program, with a ring exchange before each update."""
 
-    def __init__(self, *, worker: int, ring: list[Coord], batch_samples: list[int], reports: bool, **pipeline):
+    def __init__(self, *, worker: int, ring: Ring, batch_samples: list[int], reports: bool, **pipeline):
         super().__init__(**pipeline)
         self.worker = worker  # 1-based
         self.n = len(ring)
-        self.next_pe = ring[worker % self.n]
+        self.next_pe = ring.coords[worker % self.n]
         self.batch_samples = batch_samples  # samples of each global batch, over all workers
         self.reports = reports  # worker 1 records staleness and samples trained for the run
         # The layer keeps its summed gradient in one flat buffer (W, then b): chunks are slices of it.
-        size = self.shape.param_count
-        bounds = np.linspace(0, size, self.n + 1).astype(np.int64) if self.n > 1 else np.array([0, size])
-        self.chunks = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
-        self.chunk_bytes = [(c.stop - c.start) * FLOAT_BYTES for c in self.chunks]
-        self.cycles_R = [self.chip.op_cycles(c.stop - c.start) for c in self.chunks]  # one MAC per float added
+        self.chunks, self.chunk_bytes, self.cycles_R = ring.chunks, ring.chunk_bytes, ring.cycles_R
         self.ready = False  # own gradient summed for the current step
         self.inbox: dict[tuple[int, int], object] = {}  # (phase, step) -> chunk from the previous worker
         self.expect = (REDUCE, 0)

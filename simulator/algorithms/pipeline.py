@@ -27,9 +27,16 @@ from ..hardware.chip import Chip
 from ..hardware.mesh import PORT, Coord
 from ..layers import FLOAT_BYTES, update_macs
 from ..memory import LayerMemory, SramLedger, builds_gradient
-from ..records import Message, Op, record
+from ..records import Message, Op
 from .base import DEFAULT_PRIORITY, Schedule
 from .stash import WeightStash
+
+
+_tuple_new = tuple.__new__  # record(cls, ...) inlined: builds a NamedTuple without the class-call overhead
+
+
+def _nothing() -> None:
+    """The finish of an op whose end has no effect."""
 
 
 class Diverged(Exception):
@@ -54,6 +61,7 @@ class Port:
         self.stream = range(len(order)) if stream is None else stream
         self.input_bytes = X.shape[1] * FLOAT_BYTES
         self.sent = 0  # samples of the stream sent so far
+        self.channels: tuple | None = None  # (to layer 1, to the top layer), once the PEs are on the chip
 
     def send_next(self) -> None:
         """Send the next sample of the stream, if any: at the start, and each time layer 1 takes one in."""
@@ -62,8 +70,11 @@ class Port:
         sample = int(self.stream[self.sent])
         self.sent += 1
         row = self.order[sample]
-        self.chip.send(PORT, self.first, self.input_bytes, record(Message, "x", sample, self.X[row]))
-        self.chip.send(PORT, self.top, FLOAT_BYTES, record(Message, "y", sample, int(self.y[row])))
+        chip = self.chip
+        if self.channels is None:
+            self.channels = (chip.channel(PORT, self.first), chip.channel(PORT, self.top))
+        chip.send_on(self.channels[0], self.input_bytes, _tuple_new(Message, ("x", sample, self.X[row])))
+        chip.send_on(self.channels[1], FLOAT_BYTES, _tuple_new(Message, ("y", sample, int(self.y[row]))))
 
 
 class Recorder:
@@ -122,6 +133,8 @@ class LayerProgram:
         self.in_bytes = self.shape.input_floats * FLOAT_BYTES
         self.out_bytes = self.shape.output_floats * FLOAT_BYTES
 
+        self.down: tuple | None = None  # chip channels to the next and previous layers' PEs, at the first send
+        self.up: tuple | None = None
         self.inputs: deque = deque()  # (sample, x) waiting for F
         self.deltas: deque = deque()  # (sample, e) waiting for B
         self.labels: dict[int, int] = {}
@@ -135,6 +148,9 @@ class LayerProgram:
         self.max_in_flight = 0
         self.updates = 0
         self.sram = SramLedger(memory.static)
+        # `receive` below only files a message in this program's queues, so the PE may hand it
+        # over late (`hardware.pe.Program`); a subclass with a receive of its own gets each on time.
+        self.local_receive = type(self).receive is LayerProgram.receive
         pickers = {"U": self._pick_update, "F": self._pick_forward, "B": self._pick_backward, **self.extra_pickers()}
         self._pickers = [pickers[kind] for kind in self.priority()]
         if self.priority() == DEFAULT_PRIORITY:
@@ -154,14 +170,17 @@ class LayerProgram:
 
     # -- messages ------------------------------------------------------------
     def receive(self, message: Message) -> None:
-        kind = message.kind
+        kind, tag, payload = message
         if kind == "x":
-            self.inputs.append((message.tag, message.payload))
-            self.sram.alloc(self.in_bytes)  # freed by the backward
+            self.inputs.append((tag, payload))
+            sram = self.sram  # inlined SramLedger.alloc (freed by the backward): once per sample and layer
+            sram.in_use += self.in_bytes
+            if sram.in_use > sram.peak:
+                sram.peak = sram.in_use
         elif kind == "e":
-            self.deltas.append((message.tag, message.payload))
+            self.deltas.append((tag, payload))
         else:
-            self.labels[message.tag] = message.payload
+            self.labels[tag] = payload
 
     # -- choosing the next op --------------------------------------------------
     def start_next(self) -> Op | None:
@@ -220,13 +239,15 @@ class LayerProgram:
         if self.k == 1:
             self.port.send_next()
 
-        def finish():
-            if self.top:
+        if self.top:
+            def finish():
                 self.deltas.append((sample, None))
-            else:
-                self.chip.send(self.coord, self.next, self.out_bytes, record(Message, "x", sample, h))
+        else:
+            def finish():
+                down = self.down or self._open_channels()[0]
+                self.chip.send_on(down, self.out_bytes, _tuple_new(Message, ("x", sample, h)))
 
-        return record(Op, "F", sample, self.cycles_F, finish)
+        return _tuple_new(Op, ("F", sample, self.cycles_F, finish))
 
     def backward(self) -> Op:
         sample, e = self.deltas.popleft()
@@ -244,11 +265,19 @@ class LayerProgram:
 
         def finish():
             if self.k > 1:
-                self.chip.send(self.coord, self.prev, self.in_bytes, record(Message, "e", sample, out))
+                up = self.up or self._open_channels()[1]
+                self.chip.send_on(up, self.in_bytes, _tuple_new(Message, ("e", sample, out)))
             if ends_group:
                 self.gradient_ready()
 
-        return record(Op, "B", sample, self.cycles_B, finish)
+        return _tuple_new(Op, ("B", sample, self.cycles_B, finish))
+
+    def _open_channels(self) -> tuple:
+        """The chip channels to the next and the previous layer (None where there is none)."""
+        chip = self.chip
+        self.down = chip.channel(self.coord, self.next) if self.next is not None else None
+        self.up = chip.channel(self.coord, self.prev) if self.prev is not None else None
+        return self.down, self.up
 
     def gradient_ready(self) -> None:
         """The backward of the last sample of a gradient has finished: apply it next."""
@@ -256,20 +285,22 @@ class LayerProgram:
 
     def update(self) -> Op:
         self.pending_update = False
-        self.keep_weights_in_use()
-        self.layer.update(self.applied, len(self.group))
-        self.staleness.append(self.version - min(self.group))
+        if self.anchored:
+            self.keep_weights_in_use()
+        group = self.group
+        self.layer.update(self.applied, len(group))
+        self.staleness.append(self.version - min(group))
         self.version += 1
         self.updates += 1
-        self.applied += len(self.group)
+        self.applied += len(group)
         self.group = []
         last = self.group_last
-
-        def finish():
-            if self.k == 1:
+        if self.k == 1:
+            def finish():
                 self.recorder.trained(last + 1)
-
-        return record(Op, "U", last, self.cycles_U, finish)
+        else:
+            finish = _nothing  # only layer 1's updates are counted
+        return _tuple_new(Op, ("U", last, self.cycles_U, finish))
 
     def stats(self) -> dict:
         """What the layer's row in metrics.json reports about this program."""

@@ -53,4 +53,4 @@ def choose(scenario, layout, checkpointing: bool) -> EngineChoice:
     return EngineChoice(requested, "events", reason)
 
 
-__all__ = ["ENGINES", "EngineChoice", "choose"]
+__all__ = ["ENGINES", "EngineChoice", "choose", "unsupported"]

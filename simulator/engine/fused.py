@@ -139,7 +139,7 @@ class FusedReplay:
     """`replay.Replay` for dense layers with SGD or momentum, as one compiled loop (`replay_ops`) per chunk of ops."""
 
     def __init__(self, layers: list, X: np.ndarray, y: np.ndarray, order: np.ndarray, losses, caps: list[int],
-                 mu: float):
+                 mu: float, anchored: list[bool]):
         self.layers, self.losses = layers, losses
         self.X = np.ascontiguousarray(X, dtype=np.float32)
         self.y = np.ascontiguousarray(y, dtype=np.int64)
@@ -164,8 +164,8 @@ class FusedReplay:
             self.vWs, self.vbs = _typed([zeros(1, 1)]), _typed([zeros(1)])
         self.outs = _typed([zeros(c, sh.n_out) for c, sh in zip(caps, shapes)])
         self.dels = _typed([zeros(c, sh.n_out) for c, sh in zip(caps, shapes)])
-        self.stash = _typed([zeros(c, sh.n_out, sh.n_in) if sh.stash_bytes else zeros(1, 1, 1)
-                             for c, sh in zip(caps, shapes)])
+        self.stash = _typed([zeros(c, sh.n_out, sh.n_in) if keeps else zeros(1, 1, 1)
+                             for c, sh, keeps in zip(caps, shapes, anchored)])
         self.stash_head = np.zeros(len(layers), np.int64)
         self.stash_n = np.zeros(len(layers), np.int64)
         self.dzs = _typed([zeros(sh.n_out) for sh in shapes])
@@ -192,11 +192,20 @@ class FusedReplay:
         rates = [layer.optimizer.parts[-1] for layer in self.layers]
         owner = {id(rate): i for i, rate in reversed(list(enumerate(rates)))}  # the first layer with each transform
         which = np.array([owner[id(rate)] for rate in rates], dtype=np.int64)[layer]
-        keys = np.stack([which, before, counts], axis=1)
-        unique, inverse = np.unique(keys, axis=0, return_inverse=True)
-        values = np.array([rates[w].update(NO_DIRECTIONS, 1.0, {}, UpdateInfo(int(b), int(c)))[1]
-                           for w, b, c in unique.tolist()], dtype=np.float64)
-        coef[u] = values[inverse.reshape(-1)]
+        if not len(u):
+            return coef
+        # One int64 key per (transform, samples before, count): a 1-D unique is much faster than rows.
+        spans = np.array([len(rates), int(before.max()) + 1, int(counts.max()) + 1], dtype=object)
+        if int(spans.prod()) >= 2 ** 62:
+            raise OverflowError("too many distinct updates to key")
+        keys = (which * int(spans[1]) + before) * int(spans[2]) + counts
+        unique, inverse = np.unique(keys, return_inverse=True)
+        values = []
+        for key in unique.tolist():
+            rest, count = divmod(key, int(spans[2]))
+            w, samples = divmod(rest, int(spans[1]))
+            values.append(rates[w].update(NO_DIRECTIONS, 1.0, {}, UpdateInfo(samples, count))[1])
+        coef[u] = np.array(values, dtype=np.float64)[inverse]
         return coef
 
     def run(self, tl, start: int, stop: int) -> None:

@@ -210,7 +210,6 @@ def pipeline_pass(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes
     busy_until = np.zeros(D, np.int64)
     pe_ops = np.zeros(D, np.int64)
     cur_kind = np.zeros(D, np.int64)
-    cur_tag = np.zeros(D, np.int64)
     cur_ends = np.zeros(D, np.bool_)
     stale_hist = np.zeros((D, 8), np.int64)
     # -- network ---------------------------------------------------------------------------

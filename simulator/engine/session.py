@@ -57,7 +57,8 @@ class CompiledSession:
         if self.arithmetic and fusable(self.layers):
             caps = [min(int(w), prepared.n_samples) for w in self.plan.window]
             mu = getattr(t.optimizer_config, "mu", 0.0)
-            self.replay = FusedReplay(self.layers, data.X_train, data.y_train, order, self.losses, caps, mu)
+            self.replay = FusedReplay(self.layers, data.X_train, data.y_train, order, self.losses, caps, mu,
+                                      [bool(a) for a in self.plan.anchored])
         else:
             self.replay = Replay(self.layers, data.X_train, data.y_train, order, self.losses)
         self.curve: list[tuple[int, int, float, float]] = []

@@ -63,17 +63,23 @@ class Network:
         self.messages += 1
         self.bytes_sent += nbytes
         self.byte_hops += nbytes * len(route)
-        if not route:
-            return now
-        head = now
-        for link in route:
-            start = head
-            if self.contention and link.free_at > head:
-                start = link.free_at
-                link.wait_cycles += start - head
-                self.wait_cycles += start - head
-            link.free_at = start + ser
-            link.busy_cycles += ser
-            link.messages += 1
-            head = start + self.hop_latency
-        return head + ser
+        head = now  # the cycle the head reaches the next link
+        latency = self.hop_latency
+        if self.contention:
+            for link in route:
+                free = link.free_at
+                if free > head:  # the head waits for the body ahead of it
+                    link.wait_cycles += free - head
+                    self.wait_cycles += free - head
+                    head = free
+                link.free_at = head + ser
+                link.busy_cycles += ser
+                link.messages += 1
+                head += latency
+        else:
+            for link in route:
+                link.free_at = head + ser
+                link.busy_cycles += ser
+                link.messages += 1
+                head += latency
+        return head + ser if route else now

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+from heapq import heappop, heappush
 from typing import Callable, Protocol
 
 import simpy
+from simpy.core import NORMAL
 
-from ..records import Message, Op, OpRecord, record
-from .events import Call
+from ..records import Message, Op, OpRecord
+from .events import Completion, Delivery, queue_at
 from .mesh import Coord
+
+_tuple_new = tuple.__new__
 
 
 class Program(Protocol):
-    """What a PE runs: it takes messages in and, when asked, starts its next op."""
+    """What a PE runs: it takes messages in and, when asked, starts its next op.
+
+    A program may also set `local_receive = True`: its `receive` only files the message in
+    the program's own state (it reads no clock, sends nothing, and changes nothing another
+    PE or the run looks at), so the PE may hand a message over after it arrives, as long
+    as it does so before the program next acts.
+    """
 
     def receive(self, message: Message) -> None: ...
 
@@ -25,6 +35,17 @@ class PE:
     When the PE is free it asks its program for the next op; the program does the op's
     arithmetic at once (nothing else touches this PE's state while the op runs), and the
     op's `finish` callback, which sends its results, runs when its cycles have elapsed.
+
+    Messages on their way wait in `inbox` under their (arrival cycle, event id) and are
+    handed to the program in that order, each before anything the PE does later in the
+    event order. A free PE decides at the arrival of each message, and a PE freed at cycle
+    t while a message is still due at t leaves the choice to that delivery, so the choice
+    sees every same-cycle arrival. A message gets a `Delivery` event only where it can
+    change what the PE does: if the program receives locally, only when the PE is free
+    and the message is the next to arrive; otherwise always (the program sees each
+    message at its arrival). A message that reaches a busy PE of a local program takes no
+    event: it is handed over when the op ends. The decisions, and so every op and
+    message, are the same as if each message had an event of its own.
     """
 
     def __init__(self, env: simpy.Environment, coord: Coord, program: Program, trace: list | None = None):
@@ -33,59 +54,104 @@ class PE:
         self.program = program
         self.trace = trace  # receives an OpRecord per op, or None
         self.busy = False
-        self.due: dict[int, int] = {}  # cycle -> messages on their way that arrive then
+        self.inbox: list[tuple] = []  # heap of (arrival cycle, event id, message) not yet handed over
+        self.armed: set[int] = set()  # event ids of inbox messages whose Delivery is queued
+        self.on_time = not getattr(program, "local_receive", False)  # every message gets its Delivery
         self.busy_cycles = 0  # cycles of every op started, counted whole when it starts
         self.busy_until = 0  # the cycle the op in progress (or the last one) ends
         self.ops = 0
         self._finish: Callable[[], None] | None = None
+        self._arrivals = [self._arrive]  # the callbacks of every Delivery to this PE
+        self._done = Completion(self._complete)
+        self._queue, self._ids = env._queue, env._eid  # SimPy's event heap and id counter (see events.py)
 
+    # -- messages ------------------------------------------------------------------------
     def deliver(self, message: Message, delay: int) -> None:
         """Hand `message` to this PE `delay` cycles from now (a message on its way)."""
-        cycle = self.env.now + delay
-        self.due[cycle] = self.due.get(cycle, 0) + 1
-        Call(self.env, delay, lambda _event: self._arrive(message))
+        cycle = self.env._now + delay
+        event_id = next(self._ids)
+        entry = (cycle, event_id, message)
+        inbox = self.inbox
+        heappush(inbox, entry)
+        if self.on_time or (not self.busy and inbox[0] is entry):
+            self.armed.add(event_id)  # _arm(entry), inlined
+            heappush(self._queue, (cycle, NORMAL, event_id, Delivery(self._arrivals, cycle, event_id)))
 
-    def _arrive(self, message: Message) -> None:
-        now = self.env.now
-        left = self.due[now] - 1
-        if left:
-            self.due[now] = left
-        else:
-            del self.due[now]
-        self.receive(message)
+    def _arm(self, entry: tuple) -> None:
+        """Queue the Delivery of an inbox message, under the event id it was sent with."""
+        cycle, event_id, _ = entry
+        self.armed.add(event_id)
+        queue_at(self.env, cycle, event_id, Delivery(self._arrivals, cycle, event_id))
+
+    def _arm_next(self) -> None:
+        """Make sure the first message of the inbox has its Delivery queued (a free PE waits for it)."""
+        entry = self.inbox[0]
+        if entry[1] not in self.armed:
+            self._arm(entry)
+
+    def _arrive(self, event: Delivery) -> None:
+        event_id = event.event_id
+        self.armed.discard(event_id)
+        self.hand_over(event.cycle, event_id + 1)  # this message and those before it
+        if not self.busy:
+            self._decide(event.cycle)
+
+    def hand_over(self, cycle: int, event_id: int) -> None:
+        """Give the program, in order, the inbox messages that precede event `event_id` of `cycle`."""
+        inbox = self.inbox
+        receive = self.program.receive
+        while inbox:
+            arrival, seq, message = inbox[0]
+            if arrival > cycle or (arrival == cycle and seq >= event_id):
+                break
+            heappop(inbox)
+            receive(message)
 
     def receive(self, message: Message) -> None:
         """A message is here: hand it to the program and look for work."""
         self.program.receive(message)
         self.wake()
 
+    # -- ops -------------------------------------------------------------------------------
     def wake(self) -> None:
         """Start the next op, unless busy or unless a message is still due this cycle:
         its delivery will wake the PE again, so the choice sees every same-cycle arrival."""
-        if self.busy:
-            return
-        now = self.env.now
-        if now in self.due:
+        if not self.busy:
+            self._decide(self.env._now)
+
+    def _decide(self, now: int) -> None:
+        """The PE is free at `now`, with every message before this point of the event order handed over."""
+        inbox = self.inbox
+        if inbox and inbox[0][0] == now:  # a message still due this cycle: its delivery decides
+            self._arm_next()
             return
         op = self.program.start_next()
         if op is None:
+            if inbox:  # wake at the next arrival
+                self._arm_next()
             return
         kind, tag, cycles, finish = op
         self.busy = True
         self.busy_cycles += cycles
-        self.busy_until = now + cycles
+        end = self.busy_until = now + cycles
         self.ops += 1
         if self.trace is not None:
-            self.trace.append(record(OpRecord, self.coord, kind, tag, now, now + cycles))
+            self.trace.append(_tuple_new(OpRecord, (self.coord, kind, tag, now, end)))
         self._finish = finish
-        Call(self.env, cycles, self._complete)
+        done = self._done  # queue the completion at `end`
+        done.callbacks = done.on_end
+        event_id = done.event_id = next(self._ids)
+        heappush(self._queue, (end, NORMAL, event_id, done))
 
     def busy_cycles_by(self, cycle: int) -> int:
         """Busy cycles up to `cycle`: an op still running then (a run stopped early) counts only up to it."""
         return self.busy_cycles - max(0, self.busy_until - cycle)
 
-    def _complete(self, _event) -> None:
+    def _complete(self, event: Completion) -> None:
         self.busy = False
+        now = self.busy_until
+        if self.inbox:
+            self.hand_over(now, event.event_id)
         finish, self._finish = self._finish, None
         finish()
-        self.wake()
+        self._decide(now)

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from wafersim_kernels import (ACTIVATIONS, IDENTITY, accumulate_gradient, activation_backward, axpy, delta_to_input,
-                     dense_forward, rank_one_update, softmax_cross_entropy, zero)
+                     dense_forward, rank_one_update, zero)
+from wafersim_kernels.dense import dense_backward, dense_forward_loss
 
 from ..optimizers import Transform, UpdateInfo, state_arrays, step
 from .shape import FLOAT_BYTES
@@ -112,6 +113,10 @@ class Dense:
         self.act = IDENTITY if shape.top else ACTIVATIONS[shape.activation]
         self.streams = not builds_gradient
         self.factors: tuple | None = None  # (dz, x) a streaming update applies
+        # Scratch (n_out,) float32 buffers: the top layer's logits, and a hidden layer's dz, which
+        # its update (streamed) or the backward itself (summed) consumes before the next backward.
+        self._z = np.empty(shape.n_out, dtype=np.float32) if shape.top else None
+        self._dz = None if shape.top else np.empty(shape.n_out, dtype=np.float32)
         self.flat = None
         if flat_gradient:
             size = W.size + (b.size if shape.bias else 0)
@@ -146,11 +151,9 @@ class Dense:
         return h
 
     def forward_loss(self, x: np.ndarray, label: int) -> tuple[np.ndarray, float]:
-        """The top layer: logits z = W x + b, then (dL/dz, L) of softmax cross-entropy."""
-        z = np.empty(self.shape.n_out, dtype=np.float32)
-        dense_forward(self.W, self.b, x, z, self.act)
+        """The top layer: logits z = W x + b (in the scratch buffer), then (dL/dz, L) of softmax cross-entropy."""
         dz = np.empty(self.shape.n_out, dtype=np.float32)
-        return dz, softmax_cross_entropy(z, label, dz)
+        return dz, dense_forward_loss(self.W, self.b, x, self._z, label, dz)
 
     # -- B ---------------------------------------------------------------------------
     def backward(self, x: np.ndarray, out: np.ndarray, e: np.ndarray | None, weights: np.ndarray | None):
@@ -158,19 +161,24 @@ class Dense:
         kept dz itself); keep its gradient dz x^T (summed into the buffer, or its factors kept to
         stream); return dL/dx = W^T dz, with `weights` (a stashed version) or the current W,
         or None on the first layer."""
-        if self.shape.top:
+        shape = self.shape
+        delta = None
+        if shape.top:
             dz = out
         else:
-            dz = np.empty(self.shape.n_out, dtype=np.float32)
-            activation_backward(out, e, dz, self.act)
+            dz = self._dz
+            if shape.first:
+                activation_backward(out, e, dz, self.act)
+            else:  # activation_backward and delta_to_input in one call
+                delta = np.empty(shape.n_in, dtype=np.float32)
+                dense_backward(self.W if weights is None else weights, out, e, dz, delta, self.act)
         if self.streams:
             self.factors = (dz, x)
         else:
             accumulate_gradient(self.grad_W, self.grad_b, dz, x)
-        if self.shape.first:
-            return None
-        delta = np.empty(self.shape.n_in, dtype=np.float32)
-        delta_to_input(self.W if weights is None else weights, dz, delta)
+        if shape.top and not shape.first:
+            delta = np.empty(shape.n_in, dtype=np.float32)
+            delta_to_input(self.W if weights is None else weights, dz, delta)
         return delta
 
     def stash(self) -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .convergence import convergence, has_staleness, staleness_histograms
+from .curves import convergence, has_staleness, staleness_histograms
 from .mesh import utilization_map
 from .pipeline import Window, pipeline_diagram
 from .style import save

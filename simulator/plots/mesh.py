@@ -7,13 +7,16 @@ import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
-from .style import run_title
+from .style import IDLE_COLOR, run_title
 
 CHAIN_COLORS = ("red", "deepskyblue", "orange", "magenta", "lime", "white")
 SHARD_COLOR = "magenta"
 ROUTE_SHIFT = 0.28  # routes run this far (in PEs) below and right of PE centres, clear of the labels
 MAX_CELLS = 1_000_000  # a larger mesh is drawn around the PEs in use, not whole (a wafer has ~10^6 PEs)
 MAX_LABELS = 2_000  # more PEs in use than this are coloured but not labelled
+MIN_LABEL_CELL = 0.15  # inches per PE below which a label (two lines of 3 pt or more) would not fit
+MAX_ARROWS = 300  # route hops drawn one line and arrow each, at most; more make one thin line per chain
+MAX_SHARD_PATCHES = 200  # shards hatched one patch each, at most; more are one set of square markers
 
 
 def chains(metrics: dict) -> list[dict]:
@@ -48,45 +51,42 @@ def draw_mesh(ax, metrics: dict, fontsize_scale: float = 1.0):
     r0, r1, c0, c1 = view(metrics)
     rows, cols = r1 - r0 + 1, c1 - c0 + 1
     grid = np.zeros((rows, cols))
+    used = np.zeros((rows, cols), dtype=bool)  # PEs that hold a layer or a shard
     shown = [pe for pe in metrics["pe_utilization"] if r0 <= pe["row"] <= r1 and c0 <= pe["col"] <= c1]
     for pe in shown:
         grid[pe["row"] - r0, pe["col"] - c0] = pe["utilization"]
-    im = ax.imshow(grid, cmap="viridis", vmin=0, vmax=1, extent=(c0 - 0.5, c1 + 0.5, r1 + 0.5, r0 - 0.5))
-    cell = min(1.1, 11.0 / max(rows, cols))
+        used[pe["row"] - r0, pe["col"] - c0] = pe.get("role") is not None or pe.get("layer") is not None
+    cell = min(1.1, 11.0 / max(rows, cols))  # inches per PE in `utilization_map`
     fontsize = max(3.0, 8 * cell / 1.1) * fontsize_scale
-    has_shards = False
-    in_use = sum(1 for pe in shown if pe.get("role") is not None or pe.get("layer") is not None)
+    in_use = int(used.sum())
+    labelled = in_use <= MAX_LABELS and cell >= MIN_LABEL_CELL
+    cmap = "viridis"
+    if not labelled:
+        # No "idle" labels to tell them apart: idle PEs take the idle grey, not the colour of 0%.
+        grid = np.ma.array(grid, mask=~used)
+        cmap = plt.get_cmap("viridis").with_extremes(bad=IDLE_COLOR)
+    # One raster of rows x cols cells, whatever the mesh size (a wafer is ~10^5 PEs).
+    im = ax.imshow(grid, cmap=cmap, vmin=0, vmax=1, extent=(c0 - 0.5, c1 + 0.5, r1 + 0.5, r0 - 0.5))
     for pe in shown:
         if pe.get("role") is None and pe.get("layer") is None:
             if cell <= 0.5:
                 continue  # too small to read: idle PEs are the dark cells
             text = "idle"
-        elif in_use > MAX_LABELS:
+        elif not labelled:
             text = ""
         else:
             text = f"{pe.get('label') or 'L%s' % pe['layer']}\n{pe['utilization']:.0%}"
         if text:
             ax.text(pe["col"], pe["row"] - 0.1, text, ha="center", va="center", fontsize=fontsize,
                     color="white" if pe["utilization"] < 0.6 else "black")
-        if pe.get("role") == "shard":
-            has_shards = True
-            ax.add_patch(Rectangle((pe["col"] - 0.45, pe["row"] - 0.45), 0.9, 0.9, fill=False, hatch="//",
-                                   edgecolor=SHARD_COLOR, linewidth=2.5))
-    handles = []
-    all_chains = chains(metrics)
-    for i, chain in enumerate(all_chains):
-        color = CHAIN_COLORS[i % len(CHAIN_COLORS)]
-        shift = ROUTE_SHIFT + 0.08 * (i - (len(all_chains) - 1) / 2)  # below the text; chains side by side
-        for src, dst in zip(chain["pes"][:-1], chain["pes"][1:]):
-            points = [(x + shift, y + shift) for x, y in xy_route(src, dst)]
-            xs, ys = zip(*points)
-            ax.plot(xs, ys, color=color, lw=1.5, gid="route")
-            ax.annotate("", xy=points[-1], xytext=points[-2] if points[-2] != points[-1] else points[0],
-                        arrowprops=dict(arrowstyle="->", color=color, lw=1.5))
-        handles.append(Line2D([], [], color=color, lw=1.5,
-                              label=f"{chain['name']}: route layer k -> k+1"))
-    if has_shards:
+    shards = [(pe["col"], pe["row"]) for pe in shown if pe.get("role") == "shard"]
+    _draw_shards(ax, shards, cell)
+    all_chains, arrows = chains(metrics), has_arrows(metrics)
+    handles = [_draw_route(ax, chain, i, len(all_chains), arrows) for i, chain in enumerate(all_chains)]
+    if shards:
         handles.append(Patch(facecolor="none", edgecolor=SHARD_COLOR, hatch="//", label="parameter-server shard"))
+    if not labelled and not used.all():
+        handles.append(Patch(facecolor=IDLE_COLOR, edgecolor="grey", label="idle PE (holds nothing)"))
     step = max(1, max(rows, cols) // 16)
     ax.set_xticks(range(c0, c1 + 1, step))
     ax.set_yticks(range(r0, r1 + 1, step))
@@ -100,6 +100,52 @@ def draw_mesh(ax, metrics: dict, fontsize_scale: float = 1.0):
     return im
 
 
+def _draw_shards(ax, shards: list[tuple[int, int]], cell: float) -> None:
+    """Hatch the shard PEs (col, row): a patch each, or past MAX_SHARD_PATCHES one set of square outlines."""
+    if len(shards) <= MAX_SHARD_PATCHES:
+        for col, row in shards:
+            ax.add_patch(Rectangle((col - 0.45, row - 0.45), 0.9, 0.9, fill=False, hatch="//",
+                                   edgecolor=SHARD_COLOR, linewidth=2.5))
+    elif shards:
+        cols, rows = zip(*shards)
+        side = 0.9 * cell * 72  # points
+        ax.scatter(cols, rows, s=side ** 2, marker="s", facecolors="none", edgecolors=SHARD_COLOR,
+                   linewidths=max(0.3, min(2.5, side / 8)), gid="shards")
+
+
+def _draw_route(ax, chain: dict, i: int, n_chains: int, arrows: bool) -> Line2D:
+    """Draw chain i's XY route hop by hop, each hop one line and arrow, or (arrows False) all its hops
+    as one thin line; return its legend entry."""
+    color = CHAIN_COLORS[i % len(CHAIN_COLORS)]
+    shift = ROUTE_SHIFT + 0.08 * (i - (n_chains - 1) / 2)  # below the text; chains side by side
+    hops = list(zip(chain["pes"][:-1], chain["pes"][1:]))
+    if arrows:
+        for src, dst in hops:
+            points = [(x + shift, y + shift) for x, y in xy_route(src, dst)]
+            xs, ys = zip(*points)
+            ax.plot(xs, ys, color=color, lw=1.5, gid="route")
+            ax.annotate("", xy=points[-1], xytext=points[-2] if points[-2] != points[-1] else points[0],
+                        arrowprops=dict(arrowstyle="->", color=color, lw=1.5))
+        width = 1.5
+    else:
+        # Hops end to end, NaN between them: one artist for the whole chain.
+        xy = np.full((4 * len(hops), 2), np.nan)  # three corners a hop, then a gap
+        for h, (src, dst) in enumerate(hops):
+            xy[4 * h: 4 * h + 3] = np.array(xy_route(src, dst), dtype=float) + shift
+        width = 0.6
+        ax.plot(xy[:, 0], xy[:, 1], color=color, lw=width, gid="route")
+    return Line2D([], [], color=color, lw=width, label=f"{chain['name']}: route layer k -> k+1")
+
+
+def has_arrows(metrics: dict) -> bool:
+    """Whether the routes are drawn hop by hop with arrows (at most MAX_ARROWS hops in all)."""
+    return sum(len(chain["pes"]) - 1 for chain in chains(metrics)) <= MAX_ARROWS
+
+
+def _route_note(metrics: dict) -> str:
+    return ("arrows" if has_arrows(metrics) else "lines") + ": XY route (along the row, then the column)"
+
+
 def _subtitle(metrics: dict) -> str:
     return f"mean utilization of PEs in use {metrics['mean_utilization']:.1%}"
 
@@ -111,8 +157,7 @@ def utilization_map(metrics: dict):
     cell = min(1.1, 11.0 / max(rows, cols))  # inches per PE: big meshes stay page-sized
     fig, ax = plt.subplots(figsize=(2.6 + cell * cols, 2.2 + cell * rows))
     im = draw_mesh(ax, metrics)
-    ax.set_title(f"PE utilization, {run_title(metrics)}\n{_subtitle(metrics)}\n"
-                 "arrows: XY route (along the row, then the column)", fontsize=9)
+    ax.set_title(f"PE utilization, {run_title(metrics)}\n{_subtitle(metrics)}\n{_route_note(metrics)}", fontsize=9)
     fig.colorbar(im, ax=ax, label="utilization (busy cycles / total cycles)")
     fig.tight_layout()
     return fig
@@ -126,5 +171,7 @@ def utilization_maps(runs: dict[str, dict]):
         im = draw_mesh(ax, metrics, fontsize_scale=0.9)
         ax.set_title(f"{title}: {run_title(metrics)}\n{_subtitle(metrics)}", fontsize=9)
     fig.colorbar(im, ax=list(axes[0]), label="utilization (busy cycles / total cycles)", shrink=0.8)
-    fig.suptitle("PE utilization; arrows: XY route (along the row, then the column)", fontsize=10)
+    arrows = all(has_arrows(metrics) for metrics in runs.values())
+    fig.suptitle(f"PE utilization; {'arrows' if arrows else 'lines'}: XY route (along the row, then the column)",
+                 fontsize=10)
     return fig

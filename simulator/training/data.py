@@ -6,6 +6,7 @@ import gzip
 import math
 import zlib
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +24,15 @@ SYNTHETIC_NOISE_SIGMA = 0.15
 
 MNIST_CLASSES = 10
 
-# The scikit-learn digits: 1797 8x8 images (a test pins this against the loader).
+# The 8x8 handwritten digits: 1797 images of 64 pixels (a test pins this against the loader).
 DIGITS_SAMPLES = 1797
+DIGITS_FEATURES = 64
+# A byte-for-byte copy of scikit-learn's sklearn/datasets/data/digits.csv.gz (BSD-3-Clause): the
+# test part of the UCI "Optical Recognition of Handwritten Digits" set, one row per image (64
+# pixels 0..16, then the label 0..9). Shipped with the package so loading it needs no scikit-learn.
+DIGITS_PATH = Path(__file__).with_name("digits.csv.gz")
+# Characters of the decompressed file at most (it has 264,712: at most two digits and a separator per value).
+DIGITS_MAX_CHARS = DIGITS_SAMPLES * (DIGITS_FEATURES + 1) * 3
 
 # Sizes a data set may have. Synthetic data is generated whole in memory as float64 before
 # it is stored as float32, so it is bounded in samples and in values (samples x
@@ -134,19 +142,40 @@ def _kept_test(samples: int, n_train: int, n_test: int) -> int:
     return min(max(int(round(samples * n_test / (n_train + n_test))), 1), samples - 1)
 
 
-def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
-    """The scikit-learn 8x8 digits as X float32 (1797, 64) in [0, 1] and y int64 (1797,)."""
-    from sklearn.datasets import load_digits as sk_load_digits
+def _digits_table(path: Path) -> np.ndarray:
+    """The rows of the digits CSV at `path` as float64 (DIGITS_SAMPLES, 65): 64 pixels 0..16, then the label."""
+    try:
+        with gzip.open(path, "rt", encoding="ascii") as fh:
+            # Read at most the size of the shipped file plus one byte, so a damaged file stays small.
+            text = fh.read(DIGITS_MAX_CHARS + 1)
+    except FileNotFoundError:
+        raise DataError(f"the digits data file {path} is missing; reinstall wafersim") from None
+    except (OSError, EOFError, UnicodeDecodeError, zlib.error) as exc:
+        raise DataError(f"the digits data file {path} cannot be read ({exc}); reinstall wafersim") from None
+    try:
+        # float64, as scikit-learn parses the same file; the integers 0..16 are exact.
+        table = np.loadtxt(text.splitlines(), delimiter=",", dtype=np.float64, ndmin=2)
+    except ValueError as exc:
+        raise DataError(f"the digits data file {path} is damaged ({exc}); reinstall wafersim") from None
+    pixels, labels = table[:, :-1], table[:, -1:]
+    if (len(text) > DIGITS_MAX_CHARS or table.shape != (DIGITS_SAMPLES, DIGITS_FEATURES + 1)
+            or not (np.isin(pixels, np.arange(17)).all() and np.isin(labels, np.arange(10)).all())):
+        raise DataError(f"the digits data file {path} is damaged (it should hold {DIGITS_SAMPLES} rows of "
+                        f"{DIGITS_FEATURES} pixels 0..16 and a label 0..9); reinstall wafersim")
+    return table
 
-    bunch = sk_load_digits()
-    # Pixel intensities are integers 0..16.
-    X = (np.asarray(bunch.data, dtype=np.float64) / 16.0).astype(np.float32)
-    y = np.asarray(bunch.target, dtype=np.int64)
+
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """The 8x8 digits as X float32 (1797, 64) in [0, 1] and y int64 (1797,), bit for bit what
+    `sklearn.datasets.load_digits` gives, without importing scikit-learn (about a second)."""
+    table = _digits_table(DIGITS_PATH)
+    X = (table[:, :-1] / 16.0).astype(np.float32)  # pixel intensities are integers 0..16
+    y = table[:, -1].astype(np.int64)
     return X, y
 
 
 def load_digits(test_fraction: float, seed: int) -> Dataset:
-    """The scikit-learn 8x8 handwritten digits (1797 samples, 64 features, 10 classes), split by seed."""
+    """The 8x8 handwritten digits scikit-learn ships (1797 samples, 64 features, 10 classes), split by seed."""
     X, y = _digits_arrays()
     return Dataset("digits", *split(X, y, test_fraction, seed), n_classes=10)
 
@@ -452,6 +481,18 @@ def _take_first(X: np.ndarray, y: np.ndarray, samples: int, seed: int) -> tuple[
     return X[keep], y[keep]
 
 
+GENERATED_KEPT = 4  # synthetic data sets a process keeps, so that runs of one sweep generate theirs once
+
+
+@lru_cache(maxsize=GENERATED_KEPT)
+def _generated(n_samples: int, n_features: int, n_classes: int, seed: int, test_fraction: float) -> Dataset:
+    """`make_synthetic`, kept for the next run that asks for the same one (its arrays are read-only)."""
+    data = make_synthetic(n_samples, n_features, n_classes, seed, test_fraction)
+    for array in (data.X_train, data.y_train, data.X_test, data.y_test):
+        array.flags.writeable = False
+    return data
+
+
 def load_dataset(
     name: str,
     path: Path | None,
@@ -472,7 +513,7 @@ def load_dataset(
     """
     if name == "synthetic":
         count = DEFAULT_SYNTHETIC_SAMPLES if samples is None else samples
-        return make_synthetic(count, n_features, n_classes, seed, test_fraction)
+        return _generated(count, n_features, n_classes, seed, test_fraction)
 
     if name == "digits":
         X, y = _digits_arrays()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from ..config import ModelConfig
 from ..layers import network_shapes
@@ -23,10 +24,17 @@ def init_params(model: ModelConfig, seed: int) -> tuple[list[np.ndarray], list[n
 
 
 def predict(model: ModelConfig, weights: list[np.ndarray], biases: list[np.ndarray], X: np.ndarray) -> np.ndarray:
-    """Class predictions for the rows of X (shape (n, n_in)), with the weights as they stand."""
+    """Class predictions for the rows of X (shape (n, n_in)), with the weights as they stand.
+
+    The matrix products run on one BLAS thread: OpenBLAS threads spin for a while after each
+    call, and on a small machine they would take the core the simulation runs on (that made
+    the compiled engine's replay a third slower on 2 cores). Splitting a product over threads
+    divides rows and columns, not the sums, so the values are the same either way.
+    """
     H = X
-    for shape, W, b in zip(network_shapes(model), weights, biases):
-        H = shape.forward_batch(W, b, H)
+    with threadpool_limits(limits=1, user_api="blas"):
+        for shape, W, b in zip(network_shapes(model), weights, biases):
+            H = shape.forward_batch(W, b, H)
     return np.argmax(H, axis=1)
 
 

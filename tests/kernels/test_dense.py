@@ -159,3 +159,54 @@ def test_rank_one_update_matches_oracle(shape, update_bias):
         np.testing.assert_allclose(b, b0 - 0.05 * dz.astype(np.float64), rtol=1e-5, atol=1e-6)
     else:
         np.testing.assert_array_equal(b, b0)
+
+
+# The chained kernels must give the bits of their parts called one after the other: the event
+# simulator calls them, and its results are pinned bit for bit.
+CHAIN_SHAPES = [(1, 1), (3, 2), (7, 13), (13, 7), (64, 128), (128, 128), (784, 256), (256, 10)]
+
+
+@pytest.mark.parametrize("n_in, n_out", CHAIN_SHAPES)
+@pytest.mark.parametrize("act", [RELU, TANH])
+def test_dense_backward_is_its_parts_bit_for_bit(n_in, n_out, act):
+    from wafersim_kernels.dense import dense_backward
+
+    rng = np.random.default_rng(n_in * 1000 + n_out)
+    for _ in range(5):
+        W, _ = _layer(rng, n_out, n_in)
+        h = np.tanh(rng.standard_normal(n_out)).astype(np.float32)
+        if act == RELU:
+            h = np.maximum(h, 0)
+        e = rng.standard_normal(n_out).astype(np.float32)
+        dz, delta = np.empty(n_out, np.float32), np.empty(n_in, np.float32)
+        activation_backward(h, e, dz, act)
+        delta_to_input(W, dz, delta)
+        dz2, delta2 = np.full(n_out, np.nan, np.float32), np.full(n_in, np.nan, np.float32)
+        dense_backward(W, h, e, dz2, delta2, act)
+        assert dz2.tobytes() == dz.tobytes() and delta2.tobytes() == delta.tobytes()
+
+
+@pytest.mark.parametrize("n_in, n_out", CHAIN_SHAPES)
+def test_dense_forward_loss_is_its_parts_bit_for_bit(n_in, n_out):
+    from wafersim_kernels.dense import dense_forward_loss
+
+    rng = np.random.default_rng(n_in * 1000 + n_out)
+    for label in range(min(n_out, 3)):
+        W, b = _layer(rng, n_out, n_in)
+        x = rng.standard_normal(n_in).astype(np.float32)
+        z, dz = np.empty(n_out, np.float32), np.empty(n_out, np.float32)
+        dense_forward(W, b, x, z, IDENTITY)
+        loss = softmax_cross_entropy(z, label, dz)
+        z2, dz2 = np.empty(n_out, np.float32), np.empty(n_out, np.float32)
+        loss2 = dense_forward_loss(W, b, x, z2, label, dz2)
+        assert z2.tobytes() == z.tobytes() and dz2.tobytes() == dz.tobytes()
+        assert np.float64(loss2).tobytes() == np.float64(loss).tobytes()
+
+
+def test_dense_forward_loss_of_non_finite_logits_is_not_finite():
+    from wafersim_kernels.dense import dense_forward_loss
+
+    W = np.array([[np.inf, 0.0], [0.0, 1.0]], np.float32)
+    loss = dense_forward_loss(W, np.zeros(2, np.float32), np.ones(2, np.float32), np.empty(2, np.float32), 1,
+                              np.empty(2, np.float32))
+    assert not np.isfinite(loss)

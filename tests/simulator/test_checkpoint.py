@@ -172,8 +172,8 @@ def test_a_checkpoint_of_another_version_is_refused(tmp_path, monkeypatch):
     runner.run(scenario, progress=False, checkpoint=Checkpointing(tmp_path, CheckpointPolicy(samples=10)))
     head = json.loads((tmp_path / checkpoint.HEADER).read_text())
     (tmp_path / checkpoint.HEADER).write_text(json.dumps({**head, "wafersim": "0.0.0"}))
-    with pytest.raises(CheckpointError, match=r"was written by wafersim 0\.0\.0 \(format 1\); this is wafersim .*: "
-                                              r"run the scenario again"):
+    refusal = rf"was written by wafersim 0\.0\.0 \(format {checkpoint.FORMAT}\); this is wafersim .*: run the scenario again"
+    with pytest.raises(CheckpointError, match=refusal):
         checkpoint.load(tmp_path, scenario)
 
 

@@ -292,3 +292,14 @@ def test_run_window_past_the_end_keeps_every_other_result(tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == ["convergence.png", "curve.csv", "messages.npz", "metrics.json",
                                                      "ops.npz", "staleness.png", "trace.json", "utilization.png",
                                                      "weights.npz"]
+
+
+def test_the_summary_of_a_deep_network_lists_its_first_and_last_layers(tmp_path, capsys):
+    text = TINY.replace("layers: [8, 8, 4]", "layers: {input: 8, hidden: [8], repeat: 19, output: 4}")
+    assert "repeat: 19" in text
+    assert main(["run", str(tiny(tmp_path, text)), "--out", str(tmp_path / "out"), "--no-progress",
+                 "--no-figures", "--set", "hardware.mesh.rows=5", "--set", "hardware.mesh.cols=5"]) == 0
+    out = capsys.readouterr().out
+    assert "... (4 more layers in metrics.json)" in out
+    rows = [line.split()[0] for line in out.splitlines() if line.strip() and line.split()[0].isdigit()]
+    assert rows == [str(k) for k in [*range(1, 9), *range(13, 21)]]

@@ -457,3 +457,21 @@ def test_anchored_rule_stashes_weight_copies_above_the_first_layer():
     assert first.weight_stash == 0
     assert second.weight_stash == plan.schedules[0].window(2) * n_in * n_out * 4
     assert second.weight_stash > 0
+
+
+def test_a_deep_stack_of_layers_written_compactly(tmp_path):
+    """{input, hidden, repeat, output} is the input width, the hidden widths `repeat` times, the output width."""
+    stack = {"input": 8, "hidden": [6, 5], "repeat": 3, "output": 4}
+    path = write(tmp_path, scenario(model={"layers": stack}), hardware(mesh={"rows": 3, "cols": 3}))
+    assert load_scenario(path).model.layers == [8, 6, 5, 6, 5, 6, 5, 4]
+
+
+@pytest.mark.parametrize("stack, problem", [
+    ({"input": 8, "hidden": [6], "repeat": 2, "outptu": 4},
+     "model.layers.outptu: unknown key; allowed here: input, hidden, repeat, output"),
+    ({"input": 8, "hidden": [], "repeat": 2, "output": 4}, "model.layers.hidden: "),
+    ({"input": 8, "hidden": [6], "repeat": 0, "output": 4},
+     "model.layers.repeat: Input should be greater than or equal to 1 (got 0)"),
+])
+def test_a_bad_stack_names_its_key(tmp_path, stack, problem):
+    assert problem in error_of(write(tmp_path, scenario(model={"layers": stack})))

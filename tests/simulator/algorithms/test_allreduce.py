@@ -60,3 +60,28 @@ def test_ring_messages_and_reduce_ops_per_step():
 def test_samples_are_cut_to_a_multiple_of_the_workers():
     result = _run(algorithm="allreduce", workers=3, batch_size=4, samples=40)
     assert result.metrics["samples_planned"] == 39 and result.metrics["samples_trained"] == 39
+
+
+def test_a_layer_s_workers_share_one_ring():
+    """One ring (PEs, chunks, their bytes and cycles) per layer, not one per worker: setup stays linear in N."""
+    from wafersim.algorithms.allreduce import RingLayer
+    from wafersim.assemble import assemble
+    from wafersim.hardware.chip import Chip
+    from wafersim.runner import prepare, sample_order
+    from wafersim.training.model import init_params
+    from wafersim.algorithms.pipeline import Recorder
+
+    scenario = make(scenario_dict(algorithm="allreduce", workers=3, batch_size=2, samples=12))
+    prepared = prepare(scenario, "test")
+    chip = Chip(scenario.hardware)
+    weights, biases = init_params(scenario.model, 0)
+    recorder = Recorder(scenario.n_layers, prepared.n_samples, lambda _: None)
+    order = sample_order(len(prepared.data.y_train), prepared.n_samples, 0)
+    programs, _, _ = assemble(scenario, prepared.layout, prepared.data, order, chip, weights, biases, recorder)
+    for k in range(1, scenario.n_layers + 1):
+        workers = [programs[p.coord] for p in prepared.layout.of_layer("worker", k)]
+        assert all(isinstance(p, RingLayer) for p in workers) and len(workers) == 3
+        assert len({id(p.chunks) for p in workers}) == 1 and len({id(p.cycles_R) for p in workers}) == 1
+        assert [p.next_pe for p in workers] == [q.coord for q in workers[1:] + workers[:1]]
+        params = prepared.layout.worker(1)[k - 1].shape.param_count
+        assert workers[0].chunks[0].start == 0 and workers[0].chunks[-1].stop == params

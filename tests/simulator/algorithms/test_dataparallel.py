@@ -42,3 +42,22 @@ def test_regions_follow_the_rule_order_workers_then_shards():
     assert shards == [(2, 0), (2, 1)]
     regions, shards = place_data_parallel("row", 3, 3, 2, 2, shards=False)
     assert regions == [[(0, 0), (0, 1)], [(0, 2), (1, 0)]] and shards == []
+
+
+@pytest.mark.parametrize("algorithm, workers", [("cp", 1), ("allreduce", 3), ("downpour", 2)])
+def test_layout_lookups_are_the_scans_they_replace(algorithm, workers):
+    """`Layout` answers from an index built once: the same PEs, in the same order, as a scan of `placed`."""
+    from tests.builders import make, scenario_dict
+    from wafersim.layout import layout
+
+    options = {} if workers == 1 else {"workers": workers, "batch_size": 2}
+    scenario = make(scenario_dict(algorithm=algorithm, samples=12, **options))
+    placed = layout(scenario, 12, 60)
+    every = placed.placed
+    for role in ("layer", "worker", "shard"):
+        assert placed.of_role(role) == [p for p in every if p.role == role]
+        for k in range(1, scenario.n_layers + 1):
+            assert placed.of_layer(role, k) == [p for p in every if p.role == role and p.layer == k]
+    for w in range(1, workers + 2):
+        assert placed.worker(w) == [p for p in every if p.role == "layer" or (p.role == "worker" and p.worker == w)]
+    assert placed.worker(1) and placed.worker(1) is not placed.worker(1)  # a fresh list each time

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 import simpy
 
 from wafersim.config import HardwareConfig
 from wafersim.hardware.chip import Chip
 from wafersim.hardware.cost import op_cycles
+from wafersim.hardware.events import Call
 from wafersim.records import Message
 from wafersim.hardware.pe import PE
 
@@ -43,11 +46,26 @@ class Script:
             self.on_finish[kind]()
 
 
-def bare_pe(ops, coord=(0, 0), **kw):
+class LocalScript(Script):
+    """A Script whose receive only files the message (it reads no clock): its PE may hand messages over late."""
+
+    local_receive = True
+
+
+def bare_pe(ops, coord=(0, 0), local=False, **kw):
     env = simpy.Environment()
     trace = []
-    program = Script(env, ops, **kw)
+    program = (LocalScript if local else Script)(env, ops, **kw)
     return env, PE(env, coord, program, trace), program, trace
+
+
+def run_counting(env, until=float("inf")) -> int:
+    """Run the events of `env` before cycle `until` (by default, all); the number it ran."""
+    events = 0
+    while env.peek() < until:
+        env.step()
+        events += 1
+    return events
 
 
 def test_scripted_sequence_runs_back_to_back():
@@ -92,10 +110,11 @@ def test_ops_never_overlap():
     assert trace[-1][4] == pe.busy_cycles == 5 * 3 + 6 * 2
 
 
+@pytest.mark.parametrize("local", [False, True])
 @pytest.mark.parametrize("arrival_first", [False, True])
-def test_freed_pe_sees_a_message_arriving_in_the_same_cycle(arrival_first):
+def test_freed_pe_sees_a_message_arriving_in_the_same_cycle(arrival_first, local):
     """The PE frees at cycle 5 and a message arrives at 5: in either queue order it runs the message first."""
-    env, pe, program, trace = bare_pe([("F", 0, 5), ("F", 1, 5)], reply_cycles=2)
+    env, pe, program, trace = bare_pe([("F", 0, 5), ("F", 1, 5)], reply_cycles=2, local=local)
     if arrival_first:
         pe.deliver("m", 5)
         pe.wake()
@@ -112,6 +131,83 @@ def test_message_one_cycle_later_comes_after_the_next_op():
     pe.deliver("m", 6)
     env.run()
     assert trace == [((0, 0), "F", 0, 0, 5), ((0, 0), "F", 1, 5, 10), ((0, 0), "M", "m", 10, 12)]
+
+
+def test_a_busy_pe_of_a_local_program_takes_messages_without_events():
+    """Messages at 3 and 4 reach the PE while F runs over [0, 10): they wait in its inbox, take no
+    event, and are handed over, in arrival order, when F ends; the ops are those of a program
+    that sees each message on time, with two events fewer."""
+    runs = {}
+    for local in (False, True):
+        env, pe, program, trace = bare_pe([("F", 0, 10)], reply_cycles=4, local=local)
+        pe.wake()
+        pe.deliver("b", 4)
+        pe.deliver("a", 3)
+        events = run_counting(env, until=9)
+        held = (list(program.inbox), [m for _, _, m in sorted(pe.inbox)])
+        events += run_counting(env)
+        runs[local] = (trace, held, events, program.asked)
+    assert runs[False][1] == (["a", "b"], [])  # on time: received at 3 and 4
+    assert runs[True][1] == ([], ["a", "b"])  # late: still in the PE's inbox at cycle 9
+    assert runs[True][0] == runs[False][0] == [
+        ((0, 0), "F", 0, 0, 10), ((0, 0), "M", "a", 10, 14), ((0, 0), "M", "b", 14, 18)]
+    assert runs[True][2] == runs[False][2] - 2
+    assert runs[True][3] == runs[False][3]
+
+
+def test_a_free_pe_of_a_local_program_decides_at_each_arrival():
+    """Free from 0, the PE runs each message when it arrives; the one at 20 waits for the op it finds running."""
+    env, pe, program, trace = bare_pe([], reply_cycles=4, local=True)
+    pe.wake()
+    for message, delay in (("y", 20), ("x", 6), ("z", 22)):
+        pe.deliver(message, delay)
+    env.run()
+    assert trace == [((0, 0), "M", "x", 6, 10), ((0, 0), "M", "y", 20, 24), ((0, 0), "M", "z", 24, 28)]
+
+
+def _random_case(seed):
+    """Scripted ops and messages (several in a cycle) sent at the start and when ops finish."""
+    rng = random.Random(seed)
+    ops = [("F", i, rng.randint(1, 6)) for i in range(rng.randint(0, 6))]
+    sends = [(f"m{i}", rng.randint(0, 25)) for i in range(rng.randint(1, 10))]
+    later = [(f"f{i}", rng.randint(0, 4)) for i in range(rng.randint(0, 3))]  # sent as each F ends
+    return ops, sends, later
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_local_and_on_time_programs_run_the_same_ops(seed):
+    """Whatever the timing, a PE that hands messages over late makes the decisions of one that does not."""
+    ops, sends, later = _random_case(seed)
+    seen = {}
+    for local in (False, True):
+        env, pe, program, trace = bare_pe(list(ops), reply_cycles=3, local=local)
+        program.on_finish = {"F": lambda: [pe.deliver(m, d) for m, d in later]}
+        for message, delay in sends:
+            pe.deliver(message, delay)
+        pe.wake()
+        env.run()
+        seen[local] = (trace, program.finished, program.asked, pe.busy_cycles, env.now)
+    assert seen[True] == seen[False]
+
+
+def test_an_event_that_raises_leaves_the_program_with_the_messages_before_it():
+    """F runs over [0, 10); messages reach the busy PE at 4 and 8, and an event at 6 raises: the
+    program then holds the message of cycle 4, not that of cycle 8."""
+    chip = Chip(HARDWARE)
+    program = LocalScript(chip.env, [("F", 0, 10)])
+    pe = chip.add_pe((0, 1), program)
+    pe.wake()
+    pe.deliver("early", 4)
+    pe.deliver("late", 8)
+
+    def fail(_event):
+        raise RuntimeError("stop")
+
+    Call(chip.env, 6, fail)
+    with pytest.raises(RuntimeError, match="stop"):
+        chip.run()
+    assert program.inbox == ["early"]
+    assert [m for _, _, m in pe.inbox] == ["late"]
 
 
 HARDWARE = HardwareConfig.model_validate({

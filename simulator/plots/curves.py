@@ -7,6 +7,8 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 
+MAX_PANELS = 16  # layers given a histogram each, at most (a 4 x 4 page); more are summarised in two panels
+MAX_MARKERS = 200  # curve points drawn with a marker each, at most
 
 def convergence(runs: dict[str, tuple[dict, list]]):
     """Test accuracy and training loss against samples and against simulated time, one line per run.
@@ -22,7 +24,7 @@ def convergence(runs: dict[str, tuple[dict, list]]):
         for ax, x, y in ((axes[0, 0], samples, acc), (axes[0, 1], ms, acc),
                          (axes[1, 0], samples, loss), (axes[1, 1], ms, loss)):
             if np.isfinite(y).any():
-                ax.plot(x, y, marker=".", label=label)
+                ax.plot(x, y, marker="." if len(x) <= MAX_MARKERS else None, label=label)
     time_label = "simulated time (ms at the hardware clock)"
     axes[0, 0].set(xlabel="samples trained", ylabel="test accuracy", title="Test accuracy vs samples")
     axes[0, 1].set(xlabel=time_label, ylabel="test accuracy", title="Test accuracy vs simulated time")
@@ -52,8 +54,11 @@ def row_name(row: dict) -> str:
 
 
 def staleness_histograms(metrics: dict):
-    """One bar chart per layer (or shard): how many updates had each staleness."""
+    """One bar chart per layer (or shard): how many updates had each staleness; past MAX_PANELS
+    layers, `staleness_summary` instead."""
     rows = [row for row in metrics["layers"] if row["staleness"]["updates"]]
+    if len(rows) > MAX_PANELS:
+        return staleness_summary(metrics, rows)
     n_cols = min(4, len(rows))
     n_rows = math.ceil(len(rows) / n_cols)
     fig, axes = plt.subplots(n_rows, n_cols, squeeze=False, figsize=(1.5 + 3.4 * n_cols, 1.2 + 2.8 * n_rows))
@@ -72,8 +77,37 @@ def staleness_histograms(metrics: dict):
         ax.set_ylabel("updates (log scale)")
     for ax in list(axes.flat)[len(rows):]:
         ax.set_visible(False)
+    fig.suptitle(_suptitle(metrics), fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _suptitle(metrics: dict) -> str:
     scen = metrics["scenario"]
-    fig.suptitle(f"Update staleness per layer, {scen['training']['algorithm'].upper()} ({scen['name']}): "
-                 "updates the layer applied between a gradient's forward and its update", fontsize=10)
+    return (f"Update staleness per layer, {scen['training']['algorithm'].upper()} ({scen['name']}): "
+            "updates the layer applied between a gradient's forward and its update")
+
+
+def staleness_summary(metrics: dict, rows: list[dict]):
+    """Many layers' staleness in two panels: mean and max against the layer, and the histogram of every update."""
+    fig, (by_layer, pooled) = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [1.6, 1]})
+    position = np.arange(1, len(rows) + 1)  # the rows in metrics order: layers, or shards
+    for key, color in (("max", "#d62728"), ("mean", "#1f77b4")):
+        by_layer.plot(position, [row["staleness"][key] for row in rows], color=color, lw=1, label=key)
+    by_layer.set(xlabel=f"{'shard' if rows[0].get('role') == 'shard' else 'layer'} (of {len(rows):,})",
+                 ylabel="staleness (weight versions)", title="Mean and max staleness of each layer's updates")
+    by_layer.grid(alpha=0.3)
+    by_layer.legend(fontsize=8)
+    counts: dict[int, int] = {}
+    for row in rows:
+        for value, n in row["staleness"]["histogram"].items():
+            counts[int(value)] = counts.get(int(value), 0) + n
+    values = sorted(counts)
+    pooled.bar(values, [counts[v] for v in values], color="#1f77b4", width=0.8)
+    pooled.set_yscale("log")
+    pooled.set_ylim(0.5, max(counts.values()) * 3)  # as the per-layer histograms: counts of 1 stay visible
+    pooled.set(xlabel="staleness (weight versions)", ylabel="updates (log scale)",
+               title=f"Every update of the {len(rows):,} layers")
+    fig.suptitle(_suptitle(metrics), fontsize=10)
     fig.tight_layout()
     return fig
