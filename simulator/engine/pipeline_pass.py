@@ -90,7 +90,7 @@ def _pop(h_time, h_seq, h_what, n):
 
 
 
-@cached_njit(inline="always", error_model="numpy")  # inlined: no call and no reference counting per event
+@cached_njit(error_model="numpy")  # a call of its own: inlining it here made the pass slower and longer to compile
 def _send(r, src, dst, nbytes, kind, tag, now, route_off, route_links, link_free, link_busy, link_msgs, link_wait,
           hop_latency, bandwidth, contention, totals, traffic, mlog, way_t, way_off, way_cap, way_head, way_n,
           h_time, h_seq, h_what):
@@ -241,18 +241,37 @@ def pipeline_pass(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes
     n_ops = 0
     now = 0
     status = DONE
-    sent = 1  # samples the port has sent: the first goes at the start (`Session.start`)
+    # The sends an event makes (rows: route, src, dst, nbytes, kind, tag), in the order the event
+    # engine makes them: an op's finish sends its result, then the op the PE starts next may make
+    # the port send the next sample (x, then its label). They are made together after the event,
+    # before the completion of the op it started is scheduled: nothing in between depends on them.
+    outbox = np.empty((3, 6), np.int64)
+    n_out = 0
+    sent = 0  # samples the port has sent: the first goes at the start (`Session.start`)
     if n > 0:
-        _send(0, -1, 0, in_bytes[0], 0, 0, now, route_off, route_links, link_free, link_busy, link_msgs, link_wait,
-                   hop_latency, bandwidth, contention, totals, traffic, mlog, way_t, way_off, way_cap, way_head,
-                   way_n, h_time, h_seq, h_what)
-        _send(1, -1, D - 1, 4, 2, 0, now, route_off, route_links, link_free, link_busy, link_msgs, link_wait,
-              hop_latency, bandwidth, contention, totals, traffic, mlog, way_t, way_off, way_cap, way_head,
-              way_n, h_time, h_seq, h_what)
-    while totals[T_HEAP] > 0:
+        outbox[0, :], outbox[1, :] = (0, -1, 0, in_bytes[0], 0, 0), (1, -1, D - 1, 4, 2, 0)
+        n_out, sent = 2, 1
+    op = -1  # the op the last event started (its completion is scheduled after the sends), or -1
+    pe = s = cycles = 0
+    while True:
         if totals[T_HEAP] + 4 > h_time.shape[0]:  # room for what one event schedules: 3 sends and a completion
             size = totals[T_HEAP] + 4
             h_time, h_seq, h_what = _grow(h_time, size), _grow(h_seq, size), _grow(h_what, size)
+        for i in range(n_out):
+            if not _send(outbox[i, 0], outbox[i, 1], outbox[i, 2], outbox[i, 3], outbox[i, 4], outbox[i, 5], now,
+                         route_off, route_links, link_free, link_busy, link_msgs, link_wait, hop_latency, bandwidth,
+                         contention, totals, traffic, mlog, way_t, way_off, way_cap, way_head, way_n, h_time, h_seq,
+                         h_what):
+                status = OVERFLOW
+        n_out = 0
+        if op >= 0:
+            seq = totals[T_SEQ]
+            totals[T_HEAP] = _push(h_time, h_seq, h_what, totals[T_HEAP], now + cycles, seq,
+                                   s * SHIFT + pe * 4 + COMPLETE)
+            totals[T_SEQ] = seq + 1
+            op = -1
+        if status != DONE or totals[T_HEAP] == 0:
+            break
         now = h_time[0]
         what = h_what[0]
         totals[T_HEAP] = _pop(h_time, h_seq, h_what, totals[T_HEAP])
@@ -286,7 +305,6 @@ def pipeline_pass(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes
         else:  # -- the op on pe has finished: its `finish` (`PE._complete`)
             busy[pe] = False
             done = cur_kind[pe]
-            ok = True
             if done == 0:
                 if pe == D - 1:  # the top layer's F computed dL/dz: its B needs no message
                     if de_n[pe] == held_cap[pe]:
@@ -295,14 +313,12 @@ def pipeline_pass(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes
                     de_s[held_off[pe] + _wrap(de_head[pe] + de_n[pe], held_cap[pe])] = tag
                     de_n[pe] += 1
                 else:
-                    ok = _send(2 + pe, pe, pe + 1, out_bytes[pe], 0, tag, now, route_off, route_links, link_free,
-                               link_busy, link_msgs, link_wait, hop_latency, bandwidth, contention, totals, traffic,
-                               mlog, way_t, way_off, way_cap, way_head, way_n, h_time, h_seq, h_what)
+                    outbox[n_out, :] = (2 + pe, pe, pe + 1, out_bytes[pe], 0, tag)
+                    n_out += 1
             elif done == 1:
                 if pe > 0:
-                    ok = _send(2 + D + pe, pe, pe - 1, in_bytes[pe], 1, tag, now, route_off, route_links, link_free,
-                               link_busy, link_msgs, link_wait, hop_latency, bandwidth, contention, totals, traffic,
-                               mlog, way_t, way_off, way_cap, way_head, way_n, h_time, h_seq, h_what)
+                    outbox[n_out, :] = (2 + D + pe, pe, pe - 1, in_bytes[pe], 1, tag)
+                    n_out += 1
                 if cur_ends[pe]:
                     pending[pe] = True
             elif pe == 0:  # layer 1 has applied samples 0..tag: progress, and an evaluation if one is due
@@ -314,9 +330,6 @@ def pipeline_pass(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes
                     ev_samples[n_evals], ev_cycle[n_evals], ev_ops[n_evals] = tag + 1, now, n_ops
                     n_evals += 1
                     last_eval = tag + 1
-            if not ok:
-                status = OVERFLOW
-                break
         # -- wake pe (`PE.wake`): unless busy or a message is due this cycle, start its next op -------
         if busy[pe]:
             continue
@@ -326,7 +339,6 @@ def pipeline_pass(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes
                 waiting = True
         if waiting:
             continue
-        op = -1
         if pending[pe]:
             op = 2
         elif in_n[pe] > 0 and held_n[pe] < window[pe]:
@@ -337,9 +349,10 @@ def pipeline_pass(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes
             op = 1
         if op < 0:
             continue
-        if n_ops == max_ops:
+        if n_ops == max_ops:  # stop before this op, once the event's sends are made
             status = STOPPED
-            break
+            op = -1
+            continue
         aux = 0
         if op == 0:  # F: take the oldest input and hold it
             s = in_s[in_off[pe] + in_head[pe]]
@@ -415,19 +428,10 @@ def pipeline_pass(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes
         if op == 0 and pe == 0 and sent < n:
             # Layer 1 took a sample in: the port sends the next one (x, then its label), before
             # the F's completion is scheduled, as `LayerProgram.forward` does.
-            ok = _send(0, -1, 0, in_bytes[0], 0, sent, now, route_off, route_links, link_free, link_busy, link_msgs,
-                       link_wait, hop_latency, bandwidth, contention, totals, traffic, mlog, way_t, way_off, way_cap,
-                       way_head, way_n, h_time, h_seq, h_what)
-            ok = ok and _send(1, -1, D - 1, 4, 2, sent, now, route_off, route_links, link_free, link_busy, link_msgs,
-                              link_wait, hop_latency, bandwidth, contention, totals, traffic, mlog, way_t, way_off,
-                              way_cap, way_head, way_n, h_time, h_seq, h_what)
+            outbox[n_out, :] = (0, -1, 0, in_bytes[0], 0, sent)
+            outbox[n_out + 1, :] = (1, -1, D - 1, 4, 2, sent)
+            n_out += 2
             sent += 1
-            if not ok:
-                status = OVERFLOW
-                break
-        seq = totals[T_SEQ]
-        totals[T_HEAP] = _push(h_time, h_seq, h_what, totals[T_HEAP], now + cycles, seq, s * SHIFT + pe * 4 + COMPLETE)
-        totals[T_SEQ] = seq + 1
     totals[T_NOW] = now
     totals[T_OPS] = n_ops
     totals[T_N_EVALS] = n_evals
