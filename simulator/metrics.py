@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections import Counter
 
 import numpy as np
 
@@ -14,24 +13,30 @@ from .records import MESSAGE_NAMES
 LIST_EVERY_PE_UP_TO = 4096  # PEs; metrics.json lists every PE of a mesh this size or smaller (64 x 64)
 
 
-def staleness_counts(recorder) -> list[Counter]:
-    """Each layer's staleness histogram {staleness: updates}: the event engine's recorder keeps
-    one value per update, the compiled engine's the histograms themselves."""
+def staleness_counts(recorder) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each layer's staleness histogram as (values ascending, updates of each), int64 arrays: the
+    event engine's recorder keeps one value per update, the compiled engine's the histograms."""
     counts = getattr(recorder, "staleness_counts", None)
-    return counts if counts is not None else [Counter(values) for values in recorder.staleness]
+    if counts is not None:
+        return counts
+    return [np.unique(np.asarray(values, dtype=np.int64), return_counts=True) for values in recorder.staleness]
 
 
-def _mean(counts: Counter) -> float:
-    """The mean of the values a histogram counts (the sum is exact: integers below 2**53)."""
-    return float(sum(value * n for value, n in counts.items())) / sum(counts.values())
+def _moments(histogram: tuple[np.ndarray, np.ndarray]) -> tuple[int, int]:
+    """(values counted, their sum) of a histogram; the sum is exact (integers), so sum / count is
+    the mean np.mean gives of the values themselves."""
+    values, counts = histogram
+    return int(counts.sum()), int((values * counts).sum())
 
 
-def staleness_stats(counts: Counter) -> dict:
+def staleness_stats(histogram: tuple[np.ndarray, np.ndarray]) -> dict:
     """Updates, mean, min, max and the histogram {staleness: updates} of one layer's update staleness."""
-    if not counts:
+    values, counts = histogram
+    if not len(values):
         return {"updates": 0, "mean": None, "min": None, "max": None, "histogram": {}}
-    return {"updates": sum(counts.values()), "mean": _mean(counts), "min": int(min(counts)),
-            "max": int(max(counts)), "histogram": {str(k): counts[k] for k in sorted(counts)}}
+    updates, total = _moments(histogram)
+    return {"updates": updates, "mean": float(total) / updates, "min": int(values[0]), "max": int(values[-1]),
+            "histogram": dict(zip(map(str, values.tolist()), counts.tolist()))}
 
 
 def traffic_by_kind(traffic: dict[str, list[int]]) -> dict[str, dict]:
@@ -52,6 +57,7 @@ def collect(scenario: Scenario, chip, layout, programs: dict, recorder, overflow
     """
     total = chip.now
     staleness = staleness_counts(recorder)
+    layer_staleness = [staleness_stats(counts) for counts in staleness]
     hw = scenario.hardware
 
     def util(coord) -> float:
@@ -83,7 +89,7 @@ def collect(scenario: Scenario, chip, layout, programs: dict, recorder, overflow
             "kind": p.shape.kind, "n_in": p.shape.input_floats, "n_out": p.shape.output_floats,
             "parameters": p.shape.param_count,
             **program.stats(),
-            "staleness": staleness_stats(staleness[p.layer - 1]),
+            "staleness": layer_staleness[p.layer - 1],
             "sram_bound_bytes": p.memory.total,
             "sram_bound": {"weights": p.memory.weights, "gradient_buffer": p.memory.gradient_buffer,
                            "optimizer_state": p.memory.optimizer_state, "activations": p.memory.activations,
@@ -91,7 +97,9 @@ def collect(scenario: Scenario, chip, layout, programs: dict, recorder, overflow
             "max_peak_sram_bytes": max(programs[q.coord].sram_peak for q in same_layer),
             "utilization": util(p.coord),
         })
-    all_staleness = sum(staleness, Counter())
+    # Every update of every layer, without merging the histograms (10,000 layers may have millions of entries).
+    all_updates = sum(st["updates"] for st in layer_staleness)
+    all_total = sum(_moments(histogram)[1] for histogram in staleness)
     chains = [{"name": "layers", "pes": [list(p.coord) for p in layout.worker(1)]}]
     roles = {}
     if scenario.training.data_parallel:
@@ -135,7 +143,7 @@ def collect(scenario: Scenario, chip, layout, programs: dict, recorder, overflow
         "chains": chains,
         "final_test_accuracy": _finite_or_none(last[3]),
         "final_train_loss": _finite_or_none(last[2]),
-        "mean_staleness": _mean(all_staleness) if all_staleness else None,
+        "mean_staleness": float(all_total) / all_updates if all_updates else None,
         "layers": layers,
         "peak_sram_bytes": {f"{r},{c}": program.sram_peak for (r, c), program in programs.items()},
         "sram_overflow": overflow,

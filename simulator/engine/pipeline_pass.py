@@ -152,7 +152,7 @@ def pipeline_pass(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes
 
     Returns the op log (layer, kind, tag, aux, if record_ops; start and end if
     record_times), the message log (if record_times; rows src, dst, sent, arrival, nbytes,
-    kind, tag), per-layer counters, staleness histograms (layer x staleness), per-link
+    kind, tag), per-layer counters, each update's layer and staleness, per-link
     counters, traffic (kind x messages/bytes/byte-hops), the evaluation points (samples
     trained, cycle, ops started before) and `totals` (indices T_*).
     """
@@ -211,7 +211,9 @@ def pipeline_pass(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes
     pe_ops = np.zeros(D, np.int64)
     cur_kind = np.zeros(D, np.int64)
     cur_ends = np.zeros(D, np.bool_)
-    stale_hist = np.zeros((D, 8), np.int64)
+    stale_layer = np.empty(n * D, np.int32)  # per update, in the order they start: its layer
+    stale_value = np.empty(n * D, np.int32)  # and its staleness (at most one update per layer and sample)
+    n_updates = 0
     # -- network ---------------------------------------------------------------------------
     link_free = np.zeros(n_links, np.int64)
     link_busy = np.zeros(n_links, np.int64)
@@ -403,12 +405,8 @@ def pipeline_pass(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes
                     sram[pe] += stash_bytes[pe]
                     if sram[pe] > sram_peak[pe]:
                         sram_peak[pe] = sram[pe]
-            staleness = version[pe] - group_min[pe]
-            if staleness >= stale_hist.shape[1]:
-                wider = np.zeros((D, 2 * staleness + 1), np.int64)
-                wider[:, : stale_hist.shape[1]] = stale_hist
-                stale_hist = wider
-            stale_hist[pe, staleness] += 1
+            stale_layer[n_updates], stale_value[n_updates] = pe, version[pe] - group_min[pe]
+            n_updates += 1
             version[pe] += 1
             updates[pe] += 1
             aux |= group_n[pe] << 3
@@ -440,6 +438,7 @@ def pipeline_pass(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes
     k = n_ops if record_ops else 0
     kt = n_ops if record_times else 0
     return (op_layer[:k], op_kind[:k], op_tag[:k], op_aux[:k], op_start[:kt], op_end[:kt], mlog[:, :m],
-            busy_cycles, busy_until, pe_ops, max_in_flight, updates, sram_peak, stale_hist,
+            busy_cycles, busy_until, pe_ops, max_in_flight, updates, sram_peak, stale_layer[:n_updates],
+            stale_value[:n_updates],
             link_free, link_busy, link_msgs, link_wait, traffic, ev_samples[:n_evals], ev_cycle[:n_evals],
             ev_ops[:n_evals], totals)

@@ -55,7 +55,8 @@ class Timeline:
     max_in_flight: np.ndarray
     updates: np.ndarray
     sram_peak: np.ndarray
-    staleness: np.ndarray  # (D, max staleness + 1) counts
+    stale_layer: np.ndarray  # per update (in the order they started): its layer
+    stale_value: np.ndarray  # and its staleness
     link_free: np.ndarray  # per link of `TimingPlan.links`
     link_busy: np.ndarray
     link_messages: np.ndarray

@@ -7,8 +7,9 @@ the same attributes, so that one `collect` turns either into `metrics.json`.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
+
+import numpy as np
 
 from ..hardware.link import Link
 from ..hardware.mesh import Coord, Mesh
@@ -67,7 +68,7 @@ class ProgramView:
 class RecorderView:
     """What a run recorded per layer: its staleness histogram, and the samples trained."""
 
-    staleness_counts: list[Counter]  # per layer: staleness -> updates (values per update are not kept)
+    staleness_counts: list[tuple[np.ndarray, np.ndarray]]  # per layer: staleness values, updates of each
     samples_trained: int
 
 
@@ -90,5 +91,14 @@ def views(plan: TimingPlan, timeline: Timeline, mesh: Mesh) -> tuple[ChipView, d
                    "updates": int(tl.updates[k]), "in_flight_window": int(plan.window[k]),
                    "max_in_flight": int(tl.max_in_flight[k]), "peak_sram_bytes": int(tl.sram_peak[k])}
         programs[coord] = ProgramView(figures, int(tl.sram_peak[k]))
-    counts = [Counter({s: int(c) for s, c in enumerate(row) if c}) for row in tl.staleness]
-    return chip, programs, RecorderView(counts, tl.samples_trained)
+    return chip, programs, RecorderView(staleness_counts(tl, len(plan.coords)), tl.samples_trained)
+
+
+def staleness_counts(tl: Timeline, n_layers: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each layer's histogram (staleness values ascending, updates of each), from the pass's log of
+    updates (sorted once, not per layer)."""
+    width = int(tl.stale_value.max()) + 1 if len(tl.stale_value) else 1
+    keys, n = np.unique(tl.stale_layer.astype(np.int64) * width + tl.stale_value, return_counts=True)
+    layers, values = np.divmod(keys, width)
+    bounds = np.searchsorted(layers, np.arange(n_layers + 1))
+    return [(values[a:b], n[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]

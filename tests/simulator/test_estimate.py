@@ -50,3 +50,20 @@ def test_a_run_larger_than_the_memory_available_is_refused_unless_allowed(monkey
 def test_unknown_available_memory_refuses_nothing(monkeypatch):
     monkeypatch.setattr(estimate, "available_memory", lambda: None)
     assert runner.prepare(_wafer(), "s").cost.host_bytes > 0
+
+
+def test_the_estimate_follows_the_engine_and_the_trace():
+    """The compiled engine keeps ~130 bytes per record against ~330 and spends a tenth of the time
+    per event; without a trace no record is kept (timing-only) or only the replay's op log."""
+    base = scenario_dict(layers=(8, 8, 8, 4), samples=2000)
+    events = runner.prepare(make({**base, "engine": "events"}), "s").cost
+    compiled = runner.prepare(make(base), "s").cost
+    assert compiled.events == events.events
+    trace = "op and message trace"
+    assert events.parts[trace] == events.events * estimate.BYTES_PER_RECORD
+    assert compiled.parts[trace] == compiled.events * estimate.COMPILED_BYTES_PER_RECORD
+    assert compiled.seconds < events.seconds
+    bare = runner.prepare(make({**base, "timing_only": True}), "s", trace=False).cost
+    assert bare.parts[trace] == 0
+    replay = runner.prepare(make(base), "s", trace=False).cost
+    assert 0 < replay.parts[trace] < compiled.parts[trace]

@@ -83,4 +83,4 @@ def test_no_times_without_a_trace():
     full = plan.run()
     assert bare.op_kind.size == 0 and bare.messages.shape == (7, 0)
     assert bare.now == full.now
-    assert np.array_equal(bare.busy_cycles, full.busy_cycles) and np.array_equal(bare.staleness, full.staleness)
+    assert np.array_equal(bare.busy_cycles, full.busy_cycles) and np.array_equal(bare.stale_value, full.stale_value)

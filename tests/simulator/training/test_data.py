@@ -380,3 +380,14 @@ def test_load_dataset_mnist_mismatch(tmp_path):
 def test_load_dataset_unknown_name():
     with pytest.raises(DataError, match="dataset.name"):
         load_dataset("cifar", None, 0.2, 0, n_features=3, n_classes=10)
+
+
+def test_generated_data_is_made_once_per_process_and_read_only():
+    """A sweep's runs of one synthetic set share it; no run can change it for the next."""
+    a = load_dataset("synthetic", None, 0.25, 3, n_features=5, n_classes=3, samples=40)
+    b = load_dataset("synthetic", None, 0.25, 3, n_features=5, n_classes=3, samples=40)
+    assert a is b
+    with pytest.raises(ValueError):
+        a.X_train[0, 0] = 1.0
+    other = load_dataset("synthetic", None, 0.25, 4, n_features=5, n_classes=3, samples=40)
+    assert not np.array_equal(other.X_train, a.X_train)

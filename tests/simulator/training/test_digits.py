@@ -113,3 +113,4 @@ def test_an_oversized_file_is_not_read_whole(monkeypatch, tmp_path):
     path = tmp_path / "digits.csv.gz"
     path.write_bytes(gzip.compress(b"0," * (data_module.DIGITS_MAX_CHARS)))
     assert "is damaged" in digits_error(monkeypatch, path)
+
