@@ -184,11 +184,14 @@ class FusedReplay:
         coef = np.zeros(len(tl.op_kind), dtype=np.float64)
         u = np.nonzero(tl.op_kind == 2)[0]
         layer, counts = tl.op_layer[u].astype(np.int64), tl.op_aux[u] >> 3
+        # Samples each layer applied before each of its updates: a running sum within each layer,
+        # taken over the updates grouped by layer (in their order) and scattered back.
+        by_layer = np.argsort(layer, kind="stable")
+        c = counts[by_layer]
+        running = np.cumsum(c) - c
+        starts = np.searchsorted(layer[by_layer], layer[by_layer])  # each update's first of its layer
         before = np.empty_like(counts)
-        for k in range(len(self.layers)):
-            mine = layer == k
-            c = counts[mine]
-            before[mine] = np.cumsum(c) - c
+        before[by_layer] = running - running[starts]
         rates = [layer.optimizer.parts[-1] for layer in self.layers]
         owner = {id(rate): i for i, rate in reversed(list(enumerate(rates)))}  # the first layer with each transform
         which = np.array([owner[id(rate)] for rate in rates], dtype=np.int64)[layer]
