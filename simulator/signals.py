@@ -92,3 +92,17 @@ def raising() -> Iterator[None]:
         if _depth[0] and _received:
             raise Interrupted(_received[0])
         yield
+
+
+@contextmanager
+def atomic() -> Iterator[None]:
+    """A step that must not stop half done (a chunk of the compiled engine's replay, whose weights
+    and op count must agree): a stop signal that arrives during it is raised as `Interrupted`
+    once the step is over, as `raising()` would have raised it."""
+    arrived: list[int] = []
+    with _handlers(lambda signum, frame: arrived.append(signum)):
+        yield
+    if arrived:
+        if _depth[0]:
+            _received.append(arrived[0])
+        raise Interrupted(arrived[0])

@@ -15,6 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import layers as layer_types
+from .. import signals
 from ..algorithms.pipeline import Diverged
 from ..config import Scenario
 from ..hardware.mesh import Mesh
@@ -83,8 +84,9 @@ class CompiledSession:
     def start(self) -> None:
         """The timing pass over the whole run (a stop during it leaves a run stopped before its first op)."""
         try:
-            self.timeline = self._pass()
-        except KeyboardInterrupt:  # arrived as the pass returned
+            with signals.atomic():
+                self.timeline = self._pass()
+        except KeyboardInterrupt:  # arrived during the pass
             self._cut(0)
             raise
 
@@ -117,9 +119,10 @@ class CompiledSession:
         return True
 
     def _replay_to(self, goal: int) -> None:
-        if self.arithmetic and goal > self.done:
-            self.replay.run(self.timeline, self.done, goal)
-        self.done = goal
+        with signals.atomic():  # the weights and `done` must agree when a signal stops the run
+            if self.arithmetic and goal > self.done:
+                self.replay.run(self.timeline, self.done, goal)
+            self.done = goal
         if self.bar is not None:
             self.bar.update(self._trained_by(goal) - self.bar.n)
 

@@ -43,6 +43,17 @@ def test_deferring_holds_signals_back_and_raising_acts_on_them_at_once():
     assert signals.received() is None and signal.getsignal(signal.SIGHUP) is before
 
 
+def test_atomic_holds_a_signal_to_the_end_of_its_step():
+    done = []
+    with pytest.raises(signals.Interrupted) as info:
+        with signals.raising():
+            with signals.atomic():
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.2)
+                done.append("the rest of the step")
+    assert done == ["the rest of the step"] and info.value.signum == signal.SIGTERM
+
+
 def test_exit_codes():
     assert [signals.exit_code(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)] == [130, 143, 129]
 
