@@ -111,6 +111,9 @@ class HardwareConfig(Strict):
     noc: NocConfig
 
 
+MAX_STACK_LAYERS = 1_000_000
+
+
 class LayerStack(Strict):
     """A deep network written compactly: the input width, the `hidden` widths `repeat` times, the output width."""
 
@@ -118,6 +121,15 @@ class LayerStack(Strict):
     hidden: list[int] = Field(min_length=1, description="hidden widths, repeated in order")
     repeat: int = Field(ge=1, le=1_000_000, description="times the hidden widths repeat")
     output: int = Field(ge=1, description="output width (the logits)")
+
+    @model_validator(mode="after")
+    def _bounded(self) -> "LayerStack":
+        """A stack is built whole in memory: at most MAX_STACK_LAYERS layers (a million, beyond any wafer)."""
+        layers = len(self.hidden) * self.repeat + 1
+        if layers > MAX_STACK_LAYERS:
+            raise ValueError(f"{len(self.hidden)} hidden widths repeated {self.repeat:,} times make {layers:,} layers, "
+                             f"more than the {MAX_STACK_LAYERS:,} a stack may have; lower repeat")
+        return self
 
     def widths(self) -> list[int]:
         return [self.input, *self.hidden * self.repeat, self.output]

@@ -472,6 +472,9 @@ def test_a_deep_stack_of_layers_written_compactly(tmp_path):
     ({"input": 8, "hidden": [], "repeat": 2, "output": 4}, "model.layers.hidden: "),
     ({"input": 8, "hidden": [6], "repeat": 0, "output": 4},
      "model.layers.repeat: Input should be greater than or equal to 1 (got 0)"),
+    ({"input": 8, "hidden": [6] * 10, "repeat": 1_000_000, "output": 4},
+     "model.layers: 10 hidden widths repeated 1,000,000 times make 10,000,001 layers, more than the 1,000,000 a "
+     "stack may have; lower repeat"),
 ])
 def test_a_bad_stack_names_its_key(tmp_path, stack, problem):
     assert problem in error_of(write(tmp_path, scenario(model={"layers": stack})))
