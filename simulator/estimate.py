@@ -25,6 +25,7 @@ COMPILED_SECONDS_PER_EVENT = 4e-7
 COMPILED_BYTES_PER_RECORD = 130  # an op or message in the compiled logs, plus its row in the saved table
 COMPILED_BYTES_PER_OP = 30  # an op's row in the replay's log (layer, kind, tag, aux, step coefficient)
 COMPILED_BYTES_PER_HELD = 40  # one sample a layer may hold, in the compiled pass's rings
+COMPILED_BYTES_PER_PE = 40  # a layer's counters in the compiled pass
 BASE_BYTES = 250 << 20  # the interpreter with numpy, numba, simpy, matplotlib loaded
 MEMORY_SHARE = 0.8  # refuse a run estimated to need more than this share of the memory available
 
@@ -95,22 +96,23 @@ def estimate(scenario, layout, data, trace: bool = True, compiled: bool = False)
     events = ops + messages
     macs = sum(n * (s.forward_macs() + s.backward_macs(True)) + updates * s.param_count * 4 for s in shapes)
     arithmetic = not scenario.timing_only
-    parts = {
-        "interpreter": BASE_BYTES,
-        "data": int(data.X_train.nbytes + data.X_test.nbytes + data.y_train.nbytes + data.y_test.nbytes) + 16 * n,
-        "PEs": len(layout.placed) * BYTES_PER_PE + (
-            sum(p.memory.total + param_bytes(p.shape) for p in layout.placed) if arithmetic else 0),
-        "op and message trace": events * BYTES_PER_RECORD if trace else 0,
-    }
-    per_event = SECONDS_PER_EVENT
+    arrays = sum(p.memory.total + param_bytes(p.shape) for p in layout.placed) if arithmetic else 0
     if compiled:
         schedule = layout.schedules[0]
         held = sum(min(schedule.window(k), n) + 1 for k in range(1, D + 1))
-        parts["PEs"] = len(layout.placed) * COMPILED_BYTES_PER_HELD + held * COMPILED_BYTES_PER_HELD + (
-            sum(p.memory.total + param_bytes(p.shape) for p in layout.placed) if arithmetic else 0)
-        parts["op and message trace"] = (events * COMPILED_BYTES_PER_RECORD if trace
-                                         else ops * COMPILED_BYTES_PER_OP if arithmetic else 0)
+        programs = len(layout.placed) * COMPILED_BYTES_PER_PE + held * COMPILED_BYTES_PER_HELD
+        logs = events * COMPILED_BYTES_PER_RECORD if trace else ops * COMPILED_BYTES_PER_OP if arithmetic else 0
         per_event = COMPILED_SECONDS_PER_EVENT
+    else:
+        programs = len(layout.placed) * BYTES_PER_PE
+        logs = events * BYTES_PER_RECORD if trace else 0
+        per_event = SECONDS_PER_EVENT
+    parts = {
+        "interpreter": BASE_BYTES,
+        "data": int(data.X_train.nbytes + data.X_test.nbytes + data.y_train.nbytes + data.y_test.nbytes) + 16 * n,
+        "PEs": programs + arrays,
+        "op and message trace": logs,
+    }
     seconds = events * per_event + (macs / MACS_PER_SECOND if arithmetic else 0.0)
     return Estimate(sum(parts.values()), parts, events, seconds)
 

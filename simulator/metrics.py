@@ -13,15 +13,6 @@ from .records import MESSAGE_NAMES
 LIST_EVERY_PE_UP_TO = 4096  # PEs; metrics.json lists every PE of a mesh this size or smaller (64 x 64)
 
 
-def staleness_counts(recorder) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Each layer's staleness histogram as (values ascending, updates of each), int64 arrays: the
-    event engine's recorder keeps one value per update, the compiled engine's the histograms."""
-    counts = getattr(recorder, "staleness_counts", None)
-    if counts is not None:
-        return counts
-    return [np.unique(np.asarray(values, dtype=np.int64), return_counts=True) for values in recorder.staleness]
-
-
 def _moments(histogram: tuple[np.ndarray, np.ndarray]) -> tuple[int, int]:
     """(values counted, their sum) of a histogram; the sum is exact (integers), so sum / count is
     the mean np.mean gives of the values themselves."""
@@ -56,7 +47,7 @@ def collect(scenario: Scenario, chip, layout, programs: dict, recorder, overflow
     `engine` says which engine ran and why (`wafersim.engine.EngineChoice.describe`).
     """
     total = chip.now
-    staleness = staleness_counts(recorder)
+    staleness = recorder.staleness_counts  # per layer: (staleness values ascending, updates of each)
     layer_staleness = [staleness_stats(counts) for counts in staleness]
     hw = scenario.hardware
 

@@ -62,6 +62,7 @@ class Prepared:
     layout: Layout
     overflow: list[dict]  # PEs over their SRAM, when allow_sram_overflow lets them run
     cost: Estimate  # the host memory and time the run is expected to need
+    engine: engines.EngineChoice  # the engine that runs it, and why
 
     @property
     def n_samples(self) -> int:
@@ -78,11 +79,11 @@ class Prepared:
         return [p.memory for p in self.layout.placed]
 
 
-def prepare(scenario: Scenario, source: str, trace: bool = True) -> Prepared:
+def prepare(scenario: Scenario, source: str, trace: bool = True, checkpointing: bool = False) -> Prepared:
     """Everything checkable before a run; raises ConfigError or DataError for what cannot run.
 
-    The host cost is estimated for the engine `engine: auto` (or the scenario's choice) would
-    take, keeping the op and message logs if `trace`."""
+    The engine is chosen here (`checkpointing`: the run saves checkpoints every so many
+    samples), and the host cost estimated for it, keeping the op and message logs if `trace`."""
     m = scenario.model
     d = scenario.dataset
     data = load_dataset(d.name, d.path, d.test_fraction, d.seed(scenario.training.seed),
@@ -90,13 +91,16 @@ def prepare(scenario: Scenario, source: str, trace: bool = True) -> Prepared:
     n_train = len(data.y_train)
     placed = layout(scenario, n_samples_of(scenario, n_train), n_train)
     overflow = check_memory(scenario, placed.placed, source)
-    compiled = scenario.engine != "events" and engines.unsupported(scenario, placed) is None
-    cost = estimate(scenario, placed, data, trace, compiled)
+    try:
+        choice = engines.choose(scenario, placed, checkpointing)
+    except ValueError as exc:
+        raise ConfigError(source, [("engine", f"{exc}; use engine: auto (or events)")]) from None
+    cost = estimate(scenario, placed, data, trace, compiled=choice.used == "compiled")
     problem = too_large(cost)
     if problem and not scenario.allow_large:
         raise ConfigError(source, [("", f"{problem}; lower training.samples (or epochs), use fewer layers or "
                                         "workers, or pass --allow-large (allow_large: true) to run anyway")])
-    return Prepared(data, placed, overflow, cost)
+    return Prepared(data, placed, overflow, cost, choice)
 
 
 def run(scenario: Scenario, source: str = "scenario", progress: bool = True, trace: bool = True,
@@ -113,14 +117,11 @@ def run(scenario: Scenario, source: str = "scenario", progress: bool = True, tra
     fresh = checkpoint is None or not checkpoint.resume
     if not fresh:
         session = checkpoints.load(checkpoint.folder, scenario)
-        choice = engines.choose(scenario, session.prepared.layout, checkpointing=True)
+        choice = session.prepared.engine
     else:
-        prepared = prepare(scenario, source, trace)
-        try:
-            choice = engines.choose(scenario, prepared.layout,
-                                    checkpointing=checkpoint is not None and bool(checkpoint.policy.samples))
-        except ValueError as exc:
-            raise ConfigError(source, [("engine", f"{exc}; use engine: auto (or events)")]) from None
+        every_n_samples = checkpoint is not None and bool(checkpoint.policy.samples)
+        prepared = prepare(scenario, source, trace, checkpointing=every_n_samples)
+        choice = prepared.engine
         order = sample_order(len(prepared.data.y_train), prepared.n_samples, scenario.training.seed)
 
         def event_session() -> Session:
@@ -141,7 +142,7 @@ def run(scenario: Scenario, source: str = "scenario", progress: bool = True, tra
                     session.attach_progress(progress)
                     session.start()
             while not session.advance():
-                checkpoints.save(checkpoint.folder, session, scenario, session.recorder.samples_trained,
+                checkpoints.save(checkpoint.folder, session, scenario, session.samples_trained,
                                  session.chip.now)
     except Diverged as exc:
         status, message = "diverged", (f"training diverged: {exc}; lower training.learning_rate "

@@ -27,12 +27,9 @@ from ..hardware.chip import Chip
 from ..hardware.mesh import PORT, Coord
 from ..layers import FLOAT_BYTES, update_macs
 from ..memory import LayerMemory, SramLedger, builds_gradient
-from ..records import Message, Op
+from ..records import Message, Op, new_record
 from .base import DEFAULT_PRIORITY, Schedule
 from .stash import WeightStash
-
-
-_tuple_new = tuple.__new__  # record(cls, ...) inlined: builds a NamedTuple without the class-call overhead
 
 
 def _nothing() -> None:
@@ -73,8 +70,24 @@ class Port:
         chip = self.chip
         if self.channels is None:
             self.channels = (chip.channel(PORT, self.first), chip.channel(PORT, self.top))
-        chip.send_on(self.channels[0], self.input_bytes, _tuple_new(Message, ("x", sample, self.X[row])))
-        chip.send_on(self.channels[1], FLOAT_BYTES, _tuple_new(Message, ("y", sample, int(self.y[row]))))
+        chip.send_on(self.channels[0], self.input_bytes, new_record(Message, ("x", sample, self.X[row])))
+        chip.send_on(self.channels[1], FLOAT_BYTES, new_record(Message, ("y", sample, int(self.y[row]))))
+
+
+class Losses:
+    """Per-sample losses (NaN until computed) and those computed since the last evaluation took them."""
+
+    def __init__(self, n_samples: int):
+        self.by_sample = np.full(n_samples, np.nan)
+        self.recent: list[float] = []
+
+    def add(self, sample: int, value: float) -> None:
+        self.by_sample[sample] = value
+        self.recent.append(value)
+
+    def take_recent(self) -> list[float]:
+        recent, self.recent = self.recent, []
+        return recent
 
 
 class Recorder:
@@ -84,8 +97,7 @@ class Recorder:
     """
 
     def __init__(self, n_layers: int, n_samples: int, on_trained: Callable[[int], None], arithmetic: bool = True):
-        self.losses = np.full(n_samples, np.nan)  # by sample id
-        self.recent: list[float] = []  # losses computed since the last evaluation took them
+        self.losses = Losses(n_samples)
         self.staleness: list[list[int]] = [[] for _ in range(n_layers)]
         self.samples_trained = 0
         self.on_trained = on_trained
@@ -97,17 +109,33 @@ class Recorder:
             return
         if not math.isfinite(value):
             raise Diverged(sample, value, cycle)
-        self.losses[sample] = value
-        self.recent.append(value)
+        self.losses.add(sample, value)
 
     def take_recent(self) -> list[float]:
         """The losses computed since the last call (for the training-loss column of the curve)."""
-        recent, self.recent = self.recent, []
-        return recent
+        return self.losses.take_recent()
+
+    @property
+    def staleness_counts(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Each layer's staleness histogram: (values ascending, updates of each), int64 arrays."""
+        return [np.unique(np.asarray(values, dtype=np.int64), return_counts=True) for values in self.staleness]
 
     def trained(self, samples: int) -> None:
         self.samples_trained = samples
         self.on_trained(samples)
+
+
+def op_macs(shape, schedule: Schedule, optimizer) -> tuple[int, int, int]:
+    """The MACs of a pipeline layer's F, B and U ops (its B builds the gradient if the schedule or optimizer needs it)."""
+    return (shape.forward_macs(), shape.backward_macs(builds_gradient(schedule, optimizer)),
+            update_macs(shape, optimizer))
+
+
+def layer_stats(op_cycles: tuple[int, int, int], updates: int, window: int, max_in_flight: int,
+                peak_sram: int) -> dict:
+    """What a layer's row in metrics.json reports about its program (F, B and U cycles first)."""
+    return {"op_cycles": dict(zip("FBU", op_cycles)), "updates": updates, "in_flight_window": window,
+            "max_in_flight": max_in_flight, "peak_sram_bytes": peak_sram}
 
 
 class LayerProgram:
@@ -127,9 +155,8 @@ class LayerProgram:
         self.window = schedule.window(k)
         self.anchored = schedule.anchored and not self.shape.first  # layer 1's backward reads no weights
 
-        self.cycles_F = chip.op_cycles(self.shape.forward_macs())
-        self.cycles_B = chip.op_cycles(self.shape.backward_macs(builds_gradient(schedule, layer.optimizer)))
-        self.cycles_U = chip.op_cycles(update_macs(self.shape, layer.optimizer))
+        self.cycles_F, self.cycles_B, self.cycles_U = (chip.op_cycles(macs)
+                                                       for macs in op_macs(self.shape, schedule, layer.optimizer))
         self.in_bytes = self.shape.input_floats * FLOAT_BYTES
         self.out_bytes = self.shape.output_floats * FLOAT_BYTES
 
@@ -245,9 +272,9 @@ class LayerProgram:
         else:
             def finish():
                 down = self.down or self._open_channels()[0]
-                self.chip.send_on(down, self.out_bytes, _tuple_new(Message, ("x", sample, h)))
+                self.chip.send_on(down, self.out_bytes, new_record(Message, ("x", sample, h)))
 
-        return _tuple_new(Op, ("F", sample, self.cycles_F, finish))
+        return new_record(Op, ("F", sample, self.cycles_F, finish))
 
     def backward(self) -> Op:
         sample, e = self.deltas.popleft()
@@ -266,11 +293,11 @@ class LayerProgram:
         def finish():
             if self.k > 1:
                 up = self.up or self._open_channels()[1]
-                self.chip.send_on(up, self.in_bytes, _tuple_new(Message, ("e", sample, out)))
+                self.chip.send_on(up, self.in_bytes, new_record(Message, ("e", sample, out)))
             if ends_group:
                 self.gradient_ready()
 
-        return _tuple_new(Op, ("B", sample, self.cycles_B, finish))
+        return new_record(Op, ("B", sample, self.cycles_B, finish))
 
     def _open_channels(self) -> tuple:
         """The chip channels to the next and the previous layer (None where there is none)."""
@@ -300,13 +327,11 @@ class LayerProgram:
                 self.recorder.trained(last + 1)
         else:
             finish = _nothing  # only layer 1's updates are counted
-        return _tuple_new(Op, ("U", last, self.cycles_U, finish))
+        return new_record(Op, ("U", last, self.cycles_U, finish))
 
     def stats(self) -> dict:
-        """What the layer's row in metrics.json reports about this program."""
-        return {"op_cycles": {"F": self.cycles_F, "B": self.cycles_B, "U": self.cycles_U}, "updates": self.updates,
-                "in_flight_window": self.window, "max_in_flight": self.max_in_flight,
-                "peak_sram_bytes": self.sram.peak}
+        return layer_stats((self.cycles_F, self.cycles_B, self.cycles_U), self.updates, self.window,
+                           self.max_in_flight, self.sram.peak)
 
     # -- anchored delta rule -------------------------------------------------------
     def keep_weights_in_use(self) -> None:

@@ -17,9 +17,6 @@ from dataclasses import dataclass
 
 from .timing import unsupported
 
-ENGINES = ("auto", "events", "compiled")
-
-
 @dataclass(frozen=True)
 class EngineChoice:
     """The engine a run uses: what the scenario asked for, what runs, and why."""
@@ -53,4 +50,4 @@ def choose(scenario, layout, checkpointing: bool) -> EngineChoice:
     return EngineChoice(requested, "events", reason)
 
 
-__all__ = ["ENGINES", "EngineChoice", "choose", "unsupported"]
+__all__ = ["EngineChoice", "choose"]

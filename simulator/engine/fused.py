@@ -23,7 +23,7 @@ from wafersim_kernels._jit import cached_njit
 
 from ..layers import Dense
 from ..optimizers import UpdateInfo
-from .pipeline_pass import AUX_KEEP, AUX_RELEASE, AUX_STASHED
+from .pipeline_pass import AUX_KEEP, AUX_RELEASE, AUX_STASHED, COUNT_SHIFT
 from .replay import NonFinite
 
 NO_DIRECTIONS: list = []  # a learning_rate transform asked for its coefficient alone
@@ -72,11 +72,10 @@ def replay_ops(op_layer, op_kind, op_tag, op_aux, coef, start, stop, Ws, bs, gWs
             if k == top:
                 dense_forward(W, bs[k], x, z, IDENTITY)
                 loss = softmax_cross_entropy(z, y[row], outs[k][s % cap])
+                recent[counters[0]] = loss
                 if not np.isfinite(loss):
-                    recent[counters[0]] = loss
                     return i
                 losses[s] = loss
-                recent[counters[0]] = loss
                 counters[0] += 1
             else:
                 dense_forward(W, bs[k], x, outs[k][s % cap], acts[k])
@@ -106,7 +105,7 @@ def replay_ops(op_layer, op_kind, op_tag, op_aux, coef, start, stop, Ws, bs, gWs
                 dz = outs[k][s % cap] if k == top else dzs[k]
                 rank_one_update(W, bs[k], dz, x, c, bias)
             else:
-                count = aux >> 3
+                count = aux >> COUNT_SHIFT
                 gW, gb = gWs[k], gbs[k]
                 if count != 1:
                     factor = np.float32(1.0 / count)
@@ -183,7 +182,9 @@ class FusedReplay:
         (transform, samples, count) (the layers of a pipeline share one optimizer)."""
         coef = np.zeros(len(tl.op_kind), dtype=np.float64)
         u = np.nonzero(tl.op_kind == 2)[0]
-        layer, counts = tl.op_layer[u].astype(np.int64), tl.op_aux[u] >> 3
+        if not len(u):
+            return coef
+        layer, counts = tl.op_layer[u].astype(np.int64), tl.op_aux[u] >> COUNT_SHIFT
         # Samples each layer applied before each of its updates: a running sum within each layer,
         # taken over the updates grouped by layer (in their order) and scattered back.
         by_layer = np.argsort(layer, kind="stable")
@@ -195,18 +196,15 @@ class FusedReplay:
         rates = [layer.optimizer.parts[-1] for layer in self.layers]
         owner = {id(rate): i for i, rate in reversed(list(enumerate(rates)))}  # the first layer with each transform
         which = np.array([owner[id(rate)] for rate in rates], dtype=np.int64)[layer]
-        if not len(u):
-            return coef
-        # One int64 key per (transform, samples before, count): a 1-D unique is much faster than rows.
-        spans = np.array([len(rates), int(before.max()) + 1, int(counts.max()) + 1], dtype=object)
-        if int(spans.prod()) >= 2 ** 62:
-            raise OverflowError("too many distinct updates to key")
-        keys = (which * int(spans[1]) + before) * int(spans[2]) + counts
+        # One int64 key per (transform, samples before, count), a 1-D unique being much faster than
+        # one over rows; it stays below 2**63 (layers x samples x batch size).
+        n_before, n_count = int(before.max()) + 1, int(counts.max()) + 1
+        keys = (which * n_before + before) * n_count + counts
         unique, inverse = np.unique(keys, return_inverse=True)
         values = []
         for key in unique.tolist():
-            rest, count = divmod(key, int(spans[2]))
-            w, samples = divmod(rest, int(spans[1]))
+            rest, count = divmod(key, n_count)
+            w, samples = divmod(rest, n_before)
             values.append(rates[w].update(NO_DIRECTIONS, 1.0, {}, UpdateInfo(samples, count))[1])
         coef[u] = np.array(values, dtype=np.float64)[inverse]
         return coef

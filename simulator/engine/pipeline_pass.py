@@ -25,7 +25,9 @@ from wafersim_kernels._jit import cached_njit
 # Why a pass stopped (the last entry of its `totals` array).
 DONE, STOPPED, OVERFLOW, OUT_OF_ORDER = 0, 1, 2, 3
 # op_aux bits: a U copies the weights first; a B reads the oldest stashed copy; a B drops it.
+# Above them (shifted by COUNT_SHIFT), a U's count of samples in its gradient.
 AUX_KEEP, AUX_STASHED, AUX_RELEASE = 1, 2, 4
+COUNT_SHIFT = 3
 # Indices into `totals`: counters of the network and of the pass.
 (T_NOW, T_MESSAGES, T_BYTES, T_BYTE_HOPS, T_WAIT, T_TRAINED, T_OPS, T_N_EVALS, T_STATUS, T_HEAP, T_SEQ,
  N_TOTALS) = range(12)
@@ -227,7 +229,7 @@ def pipeline_pass(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes
     op_layer = np.empty(n_log, np.int32)
     op_kind = np.empty(n_log, np.int8)
     op_tag = np.empty(n_log, np.int64)
-    op_aux = np.empty(n_log, np.int64)  # AUX_* bits; a U's gradient sample count above them (<< 3)
+    op_aux = np.empty(n_log, np.int64)  # AUX_* bits; a U's gradient sample count above them
     n_times = n_log if record_times else 0
     op_start = np.empty(n_times, np.int64)
     op_end = np.empty(n_times, np.int64)
@@ -409,7 +411,7 @@ def pipeline_pass(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes
             n_updates += 1
             version[pe] += 1
             updates[pe] += 1
-            aux |= group_n[pe] << 3
+            aux |= group_n[pe] << COUNT_SHIFT
             group_n[pe] = 0
             s = group_last[pe]
             cycles = cU[pe]

@@ -19,24 +19,9 @@ from collections import deque
 
 import numpy as np
 
-from .pipeline_pass import AUX_KEEP, AUX_RELEASE, AUX_STASHED
+from ..algorithms.pipeline import Losses
+from .pipeline_pass import AUX_KEEP, AUX_RELEASE, AUX_STASHED, COUNT_SHIFT
 from .timing import Timeline
-
-
-class Losses:
-    """Per-sample losses (NaN until computed) and those computed since the last evaluation took them."""
-
-    def __init__(self, n_samples: int):
-        self.by_sample = np.full(n_samples, np.nan)
-        self.recent: list[float] = []
-
-    def add(self, sample: int, value: float) -> None:
-        self.by_sample[sample] = value
-        self.recent.append(value)
-
-    def take_recent(self) -> list[float]:
-        recent, self.recent = self.recent, []
-        return recent
 
 
 class NonFinite(Exception):
@@ -86,6 +71,6 @@ class Replay:
             else:  # U
                 if aux & AUX_KEEP:
                     self.stashes[k].append(layer.stash())
-                count = aux >> 3
+                count = aux >> COUNT_SHIFT
                 layer.update(self.applied[k], count)
                 self.applied[k] += count

@@ -1,8 +1,7 @@
 """A pipelined run on the compiled engine: the timing pass, then the arithmetic replayed in its order.
 
-`CompiledSession` offers what `runner.run` uses of `session.Session` (start, advance,
-finish, tables, metrics, arrays, the curve, `chip.now`, the samples trained), so the
-runner drives either engine alike. Evaluations happen where the event engine makes them:
+`CompiledSession`, like `session.Session`, is a `run_state.RunState` with `start`,
+`advance` and `tables`, so the runner drives either engine alike. Evaluations happen where the event engine makes them:
 the pass records, for every evaluation, how many ops had started before it, and the
 replay stops there to evaluate. A stop part way (a non-finite loss, Ctrl-C, SIGTERM) cuts
 the pass at the op reached, which leaves every counter as the event engine leaves it when
@@ -12,20 +11,18 @@ it stops before that op.
 from __future__ import annotations
 
 import numpy as np
-from tqdm import tqdm
 
 from .. import layers as layer_types
 from .. import signals
-from ..algorithms.pipeline import Diverged
+from ..algorithms.pipeline import Diverged, Losses
 from ..config import Scenario
 from ..hardware.mesh import Mesh
 from ..memory import builds_gradient
-from ..metrics import collect
-from ..records import OPS_COLUMNS, MESSAGE_COLUMNS
-from ..training.model import accuracy, init_params
+from ..records import MESSAGE_COLUMNS, OPS_COLUMNS
+from ..run_state import RunState
 from .pipeline_pass import DONE, STOPPED
 from .fused import FusedReplay, fusable
-from .replay import Losses, NonFinite, Replay
+from .replay import NonFinite, Replay
 from .timing import Timeline, TimingPlan
 from .views import views
 
@@ -36,21 +33,18 @@ class Unsupported(Exception):
     """The timing pass met a case it does not model (an overflowing queue, a backward out of order)."""
 
 
-class CompiledSession:
+class CompiledSession(RunState):
     """One run of a pipelined scenario on the compiled engine, from its timing pass to its result."""
 
     def __init__(self, scenario: Scenario, prepared, order: np.ndarray, trace: bool):
-        t, m = scenario.training, scenario.model
-        self.scenario, self.prepared, self.trace = scenario, prepared, trace
-        self.arithmetic = not scenario.timing_only
-        self.weights, self.biases = init_params(m, t.seed)
-        self.initial = {**{f"W{k}_init": W.copy() for k, W in enumerate(self.weights, 1)},
-                        **{f"b{k}_init": b.copy() for k, b in enumerate(self.biases, 1)}}
+        super().__init__(scenario, prepared, trace)
+        t = scenario.training
         layout = prepared.layout
         schedule = layout.schedules[0]
         self.layers = [layer_types.build(p.shape, self.weights[k], self.biases[k], p.optimizer, self.arithmetic,
                                          builds_gradient(schedule, p.optimizer))
                        for k, p in enumerate(layout.worker(1))]
+        self.saved = dict(enumerate(self.layers, 1))
         self.plan = TimingPlan.of(scenario, layout)
         self.mesh = Mesh(scenario.hardware.mesh.rows, scenario.hardware.mesh.cols)
         self.losses = Losses(prepared.n_samples)
@@ -62,23 +56,10 @@ class CompiledSession:
                                       [bool(a) for a in self.plan.anchored])
         else:
             self.replay = Replay(self.layers, data.X_train, data.y_train, order, self.losses)
-        self.curve: list[tuple[int, int, float, float]] = []
-        self.last_eval = 0
         self.timeline: Timeline | None = None
         self.done = 0  # ops replayed
         self.next_eval = 0  # index of the next evaluation point of the timeline
-        self.bar = None
         self._views = None
-
-    # -- progress ------------------------------------------------------------------------
-    def attach_progress(self, progress: bool) -> None:
-        self.bar = tqdm(total=self.prepared.n_samples, unit="sample", disable=None if progress else True,
-                        leave=False, mininterval=0.5)
-
-    def close_progress(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
 
     # -- running ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -108,7 +89,7 @@ class CompiledSession:
                     goal = tl.n_ops
                 self._replay_to(min(goal, self.done + CHUNK_OPS))
                 if self.done == goal and self.next_eval < len(tl.eval_ops):
-                    self._evaluate(int(tl.eval_samples[self.next_eval]), int(tl.eval_cycles[self.next_eval]))
+                    self.evaluate(int(tl.eval_samples[self.next_eval]), int(tl.eval_cycles[self.next_eval]))
                     self.next_eval += 1
         except NonFinite as exc:
             self._cut(exc.index)
@@ -137,21 +118,13 @@ class CompiledSession:
         self.timeline = self._pass(ops)
         self.done = ops
 
-    def _evaluate(self, samples: int, cycle: int) -> None:
-        window = self.losses.take_recent()
-        loss = float(np.mean(window)) if self.arithmetic and window else float("nan")
-        data, m = self.prepared.data, self.scenario.model
-        acc = accuracy(m, self.weights, self.biases, data.X_test, data.y_test) if self.arithmetic else float("nan")
-        self.curve.append((samples, cycle, loss, acc))
-        self.last_eval = samples
-
-    # -- the result ---------------------------------------------------------------------------
+    # -- what the run has reached ------------------------------------------------------------
     @property
     def chip(self):
         """The pass's counters seen as a chip (`views.ChipView`): `now` is the cycle reached."""
-        return self._seen()[0]
+        return self.measured()[0]
 
-    def _seen(self):
+    def measured(self) -> tuple:
         self._stopped_if_never_started()
         if self._views is None:
             self._views = views(self.plan, self.timeline, self.mesh)
@@ -159,18 +132,24 @@ class CompiledSession:
 
     @property
     def samples_trained(self) -> int:
-        self._stopped_if_never_started()
-        return self.timeline.samples_trained
+        return self.timeline.samples_trained if self.timeline is not None else 0
+
+    @property
+    def now(self) -> int:
+        return self.chip.now
+
+    def take_recent(self) -> list[float]:
+        return self.losses.take_recent()
 
     def _stopped_if_never_started(self) -> None:
         """A run stopped before its timing pass (a signal as it began) is the pass cut before its first op."""
         if self.timeline is None:
             self.timeline = self._pass(0)
 
+    # -- the result ---------------------------------------------------------------------------
     def finish(self) -> None:
-        """The last curve point, after the run (or where it stopped)."""
-        if self.samples_trained > self.last_eval or not self.curve:
-            self._evaluate(self.samples_trained, self.timeline.now)
+        self._stopped_if_never_started()
+        super().finish()
 
     def tables(self) -> tuple[dict, dict]:
         """The op and message tables, as `records.ops_table` and `messages_table` give them (empty without a trace)."""
@@ -189,16 +168,3 @@ class CompiledSession:
         return ({k: np.ascontiguousarray(v) for k, v in ops.items()},
                 {k: np.ascontiguousarray(v) for k, v in messages.items()})
 
-    def metrics(self, status: str, engine: dict) -> dict:
-        chip, programs, recorder = self._seen()
-        p = self.prepared
-        return collect(self.scenario, chip, p.layout, programs, recorder, p.overflow, self.curve, status,
-                       p.n_samples, engine)
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        """weights.npz: initial and final parameters and the layers' optimizer state."""
-        return {**self.initial,
-                **{f"W{k}": W for k, W in enumerate(self.weights, 1)},
-                **{f"b{k}": b for k, b in enumerate(self.biases, 1)},
-                **{f"opt/{k}/{name}": array for k, layer in enumerate(self.layers, 1)
-                   for name, array in layer.optimizer_arrays().items()}}

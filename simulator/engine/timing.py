@@ -15,8 +15,8 @@ import numpy as np
 from ..algorithms.base import DEFAULT_PRIORITY
 from ..hardware.cost import op_cycles
 from ..hardware.mesh import PORT, Coord, Mesh
-from ..layers import FLOAT_BYTES, update_macs
-from ..memory import builds_gradient
+from ..algorithms.pipeline import op_macs
+from ..layers import FLOAT_BYTES
 from . import pipeline_pass as kernel
 
 
@@ -134,11 +134,10 @@ class TimingPlan:
                 flat.append(link_ids.setdefault(link, len(link_ids)))
             offsets.append(len(flat))
         rules = schedule.timing_rules()
+        macs = [op_macs(p.shape, schedule, p.optimizer) for p in placed]  # (F, B, U) per layer
         return cls(
             coords=coords,
-            cycles={"F": per_layer(lambda k, p: cycles(p.shape.forward_macs())),
-                    "B": per_layer(lambda k, p: cycles(p.shape.backward_macs(builds_gradient(schedule, p.optimizer)))),
-                    "U": per_layer(lambda k, p: cycles(update_macs(p.shape, p.optimizer)))},
+            cycles={kind: per_layer(lambda k, p: cycles(macs[k - 1][i])) for i, kind in enumerate("FBU")},
             in_bytes=per_layer(lambda k, p: p.shape.input_floats * FLOAT_BYTES),
             out_bytes=per_layer(lambda k, p: p.shape.output_floats * FLOAT_BYTES),
             window=per_layer(lambda k, p: schedule.window(k)),

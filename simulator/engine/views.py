@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..algorithms.pipeline import layer_stats
 from ..hardware.link import Link
 from ..hardware.mesh import Coord, Mesh
+from ..records import MESSAGE_KEY_OF_CODE
 from .pipeline_pass import T_BYTE_HOPS, T_BYTES, T_MESSAGES, T_WAIT
 from .timing import Timeline, TimingPlan
-
-MESSAGE_KEYS = ("x", "e", "y")  # rows of `Timeline.traffic`
 
 
 @dataclass
@@ -83,13 +83,12 @@ def views(plan: TimingPlan, timeline: Timeline, mesh: Mesh) -> tuple[ChipView, d
     totals = tl.totals
     network = NetworkView(links, int(totals[T_MESSAGES]), int(totals[T_BYTES]), int(totals[T_BYTE_HOPS]),
                           int(totals[T_WAIT]))
-    traffic = {key: [int(v) for v in tl.traffic[i]] for i, key in enumerate(MESSAGE_KEYS) if tl.traffic[i, 0] > 0}
+    traffic = {MESSAGE_KEY_OF_CODE[code]: [int(v) for v in row] for code, row in enumerate(tl.traffic) if row[0] > 0}
     chip = ChipView(tl.now, mesh, pes, network, traffic)
     programs = {}
     for k, coord in enumerate(plan.coords):
-        figures = {"op_cycles": {kind: int(plan.cycles[kind][k]) for kind in ("F", "B", "U")},
-                   "updates": int(tl.updates[k]), "in_flight_window": int(plan.window[k]),
-                   "max_in_flight": int(tl.max_in_flight[k]), "peak_sram_bytes": int(tl.sram_peak[k])}
+        figures = layer_stats(tuple(int(plan.cycles[kind][k]) for kind in "FBU"), int(tl.updates[k]),
+                              int(plan.window[k]), int(tl.max_in_flight[k]), int(tl.sram_peak[k]))
         programs[coord] = ProgramView(figures, int(tl.sram_peak[k]))
     return chip, programs, RecorderView(staleness_counts(tl, len(plan.coords)), tl.samples_trained)
 

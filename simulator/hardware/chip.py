@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import simpy
 
-from ..records import Message, MessageRecord
+from ..records import Message, MessageRecord, new_record
 from .cost import op_cycles
 from .link import Network
 from .mesh import Coord, Mesh
@@ -15,8 +15,6 @@ from .pe import PE, Program
 
 if TYPE_CHECKING:
     from ..config import HardwareConfig
-
-_tuple_new = tuple.__new__
 
 
 class Chip:
@@ -85,7 +83,7 @@ class Chip:
         counts[1] += nbytes
         counts[2] += nbytes * hops
         if self.messages is not None:
-            self.messages.append(_tuple_new(MessageRecord, (src, dst, now, arrival, nbytes, kind, message[1])))
+            self.messages.append(new_record(MessageRecord, (src, dst, now, arrival, nbytes, kind, message[1])))
         pe.deliver(message, arrival - now)
         return arrival
 

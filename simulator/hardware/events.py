@@ -25,21 +25,6 @@ from typing import Callable
 
 import simpy
 from simpy.core import NORMAL
-from simpy.events import Event
-
-
-class Call(Event):
-    """An event that runs one callback `delay` cycles from now."""
-
-    __slots__ = ()
-
-    def __init__(self, env: simpy.Environment, delay: int, callback: Callable[[Event], None]):
-        # What Event.__init__ and Timeout do, in one step: a triggered event with one callback.
-        self.env = env
-        self.callbacks = [callback]
-        self._ok = True
-        self._value = None
-        env.schedule(self, NORMAL, delay)
 
 
 def queue_at(env: simpy.Environment, cycle: int, event_id: int, event) -> None:

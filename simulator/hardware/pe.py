@@ -8,11 +8,9 @@ from typing import Callable, Protocol
 import simpy
 from simpy.core import NORMAL
 
-from ..records import Message, Op, OpRecord
+from ..records import Message, Op, OpRecord, new_record
 from .events import Completion, Delivery, queue_at
 from .mesh import Coord
-
-_tuple_new = tuple.__new__
 
 
 class Program(Protocol):
@@ -107,11 +105,6 @@ class PE:
             heappop(inbox)
             receive(message)
 
-    def receive(self, message: Message) -> None:
-        """A message is here: hand it to the program and look for work."""
-        self.program.receive(message)
-        self.wake()
-
     # -- ops -------------------------------------------------------------------------------
     def wake(self) -> None:
         """Start the next op, unless busy or unless a message is still due this cycle:
@@ -136,7 +129,7 @@ class PE:
         end = self.busy_until = now + cycles
         self.ops += 1
         if self.trace is not None:
-            self.trace.append(_tuple_new(OpRecord, (self.coord, kind, tag, now, end)))
+            self.trace.append(new_record(OpRecord, (self.coord, kind, tag, now, end)))
         self._finish = finish
         done = self._done  # queue the completion at `end`
         done.callbacks = done.on_end

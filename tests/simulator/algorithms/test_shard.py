@@ -10,7 +10,6 @@ from wafersim.algorithms.shard import REQUEST_BYTES, Push, ShardProgram
 from wafersim.algorithms.store import ParameterStore
 from wafersim.config import HardwareConfig
 from wafersim.hardware.chip import Chip
-from wafersim.hardware.events import Call
 from wafersim.memory import shard_memory
 from wafersim.records import Message
 from tests.builders import dense_layer
@@ -53,7 +52,8 @@ def _setup(lock_free):
     ones = Push([np.ones((2, 3), np.float32), np.ones(2, np.float32)], mean_over=1, samples=4, base_version=0,
                 reply=False)
     chip.send(W1, SHARD, 32, Message("push", 1, ones))  # arrives at 2: U runs over [2, 10)
-    Call(chip.env, 4, lambda _e: chip.send(W2, SHARD, REQUEST_BYTES, Message("pull", 2, None)))  # arrives at 6
+    chip.env.timeout(4).callbacks.append(  # arrives at 6
+        lambda _e: chip.send(W2, SHARD, REQUEST_BYTES, Message("pull", 2, None)))
     chip.run()
     return chip, recorder, workers
 

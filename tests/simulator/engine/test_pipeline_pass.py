@@ -6,7 +6,7 @@ import numpy as np
 
 from tests.builders import make, scenario_dict
 from wafersim import runner
-from wafersim.engine.pipeline_pass import AUX_KEEP, AUX_RELEASE, AUX_STASHED, DONE, STOPPED
+from wafersim.engine.pipeline_pass import AUX_KEEP, AUX_RELEASE, AUX_STASHED, COUNT_SHIFT, DONE, STOPPED
 from wafersim.engine.timing import TimingPlan
 
 
@@ -43,7 +43,7 @@ def test_two_layer_cp_trace():
         [-1, 0, 0, 1, 16, 0, 0], [-1, 1, 0, 1, 4, 2, 0], [-1, 0, 1, 2, 16, 0, 1], [-1, 1, 1, 2, 4, 2, 1],
         [0, 1, 6, 7, 16, 0, 0], [0, 1, 11, 12, 16, 0, 1], [1, 0, 17, 18, 16, 1, 0], [1, 0, 32, 33, 16, 1, 1]]
     assert timeline.now == 43 and timeline.samples_trained == 2
-    assert timeline.op_aux[timeline.op_kind == 2].tolist() == [1 << 3] * 4  # one sample per gradient
+    assert timeline.op_aux[timeline.op_kind == 2].tolist() == [1 << COUNT_SHIFT] * 4  # one sample per gradient
 
 
 def test_cut_at_an_op_is_a_prefix():

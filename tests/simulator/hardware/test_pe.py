@@ -10,7 +10,6 @@ import simpy
 from wafersim.config import HardwareConfig
 from wafersim.hardware.chip import Chip
 from wafersim.hardware.cost import op_cycles
-from wafersim.hardware.events import Call
 from wafersim.records import Message
 from wafersim.hardware.pe import PE
 
@@ -203,7 +202,7 @@ def test_an_event_that_raises_leaves_the_program_with_the_messages_before_it():
     def fail(_event):
         raise RuntimeError("stop")
 
-    Call(chip.env, 6, fail)
+    chip.env.timeout(6).callbacks.append(fail)
     with pytest.raises(RuntimeError, match="stop"):
         chip.run()
     assert program.inbox == ["early"]

@@ -1,0 +1,89 @@
+"""What a run keeps whatever engine runs it: the parameters it trains, its curve, its progress bar, and its result.
+
+`session.Session` (the event engine) and `engine.session.CompiledSession` both build on
+`RunState`; each says where its measurements live (`measured`), how far it has got
+(`samples_trained`, `now`) and which losses an evaluation averages (`take_recent`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from tqdm import tqdm
+
+from .config import Scenario
+from .metrics import collect
+from .training.model import accuracy, init_params
+
+
+class RunState:
+    """A run's parameters (initial and current), curve and progress bar, and the result files they become."""
+
+    def __init__(self, scenario: Scenario, prepared, trace: bool):
+        t, m = scenario.training, scenario.model
+        self.scenario, self.prepared, self.trace = scenario, prepared, trace
+        self.arithmetic = not scenario.timing_only
+        self.weights, self.biases = init_params(m, t.seed)
+        self.initial = {**{f"W{k}_init": W.copy() for k, W in enumerate(self.weights, 1)},
+                        **{f"b{k}_init": b.copy() for k, b in enumerate(self.biases, 1)}}
+        self.saved: dict[int, object] = {}  # layer k -> the layer object whose optimizer state the run saves
+        self.curve: list[tuple[int, int, float, float]] = []  # (samples, cycle, train_loss, test_accuracy)
+        self.last_eval = 0
+        self.bar = None
+
+    # -- what each engine says -------------------------------------------------------------
+    @property
+    def samples_trained(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def now(self) -> int:
+        """The cycle the run has reached."""
+        raise NotImplementedError
+
+    def take_recent(self) -> list[float]:
+        """The losses computed since the last evaluation (they are averaged into its train_loss)."""
+        raise NotImplementedError
+
+    def measured(self) -> tuple:
+        """(chip, programs, recorder) as `metrics.collect` reads them."""
+        raise NotImplementedError
+
+    # -- progress ----------------------------------------------------------------------------
+    def attach_progress(self, progress: bool) -> None:
+        """Show a progress bar (again, after a resume) from the samples trained so far."""
+        self.bar = tqdm(total=self.prepared.n_samples, initial=self.samples_trained, unit="sample",
+                        disable=None if progress else True, leave=False, mininterval=0.5)
+
+    def close_progress(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    # -- evaluation and result -----------------------------------------------------------------
+    def evaluate(self, samples: int, cycle: int) -> None:
+        """A curve point: the mean loss since the last one and the test accuracy of the weights as they stand."""
+        window = self.take_recent()
+        loss = float(np.mean(window)) if self.arithmetic and len(window) else float("nan")
+        data, m = self.prepared.data, self.scenario.model
+        acc = accuracy(m, self.weights, self.biases, data.X_test, data.y_test) if self.arithmetic else float("nan")
+        self.curve.append((samples, cycle, loss, acc))
+        self.last_eval = samples
+
+    def finish(self) -> None:
+        """The last curve point, after the run (or where it stopped)."""
+        if self.samples_trained > self.last_eval or not self.curve:
+            self.evaluate(self.samples_trained, self.now)
+
+    def metrics(self, status: str, engine: dict) -> dict:
+        chip, programs, recorder = self.measured()
+        p = self.prepared
+        return collect(self.scenario, chip, p.layout, programs, recorder, p.overflow, self.curve, status,
+                       p.n_samples, engine)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """weights.npz: initial and final parameters and the optimizer state of the saved layers."""
+        return {**self.initial,
+                **{f"W{k}": W for k, W in enumerate(self.weights, 1)},
+                **{f"b{k}": b for k, b in enumerate(self.biases, 1)},
+                **{f"opt/{k}/{name}": array for k, layer in sorted(self.saved.items())
+                   for name, array in layer.optimizer_arrays().items()}}
