@@ -303,3 +303,20 @@ def test_the_summary_of_a_deep_network_lists_its_first_and_last_layers(tmp_path,
     assert "... (4 more layers in metrics.json)" in out
     rows = [line.split()[0] for line in out.splitlines() if line.strip() and line.split()[0].isdigit()]
     assert rows == [str(k) for k in [*range(1, 9), *range(13, 21)]]
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_an_engine_that_cannot_run_the_scenario_is_refused_before_it_runs(tmp_path, capsys, command):
+    allreduce = REPO / "scenarios" / "allreduce.yaml"
+    extra = ["--out", str(tmp_path / "out"), "--no-progress"] if command == "run" else []
+    assert main([command, str(allreduce), "--set", "engine=compiled", *extra]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert err == (f"error: {allreduce}: 1 problem(s) in the configuration:\n  - engine: the compiled engine cannot "
+                   "run this scenario: algorithm allreduce is data-parallel; the compiled engine runs sgd, cp and "
+                   "mbgd; use engine: auto (or events)\n")
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_unknown_engine_is_refused(tmp_path, capsys):
+    assert main(["validate", str(tiny(tmp_path)), "--set", "engine=fast"]) == EXIT_CONFIG
+    assert "  - engine: Input should be 'auto', 'events' or 'compiled' (got 'fast')" in capsys.readouterr().err
