@@ -8,9 +8,9 @@ and caches are not timed). Sections:
              to 100k samples with arithmetic (compiled engine): seconds per sample
     depth    CP on 4 to 1024 layers of 64->64, 1,000 samples, timing-only, compiled and event
              engines: seconds per layer
-    workers  all-reduce (event engine, the only one that runs it) with 4 to 512 workers of
-             two 64->64 layers, 4 steps of batch 1, timing-only: a ring step sends 2 N (N - 1) D
-             chunk messages, so seconds are fitted against the messages simulated
+    workers  all-reduce with 4 to 512 workers of two 64->64 layers, 4 steps of batch 1,
+             timing-only, compiled and event engines: a ring step sends 2 N (N - 1) D chunk
+             messages, so seconds are fitted against the messages simulated
     wafer    CP on 10,000 layers of 64->64 on a 300 x 300 mesh for 1,000 samples, timing-only,
              compiled engine: wall time, PE-ops per second, peak memory
 
@@ -136,10 +136,12 @@ def main(argv: list[str] | None = None) -> int:
         workers = [4, 16, 64] if q else [4, 16, 64, 256, 512]
         # A ring all-reduce step of N workers sends 2 (N - 1) chunks per worker and layer: 2 N (N - 1) D
         # messages in all, so host time is fitted against the messages simulated.
-        report["workers"] = sweep("workers, all-reduce 64-64-64, 4 steps of batch 1, timing-only, events", "workers",
-                                  workers, lambda w: scenario([64, 64, 64], 4 * w, 33, 33, True, "events",
-                                                              algorithm="allreduce", workers=w, batch_size=1),
-                                  per_message=True)
+        for engine in ("compiled", "events"):
+            report[f"workers_{engine}"] = sweep(
+                f"workers, all-reduce 64-64-64, 4 steps of batch 1, timing-only, {engine}", "workers", workers,
+                lambda w: scenario([64, 64, 64], 4 * w, 33, 33, True, engine, algorithm="allreduce", workers=w,
+                                   batch_size=1),
+                per_message=True)
     if "wafer" in args.sections:
         layers, samples = (2_000, 200) if q else (10_000, 1_000)
         print(f"\nwafer: CP on {layers:,} layers of 64->64, 300 x 300 mesh, {samples:,} samples, timing-only, compiled")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from .algorithms import ALLREDUCE
 from .layers import param_bytes
 
 SECONDS_PER_EVENT = 4e-6
@@ -92,14 +93,17 @@ def estimate(scenario, layout, data, trace: bool = True, compiled: bool = False)
     # Per update and layer a few exchange messages (push, pull, weights, ring chunks).
     exchange = updates * D * (4 + 3 * max(0, n_workers - 1)) if t.spec.data_parallel else 0
     ops = n * 2 * D + updates * D  # F and B of every sample on every layer, one U per update and layer
+    if t.spec.family == ALLREDUCE:
+        ops += updates * D * (n_workers - 1)  # and N - 1 R ops
     messages = n * 2 * D + exchange  # activations, deltas and labels: 2D per sample
     events = ops + messages
     macs = sum(n * (s.forward_macs() + s.backward_macs(True)) + updates * s.param_count * 4 for s in shapes)
     arithmetic = not scenario.timing_only
     arrays = sum(p.memory.total + param_bytes(p.shape) for p in layout.placed) if arithmetic else 0
     if compiled:
-        schedule = layout.schedules[0]
-        held = sum(min(schedule.window(k), n) + 1 for k in range(1, D + 1))
+        held = sum(min(schedule.window(k), n) + 1 for schedule in layout.schedules for k in range(1, D + 1))
+        if n_workers > 1:
+            held += len(layout.placed) * (4 * n_workers + 4)  # every PE's ring of chunks on their way
         programs = len(layout.placed) * COMPILED_BYTES_PER_PE + held * COMPILED_BYTES_PER_HELD
         logs = events * COMPILED_BYTES_PER_RECORD if trace else ops * COMPILED_BYTES_PER_OP if arithmetic else 0
         per_event = COMPILED_SECONDS_PER_EVENT

@@ -27,6 +27,12 @@ from .registry import ALLREDUCE, Algorithm
 REDUCE, GATHER = 0, 1  # the two phases of the ring
 
 
+def ring_chunks(params: int, workers: int) -> list[slice]:
+    """The floats of each of the N chunks a flat gradient of `params` floats is cut into (as even as can be)."""
+    bounds = np.linspace(0, params, workers + 1).astype(np.int64) if workers > 1 else np.array([0, params])
+    return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
 class Ring:
     """The ring of layer k: its workers' PEs in ring order and the chunks its flat gradient is cut into.
 
@@ -36,9 +42,7 @@ class Ring:
 
     def __init__(self, coords: list[Coord], params: int, chip: Chip):
         self.coords = coords  # worker w's PE is coords[w - 1]
-        n = len(coords)
-        bounds = np.linspace(0, params, n + 1).astype(np.int64) if n > 1 else np.array([0, params])
-        self.chunks = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]  # floats of each chunk
+        self.chunks = ring_chunks(params, len(coords))
         self.chunk_bytes = [(c.stop - c.start) * FLOAT_BYTES for c in self.chunks]
         self.cycles_R = [chip.op_cycles(c.stop - c.start) for c in self.chunks]  # one MAC per float added
 

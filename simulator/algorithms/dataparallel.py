@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from .base import Batched, Schedule
+from .base import Batched, Schedule, TimingRules
 
 
 class DataParallelOptions(Batched):
@@ -76,3 +76,10 @@ class DataParallel(Schedule):
 
     def ends_group(self, sample: int) -> bool:
         return sample in self.last_of_batch
+
+    def timing_rules(self) -> TimingRules | None:
+        """The gate and groups in positions of the worker's stream (its i-th sample is in batch
+        i // B), which holds while every batch but the last has the largest size."""
+        if any(len(batch) != self.largest for batch in self.batches[:-1]):
+            return None
+        return TimingRules(gate_batch=self.largest, group_batch=self.largest)

@@ -2,9 +2,9 @@
 
 The event engine (SimPy; `hardware/`, `algorithms/`) runs every algorithm and is the
 model of record. The compiled engine (`pipeline_pass.py`, `replay.py`, `fused.py`) runs the
-pipelined algorithms (sgd, cp with either delta rule, mbgd): a Numba timing pass computes
-every op's start and every message's arrival with the event engine's rules, then the
-arithmetic is replayed in that order. Tests hold the two to bitwise-identical weights,
+pipelined algorithms (sgd, cp with either delta rule, mbgd) and ring all-reduce: a Numba
+timing pass computes every op's start and every message's arrival with the event engine's
+rules, then the arithmetic is replayed in that order. Tests hold the two to bitwise-identical weights,
 curves, op and message tables and metrics.
 
 `engine: auto` (the default) picks the compiled engine where it applies and says why not

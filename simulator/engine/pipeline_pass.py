@@ -1,20 +1,29 @@
 """The compiled timing pass of the layer pipeline: every op's start and end and every message's send and arrival.
 
-A Numba port of the event engine for SGD, CP and MBGD (`algorithms/pipeline.py` on
-`hardware/pe.py`, `link.py` and `chip.py`), rule for rule: the same events (a delivery per
-message, a completion per op) processed in the same order (by cycle, then by the order in
-which they were scheduled, as SimPy does), the same op choice (U, then F if the window has
-room, the gate is open and the top layer has the label, then B), the same same-cycle rule
-(a PE waits for every message due to it this cycle before it chooses), the same XY routes
-and FIFO link grants. Nothing here depends on values, which is why the arithmetic can be
-replayed afterwards in the order this pass finds (`replay.py`).
+A Numba port of the event engine for SGD, CP, MBGD and ring all-reduce
+(`algorithms/pipeline.py` and `allreduce.py` on `hardware/pe.py`, `link.py` and `chip.py`),
+rule for rule: the same events (a delivery per message, a completion per op) processed in
+the same order (by cycle, then by the order in which they were scheduled, as SimPy does),
+the same op choice (R, then U, then F if the window has room, the gate is open and the top
+layer has the label, then B), the same same-cycle rule (a PE waits for every message due to
+it this cycle before it chooses), the same XY routes and FIFO link grants. Nothing here
+depends on values, which is why the arithmetic can be replayed afterwards in the order
+this pass finds (`replay.py`).
 
-Arrays are indexed by layer k = 0..D-1 (layer k+1 of the scenario). Samples move through
-each layer in order and back-propagate in the order they were forwarded, so every queue
-is a ring buffer; a queue that would overflow, or a backward out of order, stops the pass
-with an error code (the engine then falls back to the event engine; it never happens for
-these schedules). Message kinds: 0 x (activations), 1 e (deltas), 2 y (labels), the codes
-of `records.MESSAGE_KIND_TABLE`. Op kinds: 0 F, 1 B, 2 U (`records.OP_KINDS`).
+PEs are indexed p = w * D + k: layer k = 0..D-1 (layer k+1 of the scenario) of worker
+w = 0..N-1 (N = 1 for a pipeline). Each worker streams its own samples (`stream[w]`, the
+sample ids it trains on, in order) through its layers; internally a sample is its position
+in its worker's stream. Under all-reduce (N > 1) a layer that has summed a minibatch's
+gradient passes chunks round the ring of its N copies (reduce-scatter with an R op per
+chunk added, then all-gather), and applies the sum once every chunk is back.
+
+Samples move through each layer in order and back-propagate in the order they were
+forwarded, and a route delivers in the order it was sent, so every queue is a ring buffer;
+a queue that would overflow, or a backward out of order, stops the pass with an error code
+(the engine then falls back to the event engine; it never happens for these schedules).
+Message kinds inside the pass: 0 x (activations), 1 e (deltas), 2 y (labels), 3 ring
+(all-reduce chunks); the logs use the codes of `records.MESSAGE_KIND_TABLE`. Op kinds are
+the codes of `records.OP_KINDS`: 0 F, 1 B, 2 U, 4 R.
 """
 
 from __future__ import annotations
@@ -31,11 +40,16 @@ COUNT_SHIFT = 3
 # Indices into `totals`: counters of the network and of the pass.
 (T_NOW, T_MESSAGES, T_BYTES, T_BYTE_HOPS, T_WAIT, T_TRAINED, T_OPS, T_N_EVALS, T_STATUS, T_HEAP, T_SEQ,
  N_TOTALS) = range(12)
-# An event on the heap is one int64: tag * SHIFT + pe * 4 + kind, kind 0-2 the delivery of a
-# message of that kind to layer pe, COMPLETE the end of the op running on pe.
-TAG_BITS = 22
+# An event on the heap is one int64: tag * SHIFT + pe * 8 + kind, kind 0-3 the delivery of a
+# message of that kind to PE pe (tag: its sample's stream position), COMPLETE the end of the op
+# running on pe (tag: the op's).
+TAG_BITS = 24  # room for 2**21 PEs
 SHIFT = 1 << TAG_BITS
-COMPLETE = 3
+COMPLETE = 7
+X, E, Y, RING = 0, 1, 2, 3  # message kinds inside the pass
+KIND_CODE = (0, 1, 2, 6)  # their codes in the message log (`records.MESSAGE_KIND_TABLE`)
+F, B, U, R = 0, 1, 2, 4  # op codes (`records.OP_KINDS`)
+N_MESSAGE_CODES = 7
 
 
 @cached_njit(inline="always", error_model="numpy")
@@ -93,13 +107,13 @@ def _pop(h_time, h_seq, h_what, n):
 
 
 @cached_njit(error_model="numpy")  # a call of its own: inlining it here made the pass slower and longer to compile
-def _send(r, src, dst, nbytes, kind, tag, now, route_off, route_links, link_free, link_busy, link_msgs, link_wait,
-          hop_latency, bandwidth, contention, totals, traffic, mlog, way_t, way_off, way_cap, way_head, way_n,
-          h_time, h_seq, h_what):
+def _send(r, src, dst, nbytes, kind, tag, log_tag, now, route_off, route_links, link_free, link_busy, link_msgs,
+          link_wait, hop_latency, bandwidth, contention, totals, traffic, mlog, way_t, way_off, way_cap, way_head,
+          way_n, h_time, h_seq, h_what):
     """Send a message of `kind` and `nbytes` along route r (`link.Network.transit_on` and
-    `chip.Chip.send`): reserve its links, count it, log it (if `mlog` has room for it) and
-    schedule its delivery. Returns False if the ring of its kind's messages on their way to
-    `dst` overflows."""
+    `chip.Chip.send`): reserve its links, count it, log it (if `mlog` has room for it; with
+    `log_tag`, its sample id or worker) and schedule its delivery (with `tag`). Returns
+    False if the ring of its kind's messages on their way to `dst` overflows."""
     ser = -(-nbytes // bandwidth)
     head = now
     for li in range(route_off[r], route_off[r + 1]):
@@ -119,159 +133,188 @@ def _send(r, src, dst, nbytes, kind, tag, now, route_off, route_links, link_free
     totals[T_MESSAGES] = i + 1
     totals[T_BYTES] += nbytes
     totals[T_BYTE_HOPS] += nbytes * hops
-    traffic[kind, 0] += 1
-    traffic[kind, 1] += nbytes
-    traffic[kind, 2] += nbytes * hops
+    code = KIND_CODE[kind]
+    traffic[code, 0] += 1
+    traffic[code, 1] += nbytes
+    traffic[code, 2] += nbytes * hops
     if i < mlog.shape[1]:
         mlog[0, i], mlog[1, i], mlog[2, i], mlog[3, i] = src, dst, now, arrival
-        mlog[4, i], mlog[5, i], mlog[6, i] = nbytes, kind, tag
-    ring = kind * (way_head.shape[0] // 3) + dst  # rings are kind-major: D of each kind
+        mlog[4, i], mlog[5, i], mlog[6, i] = nbytes, code, log_tag
+    ring = kind * (way_head.shape[0] // 4) + dst  # rings are kind-major: P of each kind
     if way_n[ring] == way_cap[ring]:
         return False
     way_t[way_off[ring] + _wrap(way_head[ring] + way_n[ring], way_cap[ring])] = arrival
     way_n[ring] += 1
     seq = totals[T_SEQ]
-    totals[T_HEAP] = _push(h_time, h_seq, h_what, totals[T_HEAP], arrival, seq, tag * SHIFT + dst * 4 + kind)
+    totals[T_HEAP] = _push(h_time, h_seq, h_what, totals[T_HEAP], arrival, seq, tag * SHIFT + dst * 8 + kind)
     totals[T_SEQ] = seq + 1
     return True
 
 
 @cached_njit(error_model="numpy")  # no zero-division checks: no divisor here can be 0
-def pipeline_pass(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes, sram_static,
-                  gate_batch, group_batch, n_samples, route_off, route_links, n_links, hop_latency, bandwidth,
-                  contention, eval_every, max_ops, record_ops, record_times):
-    """Simulate the pipeline of D layers on n_samples samples.
+def pipeline_pass(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes, sram_static, D, stream,
+                  ring_cycles, ring_bytes, gate_batch, group_batch, route_off, route_links, n_links, hop_latency,
+                  bandwidth, contention, eval_every, max_ops, record_ops, record_times):
+    """Simulate N workers' pipelines of D layers, each on its stream of samples.
 
-    Per layer (int64[D]): cF, cB, cU op cycles; in_bytes, out_bytes message sizes; window
-    (most samples held); anchored (0/1); stash_bytes; sram_static (bytes held throughout).
-    gate_batch: 0 lets every F go (CP), B > 0 lets sample s go at version >= s // B (SGD
-    is 1, MBGD its batch size); group_batch: 0 ends a gradient at every backward, B > 0
-    every B samples and at the last. Routes (int64): route r's links are
-    route_links[route_off[r]:route_off[r+1]] (link ids < n_links); r = 0 the port to
-    layer 0 (x), 1 the port to the top layer (y), 2 + k layer k -> k+1 (x), 2 + D + k
-    layer k -> k-1 (e). The pass stops before the op that would be op number max_ops
-    (-1: never), where the event engine stops when a run is interrupted there.
+    Per PE p = w * D + k (int64[N * D]): cF, cB, cU op cycles; in_bytes, out_bytes message
+    sizes; window (most samples held); anchored (0/1); stash_bytes; sram_static (bytes held
+    throughout). stream (int64[N, S]): worker w's sample ids in the order it trains on them.
+    ring_cycles, ring_bytes (int64[D, N]): the R op cycles and the bytes of chunk c of layer
+    k's ring (unused for N = 1). gate_batch: 0 lets every F go (CP), B > 0 lets the sample
+    at stream position i go at version >= i // B (SGD is 1, MBGD its batch size);
+    group_batch: 0 ends a gradient at every backward, B > 0 every B samples and at the
+    last. Routes (int64): route r's links are route_links[route_off[r]:route_off[r+1]]
+    (link ids < n_links); r = w the port to worker w's layer 0 (x), N + w the port to its
+    top layer (y), 2N + p PE p -> p+1 (x), 2N + P + p PE p -> p-1 (e), 2N + 2P + p PE p to
+    the same layer of the next worker (ring). The pass stops before the op that would be
+    op number max_ops (-1: never), where the event engine stops when a run is
+    interrupted there.
 
-    Returns the op log (layer, kind, tag, aux, if record_ops; start and end if
-    record_times), the message log (if record_times; rows src, dst, sent, arrival, nbytes,
-    kind, tag), per-layer counters, each update's layer and staleness, per-link
-    counters, traffic (kind x messages/bytes/byte-hops), the evaluation points (samples
-    trained, cycle, ops started before) and `totals` (indices T_*).
+    Returns the op log (PE, kind, tag, aux, if record_ops; start and end if record_times),
+    the message log (if record_times; rows src, dst, sent, arrival, nbytes, kind code,
+    tag), per-PE counters, each update's layer and staleness (worker 0's), per-link
+    counters, traffic (kind code x messages/bytes/byte-hops), the evaluation points (samples
+    trained, cycle, ops started before) and `totals` (indices T_*). An op's tag is its
+    sample's id (an R: the update it sums for); its aux the AUX_* bits and, for a U, its
+    count of samples above COUNT_SHIFT; for an R the ring step.
     """
-    D = cF.shape[0]
-    n = n_samples
+    P = cF.shape[0]
+    N = stream.shape[0]
+    S = stream.shape[1]  # samples per worker
+    n = S
+    last_layer = D - 1
     # -- rings: what a layer holds is bounded by its window, what waits for it by its neighbour's
     held_cap = np.minimum(window, n) + 1
-    in_cap = np.empty(D, np.int64)
-    in_cap[0] = min(window[0] + 1, n) + 1
-    for k in range(1, D):
-        in_cap[k] = min(window[k - 1], n) + 1
-    # Messages on their way to layer k, one ring per kind (ring kind * D + k): one route each
-    # (x from k-1 or the port, e from k+1, y from the port to the top layer), and a route
-    # delivers in the order it was sent, so a ring's oldest entry arrives first. A label is on
-    # its way only while its sample is held at (or waiting for) layer 1.
-    way_cap = np.zeros(3 * D, np.int64)
-    way_cap[:D] = in_cap
-    way_cap[D: 2 * D] = held_cap
-    way_cap[3 * D - 1] = min(window[0] + 2, n) + 1
-    way_off = np.zeros(3 * D + 1, np.int64)
-    for r in range(3 * D):
+    in_cap = np.empty(P, np.int64)
+    for p in range(P):
+        in_cap[p] = min(window[p] + 1, n) + 1 if p % D == 0 else min(window[p - 1], n) + 1
+    # Messages on their way to PE p, one ring per kind (ring kind * P + p): one route each (x from
+    # p-1 or the port, e from p+1, y from the port to the top layer, chunks from the previous
+    # worker), and a route delivers in the order it was sent, so a ring's oldest entry arrives
+    # first. A label is on its way only while its sample is held at (or waiting for) layer 1;
+    # a worker's ring chunks at most two updates' worth.
+    way_cap = np.zeros(4 * P, np.int64)
+    way_cap[:P] = in_cap
+    way_cap[P: 2 * P] = held_cap
+    for w in range(N):
+        way_cap[2 * P + w * D + last_layer] = min(window[w * D] + 2, n) + 1
+        if N > 1:
+            way_cap[3 * P + w * D: 3 * P + (w + 1) * D] = 4 * N + 4
+    way_off = np.zeros(4 * P + 1, np.int64)
+    for r in range(4 * P):
         way_off[r + 1] = way_off[r] + way_cap[r]
-    way_t = np.empty(way_off[3 * D], np.int64)  # arrival cycles
-    way_head = np.zeros(3 * D, np.int64)
-    way_n = np.zeros(3 * D, np.int64)
-    held_off = np.zeros(D + 1, np.int64)
-    in_off = np.zeros(D + 1, np.int64)
-    for k in range(D):
-        held_off[k + 1] = held_off[k] + held_cap[k]
-        in_off[k + 1] = in_off[k] + in_cap[k]
-    held_s = np.empty(held_off[D], np.int64)  # samples forwarded, not yet back-propagated, oldest first
-    held_v = np.empty(held_off[D], np.int64)  # the weight version each was forwarded with
-    held_c = np.zeros(held_off[D], np.int8)  # 1: its backward drops the stashed copy of its version
-    de_s = np.empty(held_off[D], np.int64)  # deltas waiting (their samples)
-    in_s = np.empty(in_off[D], np.int64)  # inputs waiting (their samples)
-    held_head = np.zeros(D, np.int64)
-    held_n = np.zeros(D, np.int64)
-    de_head = np.zeros(D, np.int64)
-    de_n = np.zeros(D, np.int64)
-    in_head = np.zeros(D, np.int64)
-    in_n = np.zeros(D, np.int64)
-    label = np.zeros(max(n, 1), np.bool_)  # labels that have reached the top layer
+    way_t = np.empty(way_off[4 * P], np.int64)  # arrival cycles
+    way_head = np.zeros(4 * P, np.int64)
+    way_n = np.zeros(4 * P, np.int64)
+    held_off = np.zeros(P + 1, np.int64)
+    in_off = np.zeros(P + 1, np.int64)
+    for p in range(P):
+        held_off[p + 1] = held_off[p] + held_cap[p]
+        in_off[p + 1] = in_off[p] + in_cap[p]
+    held_s = np.empty(held_off[P], np.int64)  # samples forwarded, not yet back-propagated, oldest first
+    held_v = np.empty(held_off[P], np.int64)  # the weight version each was forwarded with
+    held_c = np.zeros(held_off[P], np.int8)  # 1: its backward drops the stashed copy of its version
+    de_s = np.empty(held_off[P], np.int64)  # deltas waiting (their samples)
+    in_s = np.empty(in_off[P], np.int64)  # inputs waiting (their samples)
+    held_head = np.zeros(P, np.int64)
+    held_n = np.zeros(P, np.int64)
+    de_head = np.zeros(P, np.int64)
+    de_n = np.zeros(P, np.int64)
+    in_head = np.zeros(P, np.int64)
+    in_n = np.zeros(P, np.int64)
+    label = np.zeros(max(N * n, 1), np.bool_)  # labels that have reached the top layer, by worker and position
     # -- program and PE state ------------------------------------------------------------
-    version = np.zeros(D, np.int64)
-    pending = np.zeros(D, np.bool_)
-    group_min = np.zeros(D, np.int64)
-    group_n = np.zeros(D, np.int64)
-    group_last = np.zeros(D, np.int64)
-    max_in_flight = np.zeros(D, np.int64)
-    updates = np.zeros(D, np.int64)
+    version = np.zeros(P, np.int64)
+    pending = np.zeros(P, np.bool_)
+    group_min = np.zeros(P, np.int64)
+    group_n = np.zeros(P, np.int64)
+    group_last = np.zeros(P, np.int64)
+    applied = np.zeros(P, np.int64)  # samples applied, over all workers
+    max_in_flight = np.zeros(P, np.int64)
+    updates = np.zeros(P, np.int64)
     sram = sram_static.copy()
     sram_peak = sram_static.copy()
-    busy = np.zeros(D, np.bool_)
-    busy_cycles = np.zeros(D, np.int64)
-    busy_until = np.zeros(D, np.int64)
-    pe_ops = np.zeros(D, np.int64)
-    cur_kind = np.zeros(D, np.int64)
-    cur_ends = np.zeros(D, np.bool_)
-    stale_layer = np.empty(n * D, np.int32)  # per update, in the order they start: its layer
-    stale_value = np.empty(n * D, np.int32)  # and its staleness (at most one update per layer and sample)
+    busy = np.zeros(P, np.bool_)
+    busy_cycles = np.zeros(P, np.int64)
+    busy_until = np.zeros(P, np.int64)
+    pe_ops = np.zeros(P, np.int64)
+    cur_kind = np.zeros(P, np.int64)
+    cur_ends = np.zeros(P, np.bool_)
+    # -- all-reduce: each PE's place in its ring (`allreduce.RingLayer`) --------------------------
+    ready = np.zeros(P, np.bool_)  # its own gradient is summed: it may take chunks in
+    ring_phase = np.zeros(P, np.int64)  # 0 reduce-scatter, 1 all-gather
+    ring_step = np.zeros(P, np.int64)  # the step of the phase it expects next
+    ring_q = np.zeros(P, np.int64)  # chunks arrived, not yet taken
+    cur_chunk = np.zeros(P, np.int64)  # the chunk of the R op running
+    reduce_ops = np.zeros(P, np.int64)
+    n_steps = n if group_batch == 0 else -(-n // group_batch)  # updates per layer
+    stale_layer = np.empty(D * n_steps, np.int32)  # per update of worker 0, in the order they start: its layer
+    stale_value = np.empty(D * n_steps, np.int32)  # and its staleness
     n_updates = 0
     # -- network ---------------------------------------------------------------------------
     link_free = np.zeros(n_links, np.int64)
     link_busy = np.zeros(n_links, np.int64)
     link_msgs = np.zeros(n_links, np.int64)
     link_wait = np.zeros(n_links, np.int64)
-    traffic = np.zeros((3, 3), np.int64)
+    traffic = np.zeros((N_MESSAGE_CODES, 3), np.int64)
     totals = np.zeros(N_TOTALS, np.int64)
-    # -- logs: at most 3 ops per layer and sample; 2 messages per layer and sample ----------------
-    n_ops_max = 3 * n * D if max_ops < 0 else min(3 * n * D, max_ops)
+    # -- logs: per PE an F and a B per sample, a U and N-1 R per update; per worker 2 messages
+    # per layer and sample, and per PE 2(N-1) chunks per update -------------------------------
+    all_ops = P * (2 * n + N * n_steps)
+    n_ops_max = all_ops if max_ops < 0 else min(all_ops, max_ops)
     n_log = n_ops_max if record_ops else 0
     op_layer = np.empty(n_log, np.int32)
     op_kind = np.empty(n_log, np.int8)
     op_tag = np.empty(n_log, np.int64)
-    op_aux = np.empty(n_log, np.int64)  # AUX_* bits; a U's gradient sample count above them
+    op_aux = np.empty(n_log, np.int64)  # AUX_* bits; a U's gradient sample count above them; an R's step
     n_times = n_log if record_times else 0
     op_start = np.empty(n_times, np.int64)
     op_end = np.empty(n_times, np.int64)
-    mlog = np.empty((7, 2 * n * D if record_times else 0), np.int64)
+    mlog = np.empty((7, P * (2 * n + 2 * (N - 1) * n_steps) if record_times else 0), np.int64)
     ev_samples = np.empty(16, np.int64)
     ev_cycle = np.empty(16, np.int64)
     ev_ops = np.empty(16, np.int64)
     n_evals = 0
     last_eval = 0
-    h_time = np.empty(64 + 4 * D, np.int64)  # the event heap, ordered by (cycle, order scheduled)
-    h_seq = np.empty(64 + 4 * D, np.int64)
-    h_what = np.empty(64 + 4 * D, np.int64)
+    h_time = np.empty(64 + 5 * P, np.int64)  # the event heap, ordered by (cycle, order scheduled)
+    h_seq = np.empty(64 + 5 * P, np.int64)
+    h_what = np.empty(64 + 5 * P, np.int64)
     n_ops = 0
     now = 0
     status = DONE
-    # The sends an event makes (rows: route, src, dst, nbytes, kind, tag), in the order the event
-    # engine makes them: an op's finish sends its result, then the op the PE starts next may make
-    # the port send the next sample (x, then its label). They are made together after the event,
-    # before the completion of the op it started is scheduled: nothing in between depends on them.
-    outbox = np.empty((3, 6), np.int64)
+    # The sends an event makes (rows: route, src, dst, nbytes, kind, tag, log tag), in the order
+    # the event engine makes them: an op's finish sends its result (and a finished gradient's
+    # first chunk), the PE's choice of its next op forwards gathered chunks, and the op it
+    # starts may make the port send the next sample (x, then its label). They are made
+    # together after the event, before the completion of the op it started is scheduled:
+    # nothing in between depends on them. At the start every port sends its first sample.
+    outbox = np.empty((2 * N + 4, 7), np.int64)
     n_out = 0
-    sent = 0  # samples the port has sent: the first goes at the start (`Session.start`)
+    sent = np.zeros(N, np.int64)  # samples each worker's port has sent (`Session.start` sends the first)
     if n > 0:
-        outbox[0, :], outbox[1, :] = (0, -1, 0, in_bytes[0], 0, 0), (1, -1, D - 1, 4, 2, 0)
-        n_out, sent = 2, 1
+        for w in range(N):
+            outbox[2 * w, :] = (w, -1, w * D, in_bytes[w * D], X, 0, stream[w, 0])
+            outbox[2 * w + 1, :] = (N + w, -1, w * D + last_layer, 4, Y, 0, stream[w, 0])
+            sent[w] = 1
+        n_out = 2 * N
     op = -1  # the op the last event started (its completion is scheduled after the sends), or -1
     pe = s = cycles = 0
     while True:
-        if totals[T_HEAP] + 4 > h_time.shape[0]:  # room for what one event schedules: 3 sends and a completion
-            size = totals[T_HEAP] + 4
+        if totals[T_HEAP] + outbox.shape[0] + 1 > h_time.shape[0]:  # room for what one event schedules
+            size = totals[T_HEAP] + outbox.shape[0] + 1
             h_time, h_seq, h_what = _grow(h_time, size), _grow(h_seq, size), _grow(h_what, size)
         for i in range(n_out):
-            if not _send(outbox[i, 0], outbox[i, 1], outbox[i, 2], outbox[i, 3], outbox[i, 4], outbox[i, 5], now,
-                         route_off, route_links, link_free, link_busy, link_msgs, link_wait, hop_latency, bandwidth,
-                         contention, totals, traffic, mlog, way_t, way_off, way_cap, way_head, way_n, h_time, h_seq,
-                         h_what):
+            if not _send(outbox[i, 0], outbox[i, 1], outbox[i, 2], outbox[i, 3], outbox[i, 4], outbox[i, 5],
+                         outbox[i, 6], now, route_off, route_links, link_free, link_busy, link_msgs, link_wait,
+                         hop_latency, bandwidth, contention, totals, traffic, mlog, way_t, way_off, way_cap,
+                         way_head, way_n, h_time, h_seq, h_what):
                 status = OVERFLOW
         n_out = 0
         if op >= 0:
             seq = totals[T_SEQ]
             totals[T_HEAP] = _push(h_time, h_seq, h_what, totals[T_HEAP], now + cycles, seq,
-                                   s * SHIFT + pe * 4 + COMPLETE)
+                                   s * SHIFT + pe * 8 + COMPLETE)
             totals[T_SEQ] = seq + 1
             op = -1
         if status != DONE or totals[T_HEAP] == 0:
@@ -280,16 +323,17 @@ def pipeline_pass(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes
         what = h_what[0]
         totals[T_HEAP] = _pop(h_time, h_seq, h_what, totals[T_HEAP])
         tag = what >> TAG_BITS
-        pe = (what & (SHIFT - 1)) >> 2
-        kind = what & 3
+        pe = (what & (SHIFT - 1)) >> 3
+        kind = what & 7
+        k, w = (pe, 0) if N == 1 else (pe % D, pe // D)  # its layer and worker
         if kind != COMPLETE:  # -- a message arrives (`PE._arrive`, `LayerProgram.receive`)
-            ring = kind * D + pe
+            ring = kind * P + pe
             if way_t[way_off[ring] + way_head[ring]] != now:  # not the oldest on its route: not modelled
                 status = OUT_OF_ORDER
                 break
             way_head[ring] = _wrap(way_head[ring] + 1, way_cap[ring])
             way_n[ring] -= 1
-            if kind == 0:
+            if kind == X:
                 if in_n[pe] == in_cap[pe]:
                     status = OVERFLOW
                     break
@@ -298,72 +342,108 @@ def pipeline_pass(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes
                 sram[pe] += in_bytes[pe]
                 if sram[pe] > sram_peak[pe]:
                     sram_peak[pe] = sram[pe]
-            elif kind == 1:
+            elif kind == E:
                 if de_n[pe] == held_cap[pe]:
                     status = OVERFLOW
                     break
                 de_s[held_off[pe] + _wrap(de_head[pe] + de_n[pe], held_cap[pe])] = tag
                 de_n[pe] += 1
+            elif kind == Y:
+                label[w * n + tag] = True
             else:
-                label[tag] = True
+                ring_q[pe] += 1
         else:  # -- the op on pe has finished: its `finish` (`PE._complete`)
             busy[pe] = False
             done = cur_kind[pe]
-            if done == 0:
-                if pe == D - 1:  # the top layer's F computed dL/dz: its B needs no message
+            if done == F:
+                if k == last_layer:  # the top layer's F computed dL/dz: its B needs no message
                     if de_n[pe] == held_cap[pe]:
                         status = OVERFLOW
                         break
                     de_s[held_off[pe] + _wrap(de_head[pe] + de_n[pe], held_cap[pe])] = tag
                     de_n[pe] += 1
                 else:
-                    outbox[n_out, :] = (2 + pe, pe, pe + 1, out_bytes[pe], 0, tag)
+                    outbox[n_out, :] = (2 * N + pe, pe, pe + 1, out_bytes[pe], X, tag, stream[w, tag])
                     n_out += 1
-            elif done == 1:
-                if pe > 0:
-                    outbox[n_out, :] = (2 + D + pe, pe, pe - 1, in_bytes[pe], 1, tag)
+            elif done == B:
+                if k > 0:
+                    outbox[n_out, :] = (2 * N + P + pe, pe, pe - 1, in_bytes[pe], E, tag, stream[w, tag])
                     n_out += 1
                 if cur_ends[pe]:
-                    pending[pe] = True
-            elif pe == 0:  # layer 1 has applied samples 0..tag: progress, and an evaluation if one is due
-                totals[T_TRAINED] = tag + 1
-                if tag + 1 - last_eval >= eval_every:
+                    if N == 1:
+                        pending[pe] = True
+                    else:  # the gradient is summed: its own chunk starts round the ring
+                        ready[pe] = True
+                        outbox[n_out, :] = (2 * N + 2 * P + pe, pe, (pe + D) % P, ring_bytes[k, w], RING, w + 1, w + 1)
+                        n_out += 1
+            elif done == R:  # the chunk just summed travels on: to be reduced further, or (complete) gathered
+                outbox[n_out, :] = (2 * N + 2 * P + pe, pe, (pe + D) % P, ring_bytes[k, cur_chunk[pe]], RING, w + 1,
+                                    w + 1)
+                n_out += 1
+            elif pe == 0:  # layer 1 of worker 0 has applied its update: progress, and an evaluation if one is due
+                totals[T_TRAINED] = applied[0]
+                if applied[0] - last_eval >= eval_every:
                     if n_evals == ev_samples.shape[0]:
                         ev_samples, ev_cycle, ev_ops = (_grow(ev_samples, n_evals + 1), _grow(ev_cycle, n_evals + 1),
                                                         _grow(ev_ops, n_evals + 1))
-                    ev_samples[n_evals], ev_cycle[n_evals], ev_ops[n_evals] = tag + 1, now, n_ops
+                    ev_samples[n_evals], ev_cycle[n_evals], ev_ops[n_evals] = applied[0], now, n_ops
                     n_evals += 1
-                    last_eval = tag + 1
+                    last_eval = applied[0]
         # -- wake pe (`PE.wake`): unless busy or a message is due this cycle, start its next op -------
         if busy[pe]:
             continue
         waiting = False
-        for ring in range(pe, 3 * D, D):
+        for ring in range(pe, 4 * P if N > 1 else 3 * P, P):
             if way_n[ring] > 0 and way_t[way_off[ring] + way_head[ring]] == now:
                 waiting = True
         if waiting:
             continue
-        if pending[pe]:
-            op = 2
-        elif in_n[pe] > 0 and held_n[pe] < window[pe]:
-            s = in_s[in_off[pe] + in_head[pe]]
-            if (gate_batch == 0 or s // gate_batch <= version[pe]) and (pe < D - 1 or label[s]):
-                op = 0
-        if op < 0 and de_n[pe] > 0:
-            op = 1
+        aux = 0
+        if ready[pe] and not pending[pe]:  # `RingLayer._ring_step`: take the next chunk if it is here
+            while ring_q[pe] > 0:
+                ring_q[pe] -= 1
+                step = ring_step[pe]
+                last = step == N - 2
+                if ring_phase[pe] == 0:  # reduce-scatter: add chunk (i-1-t) mod N (op R)
+                    cur_chunk[pe] = (w - 1 - step + N) % N
+                    if last:
+                        ring_phase[pe], ring_step[pe] = 1, 0
+                    else:
+                        ring_step[pe] = step + 1
+                    op = R
+                    aux = step
+                    break
+                chunk = (w - step + N) % N  # all-gather: copy chunk (i-t) mod N and pass it on
+                if not last:
+                    ring_step[pe] = step + 1
+                    outbox[n_out, :] = (2 * N + 2 * P + pe, pe, (pe + D) % P, ring_bytes[k, chunk], RING, w + 1, w + 1)
+                    n_out += 1
+                else:
+                    ring_phase[pe], ring_step[pe] = 0, 0
+                    ready[pe] = False
+                    pending[pe] = True
+                    break
+        if op < 0:
+            if pending[pe]:
+                op = U
+            elif in_n[pe] > 0 and held_n[pe] < window[pe]:
+                s = in_s[in_off[pe] + in_head[pe]]
+                if (gate_batch == 0 or s // gate_batch <= version[pe]) and (k < last_layer or label[w * n + s]):
+                    op = F
+            if op < 0 and de_n[pe] > 0:
+                op = B
         if op < 0:
             continue
         if n_ops == max_ops:  # stop before this op, once the event's sends are made
             status = STOPPED
             op = -1
             continue
-        aux = 0
-        if op == 0:  # F: take the oldest input and hold it
+        if op == F:  # take the oldest input and hold it
             s = in_s[in_off[pe] + in_head[pe]]
             in_head[pe] = _wrap(in_head[pe] + 1, in_cap[pe])
             in_n[pe] -= 1
-            if pe == D - 1:
-                label[s] = False
+            if k == last_layer:
+                label[w * n + s] = False
             slot = held_off[pe] + _wrap(held_head[pe] + held_n[pe], held_cap[pe])
             held_s[slot], held_v[slot], held_c[slot] = s, version[pe], 0
             held_n[pe] += 1
@@ -373,7 +453,8 @@ def pipeline_pass(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes
             if sram[pe] > sram_peak[pe]:
                 sram_peak[pe] = sram[pe]
             cycles = cF[pe]
-        elif op == 1:  # B: the oldest delta, which is for the oldest held sample
+            log_tag = stream[w, s]
+        elif op == B:  # the oldest delta, which is for the oldest held sample
             s = de_s[held_off[pe] + de_head[pe]]
             de_head[pe] = _wrap(de_head[pe] + 1, held_cap[pe])
             de_n[pe] -= 1
@@ -397,7 +478,8 @@ def pipeline_pass(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes
             group_last[pe] = s
             cur_ends[pe] = group_batch == 0 or (s + 1) % group_batch == 0 or s == n - 1
             cycles = cB[pe]
-        else:  # U: apply the gradient of the group
+            log_tag = stream[w, s]
+        elif op == U:  # apply the gradient of the group (under all-reduce: of every worker's)
             pending[pe] = False
             if anchored[pe] and held_n[pe] > 0:
                 tail = held_off[pe] + _wrap(held_head[pe] + held_n[pe] - 1, held_cap[pe])
@@ -407,31 +489,41 @@ def pipeline_pass(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes
                     sram[pe] += stash_bytes[pe]
                     if sram[pe] > sram_peak[pe]:
                         sram_peak[pe] = sram[pe]
-            stale_layer[n_updates], stale_value[n_updates] = pe, version[pe] - group_min[pe]
-            n_updates += 1
+            if w == 0:
+                stale_layer[n_updates], stale_value[n_updates] = k, version[pe] - group_min[pe]
+                n_updates += 1
             version[pe] += 1
             updates[pe] += 1
-            aux |= group_n[pe] << COUNT_SHIFT
+            count = N * group_n[pe]  # every worker's share of the batch is the same size
+            applied[pe] += count
+            aux |= count << COUNT_SHIFT
             group_n[pe] = 0
             s = group_last[pe]
             cycles = cU[pe]
+            log_tag = stream[w, s]
+        else:  # R: add the chunk that came in
+            reduce_ops[pe] += 1
+            s = 0
+            cycles = ring_cycles[k, cur_chunk[pe]]
+            log_tag = updates[pe]
         busy[pe] = True
         busy_cycles[pe] += cycles
         busy_until[pe] = now + cycles
         pe_ops[pe] += 1
         cur_kind[pe] = op
         if record_ops:
-            op_layer[n_ops], op_kind[n_ops], op_tag[n_ops], op_aux[n_ops] = pe, op, s, aux
+            op_layer[n_ops], op_kind[n_ops], op_tag[n_ops], op_aux[n_ops] = pe, op, log_tag, aux
             if record_times:
                 op_start[n_ops], op_end[n_ops] = now, now + cycles
         n_ops += 1
-        if op == 0 and pe == 0 and sent < n:
+        if op == F and k == 0 and sent[w] < n:
             # Layer 1 took a sample in: the port sends the next one (x, then its label), before
             # the F's completion is scheduled, as `LayerProgram.forward` does.
-            outbox[n_out, :] = (0, -1, 0, in_bytes[0], 0, sent)
-            outbox[n_out + 1, :] = (1, -1, D - 1, 4, 2, sent)
+            i = sent[w]
+            outbox[n_out, :] = (w, -1, pe, in_bytes[pe], X, i, stream[w, i])
+            outbox[n_out + 1, :] = (N + w, -1, pe + last_layer, 4, Y, i, stream[w, i])
             n_out += 2
-            sent += 1
+            sent[w] = i + 1
     totals[T_NOW] = now
     totals[T_OPS] = n_ops
     totals[T_N_EVALS] = n_evals
@@ -440,7 +532,7 @@ def pipeline_pass(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes
     k = n_ops if record_ops else 0
     kt = n_ops if record_times else 0
     return (op_layer[:k], op_kind[:k], op_tag[:k], op_aux[:k], op_start[:kt], op_end[:kt], mlog[:, :m],
-            busy_cycles, busy_until, pe_ops, max_in_flight, updates, sram_peak, stale_layer[:n_updates],
-            stale_value[:n_updates],
+            busy_cycles, busy_until, pe_ops, max_in_flight, updates, reduce_ops, sram_peak,
+            stale_layer[:n_updates], stale_value[:n_updates],
             link_free, link_busy, link_msgs, link_wait, traffic, ev_samples[:n_evals], ev_cycle[:n_evals],
             ev_ops[:n_evals], totals)

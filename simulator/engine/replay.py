@@ -33,25 +33,41 @@ class NonFinite(Exception):
 
 
 class Replay:
-    """The state between ops of a replay on the layers' own objects (`layers.Dense`): held outputs, deltas, stashes."""
+    """The state between ops of a replay on the layers' own objects (`layers.Dense`): held outputs, deltas, stashes.
 
-    def __init__(self, layers: list, X: np.ndarray, y: np.ndarray, order: np.ndarray, losses: Losses):
+    `layers[w * D + k]` is layer k of worker w (`depth` D; one worker for a pipeline).
+    Under all-reduce each layer's ring is replayed as the event engine sums it: an R op
+    adds the previous worker's copy of the chunk (which that worker leaves alone until
+    the sum is complete) into the layer's own; the R that completes a chunk's sum keeps
+    it in `finals[k]`, and every worker's U applies `finals[k]`, which is what its gather
+    leaves in its gradient.
+    """
+
+    def __init__(self, layers: list, X: np.ndarray, y: np.ndarray, order: np.ndarray, losses: Losses,
+                 depth: int | None = None, chunks: list[list[slice]] | None = None):
         self.layers, self.X, self.y, self.order, self.losses = layers, X, y, order, losses
-        D = len(layers)
-        self.outputs: list[dict] = [{} for _ in range(D)]  # sample -> h (top layer: dL/dz)
-        self.deltas: list[dict] = [{} for _ in range(D)]  # sample -> dL/dh waiting for layer k's B
-        self.stashes: list[deque] = [deque() for _ in range(D)]  # copies of old weights, oldest first
-        self.applied = [0] * D  # samples applied per layer
+        P = len(layers)
+        self.depth = depth or P
+        self.chunks = chunks  # per layer: the ring's chunks of the flat gradient
+        self.workers = P // self.depth
+        self.outputs: list[dict] = [{} for _ in range(P)]  # sample -> h (top layer: dL/dz)
+        self.deltas: list[dict] = [{} for _ in range(P)]  # sample -> dL/dh waiting for layer k's B
+        self.stashes: list[deque] = [deque() for _ in range(P)]  # copies of old weights, oldest first
+        self.applied = [0] * P  # samples applied per layer
+        self.finals = ([np.zeros(layer.flat.size, np.float32) for layer in layers[: self.depth]]
+                       if self.workers > 1 else [])
 
     def run(self, tl: Timeline, start: int, stop: int) -> None:
         """Do ops start..stop-1 of the timeline; raise NonFinite at a non-finite loss (that op not done)."""
         layers, outputs, deltas = self.layers, self.outputs, self.deltas
-        top = len(layers) - 1
+        D, N = self.depth, self.workers
+        top = D - 1
         for i in range(start, stop):
-            k, kind, s, aux = int(tl.op_layer[i]), int(tl.op_kind[i]), int(tl.op_tag[i]), int(tl.op_aux[i])
-            layer = layers[k]
+            p, kind, s, aux = int(tl.op_layer[i]), int(tl.op_kind[i]), int(tl.op_tag[i]), int(tl.op_aux[i])
+            k = p % D
+            layer = layers[p]
             if kind == 0:  # F
-                x = self.X[self.order[s]] if k == 0 else outputs[k - 1][s]
+                x = self.X[self.order[s]] if k == 0 else outputs[p - 1][s]
                 if k == top:
                     h, loss = layer.forward_loss(x, int(self.y[self.order[s]]))
                     if not math.isfinite(loss):
@@ -59,18 +75,26 @@ class Replay:
                     self.losses.add(s, loss)
                 else:
                     h = layer.forward(x)
-                outputs[k][s] = h
+                outputs[p][s] = h
             elif kind == 1:  # B
-                x = self.X[self.order[s]] if k == 0 else outputs[k - 1][s]
-                stashed = self.stashes[k][0] if aux & AUX_STASHED else None
-                out = layer.backward(x, outputs[k].pop(s), deltas[k].pop(s, None), stashed)
+                x = self.X[self.order[s]] if k == 0 else outputs[p - 1][s]
+                stashed = self.stashes[p][0] if aux & AUX_STASHED else None
+                out = layer.backward(x, outputs[p].pop(s), deltas[p].pop(s, None), stashed)
                 if aux & AUX_RELEASE:
-                    self.stashes[k].popleft()
+                    self.stashes[p].popleft()
                 if k > 0:
-                    deltas[k - 1][s] = out
-            else:  # U
+                    deltas[p - 1][s] = out
+            elif kind == 2:  # U
                 if aux & AUX_KEEP:
-                    self.stashes[k].append(layer.stash())
+                    self.stashes[p].append(layer.stash())
+                if N > 1:
+                    layer.set_chunk(slice(None), self.finals[k])
                 count = aux >> COUNT_SHIFT
-                layer.update(self.applied[k], count)
-                self.applied[k] += count
+                layer.update(self.applied[p], count)
+                self.applied[p] += count
+            else:  # R at ring step `aux`: worker w adds chunk (w-1-step) mod N from worker w-1
+                w, step = divmod(p, D)[0], aux
+                part = self.chunks[k][(w - 1 - step) % N]
+                layer.add_chunk(part, layers[(p - D) % len(layers)].chunk(part))
+                if step == N - 2:  # the chunk's sum is complete
+                    self.finals[k][part] = layer.chunk(part)

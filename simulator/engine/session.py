@@ -1,4 +1,4 @@
-"""A pipelined run on the compiled engine: the timing pass, then the arithmetic replayed in its order.
+"""A pipelined or all-reduce run on the compiled engine: the timing pass, then the arithmetic replayed in its order.
 
 `CompiledSession`, like `session.Session`, is a `run_state.RunState` with `start`,
 `advance` and `tables`, so the runner drives either engine alike. Evaluations happen where the event engine makes them:
@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import layers as layer_types
 from .. import signals
+from ..algorithms.allreduce import ring_chunks
 from ..algorithms.pipeline import Diverged, Losses
 from ..config import Scenario
 from ..hardware.mesh import Mesh
@@ -34,28 +35,34 @@ class Unsupported(Exception):
 
 
 class CompiledSession(RunState):
-    """One run of a pipelined scenario on the compiled engine, from its timing pass to its result."""
+    """One run of a pipelined or all-reduce scenario on the compiled engine, from its timing pass to its result."""
 
     def __init__(self, scenario: Scenario, prepared, order: np.ndarray, trace: bool):
         super().__init__(scenario, prepared, trace)
         t = scenario.training
         layout = prepared.layout
-        schedule = layout.schedules[0]
-        self.layers = [layer_types.build(p.shape, self.weights[k], self.biases[k], p.optimizer, self.arithmetic,
-                                         builds_gradient(schedule, p.optimizer))
-                       for k, p in enumerate(layout.worker(1))]
-        self.saved = dict(enumerate(self.layers, 1))
         self.plan = TimingPlan.of(scenario, layout)
+        # A layer object per PE (w * D + k): worker 1's (or the pipeline's) train the run's own arrays.
+        self.layers = []
+        for w, schedule in enumerate(layout.schedules):
+            for k, p in enumerate(layout.worker(w + 1)):
+                W, b = (self.weights[k], self.biases[k]) if w == 0 else (self.weights[k].copy(), self.biases[k].copy())
+                self.layers.append(layer_types.build(p.shape, W, b, p.optimizer, self.arithmetic,
+                                                     builds_gradient(schedule, p.optimizer), self.plan.all_reduce))
+        D = self.plan.depth
+        self.saved = dict(enumerate(self.layers[:D], 1))
         self.mesh = Mesh(scenario.hardware.mesh.rows, scenario.hardware.mesh.cols)
         self.losses = Losses(prepared.n_samples)
         data = prepared.data
-        if self.arithmetic and fusable(self.layers):
+        self.replay = None  # a timing-only run replays nothing
+        if self.arithmetic and not self.plan.all_reduce and fusable(self.layers):
             caps = [min(int(w), prepared.n_samples) for w in self.plan.window]
             mu = getattr(t.optimizer_config, "mu", 0.0)
             self.replay = FusedReplay(self.layers, data.X_train, data.y_train, order, self.losses, caps, mu,
                                       [bool(a) for a in self.plan.anchored])
-        else:
-            self.replay = Replay(self.layers, data.X_train, data.y_train, order, self.losses)
+        elif self.arithmetic:
+            chunks = [ring_chunks(p.shape.param_count, self.plan.workers) for p in layout.worker(1)]
+            self.replay = Replay(self.layers, data.X_train, data.y_train, order, self.losses, D, chunks)
         self.timeline: Timeline | None = None
         self.done = 0  # ops replayed
         self.next_eval = 0  # index of the next evaluation point of the timeline
@@ -158,9 +165,9 @@ class CompiledSession(RunState):
         tl, now = self.timeline, self.timeline.now
         rows = np.array([c[0] for c in self.plan.coords], dtype=np.int64)
         cols = np.array([c[1] for c in self.plan.coords], dtype=np.int64)
-        layer = tl.op_layer.astype(np.int64)
-        ops = dict(zip(OPS_COLUMNS, (layer + 1, tl.op_kind.astype(np.int64), tl.op_tag.astype(np.int64),
-                                     tl.op_start.copy(), np.minimum(tl.op_end, now), rows[layer], cols[layer])))
+        pe = tl.op_layer.astype(np.int64)
+        ops = dict(zip(OPS_COLUMNS, (pe % self.plan.depth + 1, tl.op_kind.astype(np.int64), tl.op_tag.astype(np.int64),
+                                     tl.op_start.copy(), np.minimum(tl.op_end, now), rows[pe], cols[pe])))
         m = tl.messages
         node_rows, node_cols = np.append(rows, 0), np.append(cols, -1)  # index -1: the I/O port at (0, -1)
         messages = dict(zip(MESSAGE_COLUMNS, (node_rows[m[0]], node_cols[m[0]], node_rows[m[1]], node_cols[m[1]],

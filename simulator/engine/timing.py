@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..algorithms import ALLREDUCE
+from ..algorithms.allreduce import ring_chunks
 from ..algorithms.base import DEFAULT_PRIORITY
 from ..hardware.cost import op_cycles
 from ..hardware.mesh import PORT, Coord, Mesh
@@ -23,10 +25,11 @@ from . import pipeline_pass as kernel
 def unsupported(scenario, layout) -> str | None:
     """Why the compiled engine cannot run this scenario, or None if it can."""
     t = scenario.training
-    if t.data_parallel:
-        return f"algorithm {t.algorithm} is data-parallel; the compiled engine runs sgd, cp and mbgd"
+    if t.data_parallel and t.spec.family != ALLREDUCE:
+        return (f"algorithm {t.algorithm} is a parameter-server algorithm; the compiled engine runs sgd, cp, "
+                "mbgd and allreduce")
     schedule = layout.schedules[0]
-    if schedule.timing_rules() is None:
+    if any(s.timing_rules() is None for s in layout.schedules):
         return f"algorithm {t.algorithm}'s schedule has no compiled form"
     if tuple(schedule.priority) != DEFAULT_PRIORITY:
         return f"algorithm {t.algorithm} chooses ops in the order {''.join(schedule.priority)}, not UFB"
@@ -37,9 +40,10 @@ def unsupported(scenario, layout) -> str | None:
 class Timeline:
     """What the timing pass found: the op log, the message log and every counter the metrics need.
 
-    Op columns are per op in the order ops started (layer index 0..D-1, kind code, tag,
+    Op columns are per op in the order ops started (PE index w * D + k, kind code, tag,
     aux bits of `pipeline_pass`; start and end cycles if times were kept); message rows
-    src, dst (layer index, -1 the port), sent, arrival, nbytes, kind code, tag.
+    src, dst (PE index, -1 the port), sent, arrival, nbytes, kind code, tag. Per-PE arrays
+    are indexed the same way.
     """
 
     op_layer: np.ndarray
@@ -49,19 +53,20 @@ class Timeline:
     op_start: np.ndarray
     op_end: np.ndarray
     messages: np.ndarray  # (7, n_messages) int64
-    busy_cycles: np.ndarray  # per layer
+    busy_cycles: np.ndarray  # per PE
     busy_until: np.ndarray
     pe_ops: np.ndarray
     max_in_flight: np.ndarray
     updates: np.ndarray
+    reduce_ops: np.ndarray  # R ops (all-reduce)
     sram_peak: np.ndarray
-    stale_layer: np.ndarray  # per update (in the order they started): its layer
+    stale_layer: np.ndarray  # per update of worker 1 (in the order they started): its layer
     stale_value: np.ndarray  # and its staleness
     link_free: np.ndarray  # per link of `TimingPlan.links`
     link_busy: np.ndarray
     link_messages: np.ndarray
     link_wait: np.ndarray
-    traffic: np.ndarray  # (3, 3): x, e, y by messages, bytes, byte-hops
+    traffic: np.ndarray  # (kind codes, 3): messages, bytes, byte-hops of each kind
     eval_samples: np.ndarray  # evaluations: samples trained, cycle, ops started before
     eval_cycles: np.ndarray
     eval_ops: np.ndarray
@@ -86,19 +91,25 @@ class Timeline:
 
 @dataclass(frozen=True)
 class TimingPlan:
-    """A pipelined scenario as the compiled pass's inputs: per-layer arrays, rules, routes and network."""
+    """A pipelined or all-reduce scenario as the compiled pass's inputs: per-PE arrays, rules, routes and network.
 
-    coords: list[Coord]  # layer k's PE
-    cycles: dict[str, np.ndarray]  # "F", "B", "U" -> per layer
+    PE p = w * D + k is layer k (0-based) of worker w (one worker for a pipeline).
+    """
+
+    coords: list[Coord]  # PE p's coordinates
+    depth: int  # D, layers per worker
+    cycles: dict[str, np.ndarray]  # "F", "B", "U" -> per PE
     in_bytes: np.ndarray
     out_bytes: np.ndarray
     window: np.ndarray
     anchored: np.ndarray
     stash_bytes: np.ndarray
     sram_static: np.ndarray
+    stream: np.ndarray  # (N, S): worker w's sample ids in the order it trains on them
+    ring_cycles: np.ndarray  # (D, N): all-reduce R op cycles of layer k's chunk c
+    ring_bytes: np.ndarray  # (D, N): and its bytes
     gate_batch: int
     group_batch: int
-    n_samples: int
     route_off: np.ndarray
     route_links: np.ndarray
     links: list[tuple[Coord, Coord]]  # link id -> (src, dst)
@@ -106,55 +117,75 @@ class TimingPlan:
     bandwidth: int
     contention: bool
     eval_every: int
+    all_reduce: bool  # the programs are `allreduce.RingLayer`s
+
+    @property
+    def workers(self) -> int:
+        return self.stream.shape[0]
 
     @classmethod
     def of(cls, scenario, layout) -> TimingPlan:
         hw = scenario.hardware
-        schedule = layout.schedules[0]
-        placed = layout.worker(1)
-        D = len(placed)
+        all_reduce = scenario.training.spec.family == ALLREDUCE
+        N = len(layout.schedules)
+        workers = [layout.worker(w) for w in range(1, N + 1)]
+        placed = [p for pes in workers for p in pes]  # in PE order w * D + k
+        D = len(workers[0])
         coords = [p.coord for p in placed]
 
         def cycles(macs: int) -> int:
             return op_cycles(macs, hw.pe.macs_per_cycle, hw.pe.op_overhead_cycles)
 
-        def per_layer(f) -> np.ndarray:
-            return np.array([f(k, p) for k, p in enumerate(placed, start=1)], dtype=np.int64)
+        def per_pe(f) -> np.ndarray:
+            return np.array([f(i % D + 1, p, layout.schedules[i // D]) for i, p in enumerate(placed)], dtype=np.int64)
 
         mesh = Mesh(hw.mesh.rows, hw.mesh.cols)
         link_ids: dict[tuple[Coord, Coord], int] = {}
-        # Route 0: port -> layer 0 (x); 1: port -> top (y); 2 + k: layer k -> k+1 (x); 2 + D + k: layer k -> k-1 (e).
-        # The top layer sends no x and layer 0 no e: their routes are empty placeholders.
-        routes = [(PORT, coords[0]), (PORT, coords[-1])]
-        routes += [(coords[k], coords[k + 1]) if k < D - 1 else None for k in range(D)]
-        routes += [(coords[k], coords[k - 1]) if k > 0 else None for k in range(D)]
+        # Routes: w the port -> worker w's layer 0 (x); N + w the port -> its top (y); 2N + p PE p -> p+1 (x);
+        # 2N + P + p PE p -> p-1 (e); 2N + 2P + p PE p -> the same layer of the next worker (ring). Sends that
+        # never happen (the top layer's x, layer 0's e, a ring of one) have empty placeholders.
+        P = len(placed)
+        routes = [(PORT, pes[0].coord) for pes in workers] + [(PORT, pes[-1].coord) for pes in workers]
+        routes += [(coords[i], coords[i + 1]) if i % D < D - 1 else None for i in range(P)]
+        routes += [(coords[i], coords[i - 1]) if i % D > 0 else None for i in range(P)]
+        routes += [(coords[i], coords[(i + D) % P]) if N > 1 else None for i in range(P)]
         offsets, flat = [0], []
         for route in routes:
             for link in (mesh.route(*route) if route else []):
                 flat.append(link_ids.setdefault(link, len(link_ids)))
             offsets.append(len(flat))
-        rules = schedule.timing_rules()
-        macs = [op_macs(p.shape, schedule, p.optimizer) for p in placed]  # (F, B, U) per layer
+        rules = layout.schedules[0].timing_rules()
+        macs = [op_macs(p.shape, layout.schedules[0], p.optimizer) for p in workers[0]]  # (F, B, U) per layer
+        if all_reduce:
+            stream = np.array([s.stream for s in layout.schedules], dtype=np.int64).reshape(N, -1)
+        else:
+            stream = np.arange(layout.n_samples, dtype=np.int64)[None, :]
+        chunks = [ring_chunks(p.shape.param_count, N) for p in workers[0]]  # the ring's chunks (floats) per layer
         return cls(
-            coords=coords,
-            cycles={kind: per_layer(lambda k, p: cycles(macs[k - 1][i])) for i, kind in enumerate("FBU")},
-            in_bytes=per_layer(lambda k, p: p.shape.input_floats * FLOAT_BYTES),
-            out_bytes=per_layer(lambda k, p: p.shape.output_floats * FLOAT_BYTES),
-            window=per_layer(lambda k, p: schedule.window(k)),
-            anchored=per_layer(lambda k, p: int(schedule.anchored and not p.shape.first)),
-            stash_bytes=per_layer(lambda k, p: p.shape.stash_bytes),
-            sram_static=per_layer(lambda k, p: p.memory.static),
-            gate_batch=rules.gate_batch, group_batch=rules.group_batch, n_samples=layout.n_samples,
+            coords=coords, depth=D,
+            cycles={kind: per_pe(lambda k, p, sch: cycles(macs[k - 1][i])) for i, kind in enumerate("FBU")},
+            in_bytes=per_pe(lambda k, p, sch: p.shape.input_floats * FLOAT_BYTES),
+            out_bytes=per_pe(lambda k, p, sch: p.shape.output_floats * FLOAT_BYTES),
+            window=per_pe(lambda k, p, sch: sch.window(k)),
+            anchored=per_pe(lambda k, p, sch: int(sch.anchored and not p.shape.first)),
+            stash_bytes=per_pe(lambda k, p, sch: p.shape.stash_bytes),
+            sram_static=per_pe(lambda k, p, sch: p.memory.static),
+            stream=stream,
+            ring_cycles=np.array([[cycles(c.stop - c.start) for c in layer] for layer in chunks], dtype=np.int64),
+            ring_bytes=np.array([[(c.stop - c.start) * FLOAT_BYTES for c in layer] for layer in chunks],
+                                dtype=np.int64),
+            gate_batch=rules.gate_batch, group_batch=rules.group_batch,
             route_off=np.array(offsets, dtype=np.int64), route_links=np.array(flat, dtype=np.int64),
             links=sorted(link_ids, key=link_ids.get), hop_latency=hw.noc.hop_latency_cycles,
             bandwidth=hw.noc.link_bytes_per_cycle, contention=hw.noc.contention,
-            eval_every=scenario.training.eval_every)
+            eval_every=scenario.training.eval_every, all_reduce=all_reduce)
 
     def run(self, max_ops: int = -1, record_ops: bool = True, record_times: bool = True) -> Timeline:
         """The pass over every sample (or up to op number `max_ops`), keeping the logs asked for."""
         out = kernel.pipeline_pass(
             self.cycles["F"], self.cycles["B"], self.cycles["U"], self.in_bytes, self.out_bytes, self.window,
-            self.anchored, self.stash_bytes, self.sram_static, self.gate_batch, self.group_batch, self.n_samples,
-            self.route_off, self.route_links, len(self.links), self.hop_latency, self.bandwidth, self.contention,
-            self.eval_every, max_ops, record_ops, record_times and record_ops)
+            self.anchored, self.stash_bytes, self.sram_static, self.depth, self.stream, self.ring_cycles,
+            self.ring_bytes, self.gate_batch, self.group_batch, self.route_off, self.route_links, len(self.links),
+            self.hop_latency, self.bandwidth, self.contention, self.eval_every, max_ops, record_ops,
+            record_times and record_ops)
         return Timeline(*out)

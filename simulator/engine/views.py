@@ -73,10 +73,10 @@ class RecorderView:
 
 
 def views(plan: TimingPlan, timeline: Timeline, mesh: Mesh) -> tuple[ChipView, dict[Coord, ProgramView], RecorderView]:
-    """The chip, the programs (in layer order, as `assemble` makes them) and the recorder of a pass."""
+    """The chip, the programs (in PE order, as `assemble` makes them: worker 1's layers first) and the recorder of a pass."""
     tl = timeline
-    pes = {coord: PEView(int(tl.busy_cycles[k]), int(tl.busy_until[k]), int(tl.pe_ops[k]))
-           for k, coord in enumerate(plan.coords)}
+    pes = {coord: PEView(int(tl.busy_cycles[p]), int(tl.busy_until[p]), int(tl.pe_ops[p]))
+           for p, coord in enumerate(plan.coords)}
     links = {pair: Link(pair[0], pair[1], free_at=int(tl.link_free[i]), busy_cycles=int(tl.link_busy[i]),
                         messages=int(tl.link_messages[i]), wait_cycles=int(tl.link_wait[i]))
              for i, pair in enumerate(plan.links) if tl.link_messages[i] > 0}
@@ -86,11 +86,13 @@ def views(plan: TimingPlan, timeline: Timeline, mesh: Mesh) -> tuple[ChipView, d
     traffic = {MESSAGE_KEY_OF_CODE[code]: [int(v) for v in row] for code, row in enumerate(tl.traffic) if row[0] > 0}
     chip = ChipView(tl.now, mesh, pes, network, traffic)
     programs = {}
-    for k, coord in enumerate(plan.coords):
-        figures = layer_stats(tuple(int(plan.cycles[kind][k]) for kind in "FBU"), int(tl.updates[k]),
-                              int(plan.window[k]), int(tl.max_in_flight[k]), int(tl.sram_peak[k]))
-        programs[coord] = ProgramView(figures, int(tl.sram_peak[k]))
-    return chip, programs, RecorderView(staleness_counts(tl, len(plan.coords)), tl.samples_trained)
+    for p, coord in enumerate(plan.coords):
+        figures = layer_stats(tuple(int(plan.cycles[kind][p]) for kind in "FBU"), int(tl.updates[p]),
+                              int(plan.window[p]), int(tl.max_in_flight[p]), int(tl.sram_peak[p]))
+        if plan.all_reduce:
+            figures["reduce_ops"] = int(tl.reduce_ops[p])  # `RingLayer.stats`
+        programs[coord] = ProgramView(figures, int(tl.sram_peak[p]))
+    return chip, programs, RecorderView(staleness_counts(tl, plan.depth), tl.samples_trained)
 
 
 def staleness_counts(tl: Timeline, n_layers: int) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -307,13 +307,13 @@ def test_the_summary_of_a_deep_network_lists_its_first_and_last_layers(tmp_path,
 
 @pytest.mark.parametrize("command", ["validate", "run"])
 def test_an_engine_that_cannot_run_the_scenario_is_refused_before_it_runs(tmp_path, capsys, command):
-    allreduce = REPO / "scenarios" / "allreduce.yaml"
+    asgd = REPO / "scenarios" / "asgd.yaml"
     extra = ["--out", str(tmp_path / "out"), "--no-progress"] if command == "run" else []
-    assert main([command, str(allreduce), "--set", "engine=compiled", *extra]) == EXIT_CONFIG
+    assert main([command, str(asgd), "--set", "engine=compiled", *extra]) == EXIT_CONFIG
     err = capsys.readouterr().err
-    assert err == (f"error: {allreduce}: 1 problem(s) in the configuration:\n  - engine: the compiled engine cannot "
-                   "run this scenario: algorithm allreduce is data-parallel; the compiled engine runs sgd, cp and "
-                   "mbgd; use engine: auto (or events)\n")
+    assert err == (f"error: {asgd}: 1 problem(s) in the configuration:\n  - engine: the compiled engine cannot "
+                   "run this scenario: algorithm asgd is a parameter-server algorithm; the compiled engine runs "
+                   "sgd, cp, mbgd and allreduce; use engine: auto (or events)\n")
     assert not (tmp_path / "out").exists()
 
 

@@ -18,16 +18,19 @@ def chosen(data: dict, checkpointing: bool = False):
     return choose(scenario, runner.prepare(scenario, "test").layout, checkpointing)
 
 
-@pytest.mark.parametrize("algorithm", ["sgd", "cp", "mbgd"])
-def test_auto_picks_compiled_for_pipelines(algorithm):
-    choice = chosen(scenario_dict(algorithm=algorithm))
+@pytest.mark.parametrize("training", [{"algorithm": "sgd"}, {"algorithm": "cp"}, {"algorithm": "mbgd"},
+                                      {"algorithm": "allreduce", "workers": 3}], ids=lambda t: t["algorithm"])
+def test_auto_picks_compiled_for_pipelines_and_all_reduce(training):
+    choice = chosen(scenario_dict(**training))
     assert (choice.requested, choice.used) == ("auto", "compiled")
 
 
-def test_auto_falls_back_for_data_parallel_and_says_why():
-    choice = chosen(scenario_dict(algorithm="asgd", layers=(8, 4), workers=2))
+@pytest.mark.parametrize("algorithm", ["asgd", "hogwild", "downpour"])
+def test_auto_falls_back_for_parameter_servers_and_says_why(algorithm):
+    choice = chosen(scenario_dict(algorithm=algorithm, layers=(8, 4), workers=2))
     assert choice.used == "events"
-    assert choice.why == "algorithm asgd is data-parallel; the compiled engine runs sgd, cp and mbgd"
+    assert choice.why == (f"algorithm {algorithm} is a parameter-server algorithm; the compiled engine runs sgd, cp, "
+                          "mbgd and allreduce")
 
 
 def test_checkpoints_every_n_samples_need_the_event_engine():
@@ -40,12 +43,12 @@ def test_events_on_request():
 
 
 def test_compiled_refuses_what_it_cannot_run():
-    scenario = make(with_engine(scenario_dict(algorithm="allreduce", layers=(8, 4), workers=2), "compiled"))
+    scenario = make(with_engine(scenario_dict(algorithm="hogwild", layers=(8, 4), workers=2), "compiled"))
     with pytest.raises(ConfigError) as info:
         runner.run(scenario, source="s.yaml", progress=False)
     assert str(info.value) == ("s.yaml: 1 problem(s) in the configuration:\n  - engine: the compiled engine cannot "
-                               "run this scenario: algorithm allreduce is data-parallel; the compiled engine runs "
-                               "sgd, cp and mbgd; use engine: auto (or events)")
+                               "run this scenario: algorithm hogwild is a parameter-server algorithm; the compiled "
+                               "engine runs sgd, cp, mbgd and allreduce; use engine: auto (or events)")
 
 
 def test_unknown_engine_is_refused():

@@ -24,9 +24,9 @@ def both(data: dict):
     return events, compiled
 
 
-@pytest.mark.parametrize("name", ["quickstart", "sgd", "mbgd", "cp-anchored"])
+@pytest.mark.parametrize("name", ["quickstart", "sgd", "mbgd", "cp-anchored", "allreduce"])
 def test_shipped_scenarios(name):
-    """Every shipped pipelined scenario, cut to 300 samples, on both engines."""
+    """Every shipped pipelined and all-reduce scenario, cut to 300 samples, on both engines."""
     results = []
     for engine in ("events", "compiled"):
         scenario = load_scenario(ROOT / "scenarios" / f"{name}.yaml",
@@ -51,6 +51,11 @@ SLOW_LINKS = {**UNIFORM_HARDWARE, "noc": {"hop_latency_cycles": 3, "link_bytes_p
     {"algorithm": "mbgd", "batch_size": 1},
     {"algorithm": "cp", "optimizer": "adam"},  # the reference replay (not fused)
     {"algorithm": "mbgd", "batch_size": 4, "optimizer": "conjugate_gradient"},
+    {"algorithm": "allreduce", "workers": 2},
+    {"algorithm": "allreduce", "workers": 3, "batch_size": 2, "momentum": 0.9},
+    {"algorithm": "allreduce", "workers": 4, "batch_size": 3, "lr_half_life_epochs": 0.5},
+    {"algorithm": "allreduce", "workers": 1, "batch_size": 4},
+    {"algorithm": "allreduce", "workers": 3, "optimizer": "adam"},
 ], ids=lambda t: "-".join(f"{k}={v}" for k, v in t.items()))
 def test_variants_on_contended_links(training):
     assert_same_run(*both(scenario_dict(samples=37, hardware=SLOW_LINKS, **training)))
@@ -59,6 +64,21 @@ def test_variants_on_contended_links(training):
 def test_timing_only():
     data = scenario_dict(layers=(8,) * 9, samples=60, hardware=SLOW_LINKS)
     assert_same_run(*both({**data, "timing_only": True}))
+
+
+def test_all_reduce_timing_only_with_many_workers():
+    """Seven workers of two layers on 14 of 16 PEs: long rings over contended links."""
+    data = scenario_dict(layers=(8, 6, 4), algorithm="allreduce", workers=7, batch_size=2, samples=70,
+                         hardware=SLOW_LINKS)
+    assert_same_run(*both({**data, "timing_only": True}))
+
+
+def test_all_reduce_divergence_stops_both_alike():
+    """Weights that overflow after the first update: the first non-finite loss is a later worker's."""
+    events, compiled = both(scenario_dict(algorithm="allreduce", workers=3, samples=60, learning_rate=1e20,
+                                          layers=(8, 8, 4), hardware=SLOW_LINKS))
+    assert events.status == "diverged"
+    assert_same_run(events, compiled)
 
 
 def test_no_bias_and_tanh():
@@ -88,16 +108,19 @@ def cases(draw) -> dict:
     n_pes = hardware["mesh"]["rows"] * hardware["mesh"]["cols"]
     depth = draw(st.integers(1, min(5, n_pes)))
     widths = [draw(st.integers(2, 12)) for _ in range(depth)] + [draw(st.integers(2, 5))]
-    algorithm = draw(st.sampled_from(["sgd", "cp", "cp-anchored", "mbgd"]))
+    algorithm = draw(st.sampled_from(["sgd", "cp", "cp-anchored", "mbgd", "allreduce"]))
     training = {"algorithm": algorithm.split("-")[0], "samples": draw(st.integers(1, 30)),
                 "eval_every": draw(st.integers(1, 12)), "momentum": draw(st.sampled_from([0.0, 0.9])),
                 "seed": draw(st.integers(0, 3))}
     if algorithm == "cp-anchored":
         training["delta_rule"] = "anchored"
-    if algorithm == "mbgd":
+    if algorithm in ("mbgd", "allreduce"):
         training["batch_size"] = draw(st.integers(1, 5))
+    if algorithm == "allreduce":
+        training["workers"] = draw(st.integers(1, n_pes // depth))
+        training["samples"] = max(training["samples"], training["workers"])
     data = scenario_dict(layers=widths, hardware=hardware, **training)
-    placement = draw(st.sampled_from(["snake", "row", "random"]))
+    placement = draw(st.sampled_from(["snake", "row"] if algorithm == "allreduce" else ["snake", "row", "random"]))
     if placement == "random":
         cells = [[r, c] for r in range(hardware["mesh"]["rows"]) for c in range(hardware["mesh"]["cols"])]
         data["placement"] = draw(st.permutations(cells))[:depth]

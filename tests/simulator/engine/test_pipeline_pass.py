@@ -16,7 +16,7 @@ def plan_of(**training) -> TimingPlan:
 
 
 def ops_of(timeline) -> list[tuple]:
-    return [("FBU"[k], int(l) + 1, int(s), int(a), int(b))
+    return [("FBU-R"[k], int(l) + 1, int(s), int(a), int(b))
             for k, l, s, a, b in zip(timeline.op_kind, timeline.op_layer, timeline.op_tag, timeline.op_start,
                                      timeline.op_end)]
 
@@ -56,6 +56,38 @@ def test_cut_at_an_op_is_a_prefix():
         assert ops_of(cut) == ops_of(full)[:i]
         assert cut.now == full.op_start[i]
         assert int(cut.busy_cycles.sum()) == int((full.op_end[:i] - full.op_start[:i]).sum())
+
+
+def test_two_worker_all_reduce_trace():
+    """All-reduce, one 4-3 layer on two workers (PEs 0 and 1 at (0,0) and (0,1)), batch 1, one
+    sample each: the 15 parameters are cut into chunks of 7 and 8 floats (28 and 32 bytes).
+
+    Both ports send at 0 (arrivals at 1): F 1-6 and B 6-11 on each PE (the top layer needs no
+    delta). At 11 each sends its own chunk (PE 0 chunk 0, PE 1 chunk 1), due at 12. PE 1's
+    comes first in the event order (PE 0 sent first), so PE 1's R (adding chunk 0) starts
+    first, 12-17; the ring of two is then complete: each passes its summed chunk on at 17,
+    PE 1 first, and at 18 each takes the other's finished chunk (all-gather, no op) and
+    applies the sum of both samples (U 18-23, count 2).
+    """
+    timeline = plan_of(layers=(4, 3), algorithm="allreduce", workers=2, samples=2).run()
+    assert timeline.status == DONE
+    assert ops_of(timeline) == [
+        ("F", 1, 0, 1, 6), ("F", 2, 1, 1, 6), ("B", 1, 0, 6, 11), ("B", 2, 1, 6, 11),
+        ("R", 2, 0, 12, 17), ("R", 1, 0, 12, 17), ("U", 1, 0, 18, 23), ("U", 2, 1, 18, 23)]
+    assert timeline.messages.T.tolist() == [
+        [-1, 0, 0, 1, 16, 0, 0], [-1, 0, 0, 1, 4, 2, 0], [-1, 1, 0, 1, 16, 0, 1], [-1, 1, 0, 1, 4, 2, 1],
+        [0, 1, 11, 12, 28, 6, 1], [1, 0, 11, 12, 32, 6, 2], [1, 0, 17, 18, 28, 6, 2], [0, 1, 17, 18, 32, 6, 1]]
+    assert timeline.op_aux[timeline.op_kind == 2].tolist() == [2 << COUNT_SHIFT] * 2
+    assert timeline.reduce_ops.tolist() == [1, 1] and timeline.samples_trained == 2 and timeline.now == 23
+
+
+def test_all_reduce_cut_at_an_op_is_a_prefix():
+    plan = plan_of(layers=(6, 5, 3), algorithm="allreduce", workers=3, batch_size=2, samples=24)
+    full = plan.run()
+    assert int((full.op_kind == 4).sum()) == 2 * 3 * 2 * 4  # N-1 R per PE and update: 6 PEs, 4 updates
+    for i in (0, 5, 33, full.n_ops - 1):
+        cut = plan.run(max_ops=i)
+        assert cut.status == STOPPED and ops_of(cut) == ops_of(full)[:i] and cut.now == full.op_start[i]
 
 
 def test_anchored_stash_bits():
