@@ -16,7 +16,6 @@ samples, and they are consecutive, so sample s has row s % cap_k):
 from __future__ import annotations
 
 import numpy as np
-from numba.typed import List
 from wafersim_kernels import (IDENTITY, accumulate_gradient, activation_backward, axpy, delta_to_input, dense_forward,
                               momentum_accumulate, rank_one_update, softmax_cross_entropy, zero)
 from wafersim_kernels._jit import cached_njit
@@ -45,16 +44,73 @@ def _scale(a, factor):
         af[i] = af[i] * factor
 
 
+# The buffers of `Packed`, by kind (each per layer): weights, biases, gradients, momentum
+# velocities, held outputs, waiting deltas, dL/dz of the last backward, weight stashes.
+KW, KB, KGW, KGB, KVW, KVB, KOUT, KDEL, KDZ, KSTASH = range(10)
+ALIGN = 16  # floats: every array starts on a 64-byte boundary
+
+
+class Packed:
+    """Float32 arrays of several kinds laid end to end in one aligned buffer, so that one compiled call takes them all.
+
+    Array (kind j, layer k) is buf[off[j, k]:] of shape shape[j, k] (its first ndim entries),
+    `view(j, k)` from Python, `_v1/_v2/_v3` in compiled code. (Numba's typed lists would do, but
+    build slowly in every process and cost a reference count per access.)
+    """
+
+    def __init__(self, kinds: list[list[np.ndarray]]):
+        J, D = len(kinds), len(kinds[0])
+        self.off = np.zeros((J, D), np.int64)
+        self.shape = np.ones((J, D, 3), np.int64)
+        self.ndim = np.zeros((J, D), np.int64)
+        total = 0
+        for j, arrays in enumerate(kinds):
+            for k, a in enumerate(arrays):
+                self.off[j, k], self.ndim[j, k] = total, a.ndim
+                self.shape[j, k, :a.ndim] = a.shape
+                total += -(-a.size // ALIGN) * ALIGN
+        base = np.zeros(total + ALIGN, np.float32)
+        skip = (-base.ctypes.data // 4) % ALIGN  # floats to the first 64-byte boundary
+        self.buf = base[skip: skip + total]
+        for j, arrays in enumerate(kinds):
+            for k, a in enumerate(arrays):
+                self.view(j, k)[...] = a
+
+    def view(self, j: int, k: int) -> np.ndarray:
+        shape = tuple(int(n) for n in self.shape[j, k, : self.ndim[j, k]])
+        start = int(self.off[j, k])
+        return self.buf[start: start + int(np.prod(shape))].reshape(shape)
+
+
+@cached_njit(inline="always")
+def _v1(buf, off, shp, j, k):
+    """Array (j, k) of a `Packed` buffer, 1-D."""
+    return buf[off[j, k]: off[j, k] + shp[j, k, 0]]
+
+
+@cached_njit(inline="always")
+def _v2(buf, off, shp, j, k):
+    """Array (j, k) of a `Packed` buffer, 2-D."""
+    return buf[off[j, k]: off[j, k] + shp[j, k, 0] * shp[j, k, 1]].reshape((shp[j, k, 0], shp[j, k, 1]))
+
+
+@cached_njit(inline="always")
+def _v3(buf, off, shp, j, k):
+    """Array (j, k) of a `Packed` buffer, 3-D."""
+    n = shp[j, k, 0] * shp[j, k, 1] * shp[j, k, 2]
+    return buf[off[j, k]: off[j, k] + n].reshape((shp[j, k, 0], shp[j, k, 1], shp[j, k, 2]))
+
+
 @cached_njit
-def replay_ops(op_layer, op_kind, op_tag, op_aux, coef, start, stop, Ws, bs, gWs, gbs, vWs, vbs, outs, dels,
-               stash, stash_head, stash_n, dzs, z, acts, streams, bias, momentum, mu, X, y, order, losses, recent,
-               counters):
-    """Do ops start..stop-1; return the index reached (an op whose loss is not finite is not done).
+def replay_ops(op_layer, op_kind, op_tag, op_aux, coef, start, stop, buf, off, shp, stash_head, stash_n, z, acts,
+               streams, bias, momentum, mu, X, y, order, losses, recent, counters):
+    """Do ops start..stop-1 on the layers' buffers (`Packed`: buf, off, shp); return the index
+    reached (an op whose loss is not finite is not done).
 
     coef[i]: the step coefficient -lr of U op i. counters[0]: the losses in `recent` so far
     (the loss that stops the loop is left in the next entry, not counted).
     """
-    D = len(Ws)
+    D = off.shape[1]
     top = D - 1
     for i in range(start, stop):
         k = op_layer[i]
@@ -62,76 +118,77 @@ def replay_ops(op_layer, op_kind, op_tag, op_aux, coef, start, stop, Ws, bs, gWs
         s = op_tag[i]
         aux = op_aux[i]
         row = order[s]
-        W = Ws[k]
-        cap = outs[k].shape[0]
+        W = _v2(buf, off, shp, KW, k)
+        b = _v1(buf, off, shp, KB, k)
+        outs = _v2(buf, off, shp, KOUT, k)
+        h = outs[s % outs.shape[0]]
         if k == 0:
             x = X[row]
         else:
-            x = outs[k - 1][s % outs[k - 1].shape[0]]
+            below = _v2(buf, off, shp, KOUT, k - 1)
+            x = below[s % below.shape[0]]
         if kind == 0:  # F
             if k == top:
-                dense_forward(W, bs[k], x, z, IDENTITY)
-                loss = softmax_cross_entropy(z, y[row], outs[k][s % cap])
+                dense_forward(W, b, x, z, IDENTITY)
+                loss = softmax_cross_entropy(z, y[row], h)
                 recent[counters[0]] = loss
                 if not np.isfinite(loss):
                     return i
                 losses[s] = loss
                 counters[0] += 1
             else:
-                dense_forward(W, bs[k], x, outs[k][s % cap], acts[k])
+                dense_forward(W, b, x, h, acts[k])
         elif kind == 1:  # B
             if k == top:
-                dz = outs[k][s % cap]
+                dz = h
             else:
-                dz = dzs[k]
-                activation_backward(outs[k][s % cap], dels[k][s % cap], dz, acts[k])
+                dz = _v1(buf, off, shp, KDZ, k)
+                dels = _v2(buf, off, shp, KDEL, k)
+                activation_backward(h, dels[s % dels.shape[0]], dz, acts[k])
             if not streams[k]:
-                accumulate_gradient(gWs[k], gbs[k], dz, x)
+                accumulate_gradient(_v2(buf, off, shp, KGW, k), _v1(buf, off, shp, KGB, k), dz, x)
+            stash = _v3(buf, off, shp, KSTASH, k)
             if k > 0:
                 weights = W
                 if aux & AUX_STASHED:
-                    weights = stash[k][stash_head[k]]
-                delta_to_input(weights, dz, dels[k - 1][s % dels[k - 1].shape[0]])
+                    weights = stash[stash_head[k]]
+                dels_below = _v2(buf, off, shp, KDEL, k - 1)
+                delta_to_input(weights, dz, dels_below[s % dels_below.shape[0]])
             if aux & AUX_RELEASE:
-                stash_head[k] = (stash_head[k] + 1) % stash[k].shape[0]
+                stash_head[k] = (stash_head[k] + 1) % stash.shape[0]
                 stash_n[k] -= 1
         else:  # U, for the group ending with sample s
             if aux & AUX_KEEP:
-                slot = (stash_head[k] + stash_n[k]) % stash[k].shape[0]
-                stash[k][slot][:, :] = W
+                stash = _v3(buf, off, shp, KSTASH, k)
+                slot = (stash_head[k] + stash_n[k]) % stash.shape[0]
+                stash[slot][:, :] = W
                 stash_n[k] += 1
             c = coef[i]
             if streams[k]:  # W += c dz x^T from the factors the backward of s just made
-                dz = outs[k][s % cap] if k == top else dzs[k]
-                rank_one_update(W, bs[k], dz, x, c, bias)
+                dz = h if k == top else _v1(buf, off, shp, KDZ, k)
+                rank_one_update(W, b, dz, x, c, bias)
             else:
                 count = aux >> COUNT_SHIFT
-                gW, gb = gWs[k], gbs[k]
+                gW, gb = _v2(buf, off, shp, KGW, k), _v1(buf, off, shp, KGB, k)
                 if count != 1:
                     factor = np.float32(1.0 / count)
                     _scale(gW, factor)
                     if bias:
                         _scale(gb, factor)
                 if momentum:
-                    momentum_accumulate(vWs[k], gW, mu)
-                    axpy(W, vWs[k], c)
+                    vW, vb = _v2(buf, off, shp, KVW, k), _v1(buf, off, shp, KVB, k)
+                    momentum_accumulate(vW, gW, mu)
+                    axpy(W, vW, c)
                     if bias:
-                        momentum_accumulate(vbs[k], gb, mu)
-                        axpy(bs[k], vbs[k], c)
+                        momentum_accumulate(vb, gb, mu)
+                        axpy(b, vb, c)
                 else:
                     axpy(W, gW, c)
                     if bias:
-                        axpy(bs[k], gb, c)
+                        axpy(b, gb, c)
                 zero(gW)
                 zero(gb)
     return stop
-
-
-def _typed(arrays: list) -> List:
-    out = List()
-    for a in arrays:
-        out.append(a)
-    return out
 
 
 class FusedReplay:
@@ -152,22 +209,23 @@ class FusedReplay:
         def zeros(*shape):
             return np.zeros(shape, dtype=f32)
 
-        self.Ws = _typed([layer.W for layer in layers])
-        self.bs = _typed([layer.b for layer in layers])
-        self.gWs = _typed([layer.grad_W if not layer.streams else zeros(1, 1) for layer in layers])
-        self.gbs = _typed([layer.grad_b if not layer.streams else zeros(1) for layer in layers])
+        one = zeros(ALIGN)  # a placeholder where a layer has no array of a kind
+        grads = [(layer.grad_W, layer.grad_b) if not layer.streams else (one[:1].reshape(1, 1), one[:1])
+                 for layer in layers]
         if self.momentum:  # the chain's state: ({}, {"v": [vW, vb]}, {}), updated in place
-            vs = [layer.opt_state[1]["v"] for layer in layers]
-            self.vWs, self.vbs = _typed([v[0] for v in vs]), _typed([v[1] if len(v) > 1 else zeros(1) for v in vs])
+            self.velocities = [layer.opt_state[1]["v"] for layer in layers]
+            vs = [(v[0], v[1] if len(v) > 1 else one[:1]) for v in self.velocities]
         else:
-            self.vWs, self.vbs = _typed([zeros(1, 1)]), _typed([zeros(1)])
-        self.outs = _typed([zeros(c, sh.n_out) for c, sh in zip(caps, shapes)])
-        self.dels = _typed([zeros(c, sh.n_out) for c, sh in zip(caps, shapes)])
-        self.stash = _typed([zeros(c, sh.n_out, sh.n_in) if keeps else zeros(1, 1, 1)
-                             for c, sh, keeps in zip(caps, shapes, anchored)])
+            self.velocities = []
+            vs = [(one[:1].reshape(1, 1), one[:1])] * len(layers)
+        self.packed = Packed([
+            [layer.W for layer in layers], [layer.b for layer in layers],
+            [g[0] for g in grads], [g[1] for g in grads], [v[0] for v in vs], [v[1] for v in vs],
+            [zeros(c, sh.n_out) for c, sh in zip(caps, shapes)], [zeros(c, sh.n_out) for c, sh in zip(caps, shapes)],
+            [zeros(sh.n_out) for sh in shapes],
+            [zeros(c, sh.n_out, sh.n_in) if keeps else zeros(1, 1, 1) for c, sh, keeps in zip(caps, shapes, anchored)]])
         self.stash_head = np.zeros(len(layers), np.int64)
         self.stash_n = np.zeros(len(layers), np.int64)
-        self.dzs = _typed([zeros(sh.n_out) for sh in shapes])
         self.z = zeros(shapes[-1].n_out)
         self.acts = np.array([layer.act for layer in layers], dtype=np.int64)
         self.streams = np.array([layer.streams for layer in layers], dtype=np.bool_)
@@ -214,12 +272,23 @@ class FusedReplay:
         if self.coef is None:
             self.coef = self.coefficients(tl)
         before = int(self.counters[0])
-        reached = replay_ops(tl.op_layer, tl.op_kind, tl.op_tag, tl.op_aux, self.coef, start, stop, self.Ws, self.bs,
-                             self.gWs, self.gbs, self.vWs, self.vbs, self.outs, self.dels, self.stash,
-                             self.stash_head, self.stash_n, self.dzs, self.z, self.acts, self.streams, self.bias,
+        pk = self.packed
+        reached = replay_ops(tl.op_layer, tl.op_kind, tl.op_tag, tl.op_aux, self.coef, start, stop, pk.buf, pk.off,
+                             pk.shape, self.stash_head, self.stash_n, self.z, self.acts, self.streams, self.bias,
                              self.momentum, self.mu, self.X, self.y, self.order, self.losses.by_sample, self.recent,
                              self.counters)
+        self._copy_back()
         self.losses.recent.extend(self.recent[before:int(self.counters[0])].tolist())
         if reached < stop:
             s = int(tl.op_tag[reached])
             raise NonFinite(reached, s, float(self.recent[int(self.counters[0])]))
+
+    def _copy_back(self) -> None:
+        """The layers' own arrays (the run's weights, evaluated and saved, and the optimizer state) from the buffer."""
+        pk = self.packed
+        for k, layer in enumerate(self.layers):
+            np.copyto(layer.W, pk.view(KW, k))
+            np.copyto(layer.b, pk.view(KB, k))
+        for k, v in enumerate(self.velocities):
+            for j, array in zip((KVW, KVB), v):
+                np.copyto(array, pk.view(j, k))
