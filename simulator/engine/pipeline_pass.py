@@ -68,48 +68,58 @@ def _grow(a, size):
     return b
 
 
+@cached_njit
+def _grow_heap(h, size):
+    """The heap `h` with room for at least `size` events (doubling), its events kept."""
+    if size <= h.shape[0]:
+        return h
+    g = np.empty((max(size, 2 * h.shape[0]), 4), dtype=h.dtype)
+    g[: h.shape[0]] = h
+    return g
+
+
+# The event heap is one int64 array of rows (cycle, order scheduled, event, unused): a row is 32
+# bytes, so an event's three fields share a cache line.
 @cached_njit(inline="always", error_model="numpy")  # inlined: no call and no reference counting per event
-def _push(h_time, h_seq, h_what, n, time, seq, what):
+def _push(h, n, time, seq, what):
     """Push an event on the binary min-heap ordered by (time, seq); returns the new size."""
     i = n
     while i > 0:
         parent = (i - 1) >> 1
-        if h_time[parent] < time or (h_time[parent] == time and h_seq[parent] < seq):
+        if h[parent, 0] < time or (h[parent, 0] == time and h[parent, 1] < seq):
             break
-        h_time[i], h_seq[i], h_what[i] = h_time[parent], h_seq[parent], h_what[parent]
+        h[i, 0], h[i, 1], h[i, 2] = h[parent, 0], h[parent, 1], h[parent, 2]
         i = parent
-    h_time[i], h_seq[i], h_what[i] = time, seq, what
+    h[i, 0], h[i, 1], h[i, 2] = time, seq, what
     return n + 1
 
 
 @cached_njit(inline="always", error_model="numpy")  # inlined: no call and no reference counting per event
-def _pop(h_time, h_seq, h_what, n):
+def _pop(h, n):
     """Remove the smallest event (its values must be read before); returns the new size."""
     n -= 1
-    time, seq, what = h_time[n], h_seq[n], h_what[n]
+    time, seq, what = h[n, 0], h[n, 1], h[n, 2]
     i = 0
     while True:
         child = 2 * i + 1
         if child >= n:
             break
-        if child + 1 < n and (h_time[child + 1] < h_time[child] or (
-                h_time[child + 1] == h_time[child] and h_seq[child + 1] < h_seq[child])):
+        if child + 1 < n and (h[child + 1, 0] < h[child, 0] or (
+                h[child + 1, 0] == h[child, 0] and h[child + 1, 1] < h[child, 1])):
             child += 1
-        if time < h_time[child] or (time == h_time[child] and seq < h_seq[child]):
+        if time < h[child, 0] or (time == h[child, 0] and seq < h[child, 1]):
             break
-        h_time[i], h_seq[i], h_what[i] = h_time[child], h_seq[child], h_what[child]
+        h[i, 0], h[i, 1], h[i, 2] = h[child, 0], h[child, 1], h[child, 2]
         i = child
     if n > 0:
-        h_time[i], h_seq[i], h_what[i] = time, seq, what
+        h[i, 0], h[i, 1], h[i, 2] = time, seq, what
     return n
-
-
 
 
 @cached_njit(error_model="numpy")  # a call of its own: inlining it here made the pass slower and longer to compile
 def _send(r, src, dst, nbytes, kind, tag, log_tag, now, route_off, route_links, link_free, link_busy, link_msgs,
           link_wait, hop_latency, bandwidth, contention, totals, traffic, mlog, way_t, way_off, way_cap, way_head,
-          way_n, h_time, h_seq, h_what):
+          way_n, heap):
     """Send a message of `kind` and `nbytes` along route r (`link.Network.transit_on` and
     `chip.Chip.send`): reserve its links, count it, log it (if `mlog` has room for it; with
     `log_tag`, its sample id or worker) and schedule its delivery (with `tag`). Returns
@@ -146,7 +156,7 @@ def _send(r, src, dst, nbytes, kind, tag, log_tag, now, route_off, route_links, 
     way_t[way_off[ring] + _wrap(way_head[ring] + way_n[ring], way_cap[ring])] = arrival
     way_n[ring] += 1
     seq = totals[T_SEQ]
-    totals[T_HEAP] = _push(h_time, h_seq, h_what, totals[T_HEAP], arrival, seq, tag * SHIFT + dst * 8 + kind)
+    totals[T_HEAP] = _push(heap, totals[T_HEAP], arrival, seq, tag * SHIFT + dst * 8 + kind)
     totals[T_SEQ] = seq + 1
     return True
 
@@ -277,9 +287,7 @@ def pipeline_pass(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes
     ev_ops = np.empty(16, np.int64)
     n_evals = 0
     last_eval = 0
-    h_time = np.empty(64 + 5 * P, np.int64)  # the event heap, ordered by (cycle, order scheduled)
-    h_seq = np.empty(64 + 5 * P, np.int64)
-    h_what = np.empty(64 + 5 * P, np.int64)
+    heap = np.empty((64 + 5 * P, 4), np.int64)  # the events, ordered by (cycle, order scheduled)
     n_ops = 0
     now = 0
     status = DONE
@@ -301,27 +309,26 @@ def pipeline_pass(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes
     op = -1  # the op the last event started (its completion is scheduled after the sends), or -1
     pe = s = cycles = 0
     while True:
-        if totals[T_HEAP] + outbox.shape[0] + 1 > h_time.shape[0]:  # room for what one event schedules
-            size = totals[T_HEAP] + outbox.shape[0] + 1
-            h_time, h_seq, h_what = _grow(h_time, size), _grow(h_seq, size), _grow(h_what, size)
+        if totals[T_HEAP] + outbox.shape[0] + 1 > heap.shape[0]:  # room for what one event schedules
+            heap = _grow_heap(heap, totals[T_HEAP] + outbox.shape[0] + 1)
         for i in range(n_out):
             if not _send(outbox[i, 0], outbox[i, 1], outbox[i, 2], outbox[i, 3], outbox[i, 4], outbox[i, 5],
                          outbox[i, 6], now, route_off, route_links, link_free, link_busy, link_msgs, link_wait,
                          hop_latency, bandwidth, contention, totals, traffic, mlog, way_t, way_off, way_cap,
-                         way_head, way_n, h_time, h_seq, h_what):
+                         way_head, way_n, heap):
                 status = OVERFLOW
         n_out = 0
         if op >= 0:
             seq = totals[T_SEQ]
-            totals[T_HEAP] = _push(h_time, h_seq, h_what, totals[T_HEAP], now + cycles, seq,
+            totals[T_HEAP] = _push(heap, totals[T_HEAP], now + cycles, seq,
                                    s * SHIFT + pe * 8 + COMPLETE)
             totals[T_SEQ] = seq + 1
             op = -1
         if status != DONE or totals[T_HEAP] == 0:
             break
-        now = h_time[0]
-        what = h_what[0]
-        totals[T_HEAP] = _pop(h_time, h_seq, h_what, totals[T_HEAP])
+        now = heap[0, 0]
+        what = heap[0, 2]
+        totals[T_HEAP] = _pop(heap, totals[T_HEAP])
         tag = what >> TAG_BITS
         pe = (what & (SHIFT - 1)) >> 3
         kind = what & 7
