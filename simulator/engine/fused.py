@@ -191,6 +191,17 @@ def replay_ops(op_layer, op_kind, op_tag, op_aux, coef, start, stop, buf, off, s
     return stop
 
 
+@cached_njit
+def _samples_before(layer, counts, n_layers):
+    """For each update (its layer, its count of samples, in order): the samples its layer had applied before it."""
+    seen = np.zeros(n_layers, np.int64)
+    before = np.empty_like(counts)
+    for i in range(layer.shape[0]):
+        before[i] = seen[layer[i]]
+        seen[layer[i]] += counts[i]
+    return before
+
+
 class FusedReplay:
     """`replay.Replay` for dense layers with SGD or momentum, as one compiled loop (`replay_ops`) per chunk of ops."""
 
@@ -243,14 +254,7 @@ class FusedReplay:
         if not len(u):
             return coef
         layer, counts = tl.op_layer[u].astype(np.int64), tl.op_aux[u] >> COUNT_SHIFT
-        # Samples each layer applied before each of its updates: a running sum within each layer,
-        # taken over the updates grouped by layer (in their order) and scattered back.
-        by_layer = np.argsort(layer, kind="stable")
-        c = counts[by_layer]
-        running = np.cumsum(c) - c
-        starts = np.searchsorted(layer[by_layer], layer[by_layer])  # each update's first of its layer
-        before = np.empty_like(counts)
-        before[by_layer] = running - running[starts]
+        before = _samples_before(layer, counts, len(self.layers))
         rates = [layer.optimizer.parts[-1] for layer in self.layers]
         owner = {id(rate): i for i, rate in reversed(list(enumerate(rates)))}  # the first layer with each transform
         which = np.array([owner[id(rate)] for rate in rates], dtype=np.int64)[layer]

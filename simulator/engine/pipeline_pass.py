@@ -116,6 +116,14 @@ def _pop(h, n):
     return n
 
 
+@cached_njit(inline="always", error_model="numpy")  # field by field: a row slice would cost a reference count
+def _post(outbox, n, route, src, dst, nbytes, kind, tag, log_tag):
+    """Add a send to the event's outbox (row n); returns the new count."""
+    outbox[n, 0], outbox[n, 1], outbox[n, 2], outbox[n, 3] = route, src, dst, nbytes
+    outbox[n, 4], outbox[n, 5], outbox[n, 6] = kind, tag, log_tag
+    return n + 1
+
+
 @cached_njit(error_model="numpy")  # a call of its own: inlining it here made the pass slower and longer to compile
 def _send(r, src, dst, nbytes, kind, tag, log_tag, now, route_off, route_links, link_free, link_busy, link_msgs,
           link_wait, hop_latency, bandwidth, contention, totals, traffic, mlog, way_t, way_off, way_cap, way_head,
@@ -302,10 +310,9 @@ def pipeline_pass(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes
     sent = np.zeros(N, np.int64)  # samples each worker's port has sent (`Session.start` sends the first)
     if n > 0:
         for w in range(N):
-            outbox[2 * w, :] = (w, -1, w * D, in_bytes[w * D], X, 0, stream[w, 0])
-            outbox[2 * w + 1, :] = (N + w, -1, w * D + last_layer, 4, Y, 0, stream[w, 0])
+            n_out = _post(outbox, n_out, w, -1, w * D, in_bytes[w * D], X, 0, stream[w, 0])
+            n_out = _post(outbox, n_out, N + w, -1, w * D + last_layer, 4, Y, 0, stream[w, 0])
             sent[w] = 1
-        n_out = 2 * N
     op = -1  # the op the last event started (its completion is scheduled after the sends), or -1
     pe = s = cycles = 0
     while True:
@@ -370,23 +377,19 @@ def pipeline_pass(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes
                     de_s[held_off[pe] + _wrap(de_head[pe] + de_n[pe], held_cap[pe])] = tag
                     de_n[pe] += 1
                 else:
-                    outbox[n_out, :] = (2 * N + pe, pe, pe + 1, out_bytes[pe], X, tag, stream[w, tag])
-                    n_out += 1
+                    n_out = _post(outbox, n_out, 2 * N + pe, pe, pe + 1, out_bytes[pe], X, tag, stream[w, tag])
             elif done == B:
                 if k > 0:
-                    outbox[n_out, :] = (2 * N + P + pe, pe, pe - 1, in_bytes[pe], E, tag, stream[w, tag])
-                    n_out += 1
+                    n_out = _post(outbox, n_out, 2 * N + P + pe, pe, pe - 1, in_bytes[pe], E, tag, stream[w, tag])
                 if cur_ends[pe]:
                     if N == 1:
                         pending[pe] = True
                     else:  # the gradient is summed: its own chunk starts round the ring
                         ready[pe] = True
-                        outbox[n_out, :] = (2 * N + 2 * P + pe, pe, (pe + D) % P, ring_bytes[k, w], RING, w + 1, w + 1)
-                        n_out += 1
+                        n_out = _post(outbox, n_out, 2 * N + 2 * P + pe, pe, (pe + D) % P, ring_bytes[k, w], RING, w + 1, w + 1)
             elif done == R:  # the chunk just summed travels on: to be reduced further, or (complete) gathered
-                outbox[n_out, :] = (2 * N + 2 * P + pe, pe, (pe + D) % P, ring_bytes[k, cur_chunk[pe]], RING, w + 1,
-                                    w + 1)
-                n_out += 1
+                n_out = _post(outbox, n_out, 2 * N + 2 * P + pe, pe, (pe + D) % P, ring_bytes[k, cur_chunk[pe]], RING,
+                              w + 1, w + 1)
             elif pe == 0:  # layer 1 of worker 0 has applied its update: progress, and an evaluation if one is due
                 totals[T_TRAINED] = applied[0]
                 if applied[0] - last_eval >= eval_every:
@@ -423,8 +426,7 @@ def pipeline_pass(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes
                 chunk = (w - step + N) % N  # all-gather: copy chunk (i-t) mod N and pass it on
                 if not last:
                     ring_step[pe] = step + 1
-                    outbox[n_out, :] = (2 * N + 2 * P + pe, pe, (pe + D) % P, ring_bytes[k, chunk], RING, w + 1, w + 1)
-                    n_out += 1
+                    n_out = _post(outbox, n_out, 2 * N + 2 * P + pe, pe, (pe + D) % P, ring_bytes[k, chunk], RING, w + 1, w + 1)
                 else:
                     ring_phase[pe], ring_step[pe] = 0, 0
                     ready[pe] = False
@@ -527,9 +529,8 @@ def pipeline_pass(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes
             # Layer 1 took a sample in: the port sends the next one (x, then its label), before
             # the F's completion is scheduled, as `LayerProgram.forward` does.
             i = sent[w]
-            outbox[n_out, :] = (w, -1, pe, in_bytes[pe], X, i, stream[w, i])
-            outbox[n_out + 1, :] = (N + w, -1, pe + last_layer, 4, Y, i, stream[w, i])
-            n_out += 2
+            n_out = _post(outbox, n_out, w, -1, pe, in_bytes[pe], X, i, stream[w, i])
+            n_out = _post(outbox, n_out, N + w, -1, pe + last_layer, 4, Y, i, stream[w, i])
             sent[w] = i + 1
     totals[T_NOW] = now
     totals[T_OPS] = n_ops
