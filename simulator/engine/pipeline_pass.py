@@ -46,6 +46,20 @@ COUNT_SHIFT = 3
 TAG_BITS = 24  # room for 2**21 PEs
 SHIFT = 1 << TAG_BITS
 COMPLETE = 7
+# Columns of the per-PE state rows, the fields of an event's common path first. Flags are 0/1.
+# The PE: busy, the kind of the op running (and whether its B ends a gradient), its busy cycles,
+# the end of its last op, ops started. Its program (`LayerProgram`): an update pending; queues
+# (count and head of inputs, held samples, deltas, with their ring offsets and sizes); window;
+# weight version; op cycles; message bytes; SRAM in use and peak; the gradient being summed
+# (samples, oldest version, last sample); most held; updates; samples applied; anchored rule
+# and stash bytes. Its ring (`RingLayer`): own gradient summed (ready), the next chunk to take,
+# phase and step expected, the chunk its R adds, R ops.
+(S_BUSY, S_CUR_KIND, S_CUR_ENDS, S_PENDING, S_READY, S_IN_N, S_IN_HEAD, S_HELD_N, S_HELD_HEAD, S_DE_N, S_DE_HEAD,
+ S_WINDOW, S_VERSION, S_CF, S_CB, S_CU, S_IN_BYTES, S_OUT_BYTES, S_IN_OFF, S_IN_CAP, S_HELD_OFF, S_HELD_CAP, S_SRAM,
+ S_SRAM_PEAK, S_BUSY_CYCLES, S_BUSY_UNTIL, S_PE_OPS, S_GROUP_N, S_GROUP_MIN, S_GROUP_LAST, S_MAX_IN_FLIGHT, S_UPDATES,
+ S_APPLIED, S_ANCHORED, S_STASH_BYTES, S_CHUNK_NEXT, S_RING_PHASE, S_RING_STEP, S_CUR_CHUNK, S_REDUCE_OPS) = range(40)
+N_STATE = 40
+W_OFF, W_CAP, W_HEAD, W_N = range(4)  # columns of a ring of messages on their way
 X, E, Y, RING = 0, 1, 2, 3  # message kinds inside the pass
 KIND_CODE = (0, 1, 2, 6)  # their codes in the message log (`records.MESSAGE_KIND_TABLE`)
 F, B, U, R = 0, 1, 2, 4  # op codes (`records.OP_KINDS`)
@@ -126,12 +140,12 @@ def _post(outbox, n, route, src, dst, nbytes, kind, tag, log_tag):
 
 @cached_njit(error_model="numpy")  # a call of its own: inlining it here made the pass slower and longer to compile
 def _send(r, src, dst, nbytes, kind, tag, log_tag, now, route_off, route_links, link_free, link_busy, link_msgs,
-          link_wait, hop_latency, bandwidth, contention, totals, traffic, mlog, way_t, way_off, way_cap, way_head,
-          way_n, heap):
+          link_wait, hop_latency, bandwidth, contention, totals, traffic, mlog, way_t, way, way_next, heap):
     """Send a message of `kind` and `nbytes` along route r (`link.Network.transit_on` and
     `chip.Chip.send`): reserve its links, count it, log it (if `mlog` has room for it; with
-    `log_tag`, its sample id or worker) and schedule its delivery (with `tag`). Returns
-    False if the ring of its kind's messages on their way to `dst` overflows."""
+    `log_tag`, its sample id or worker) and schedule its delivery (with `tag`). Returns its
+    arrival cycle, or -1 if the ring of its kind's messages on their way to `dst` overflows
+    (chunks, which may overtake each other, are kept by the caller)."""
     ser = -(-nbytes // bandwidth)
     head = now
     for li in range(route_off[r], route_off[r + 1]):
@@ -158,15 +172,18 @@ def _send(r, src, dst, nbytes, kind, tag, log_tag, now, route_off, route_links, 
     if i < mlog.shape[1]:
         mlog[0, i], mlog[1, i], mlog[2, i], mlog[3, i] = src, dst, now, arrival
         mlog[4, i], mlog[5, i], mlog[6, i] = nbytes, code, log_tag
-    ring = kind * (way_head.shape[0] // 4) + dst  # rings are kind-major: P of each kind
-    if way_n[ring] == way_cap[ring]:
-        return False
-    way_t[way_off[ring] + _wrap(way_head[ring] + way_n[ring], way_cap[ring])] = arrival
-    way_n[ring] += 1
+    if kind != RING:
+        ring = dst * 4 + kind  # rings are PE-major: a PE's kinds side by side
+        if way[ring, W_N] == way[ring, W_CAP]:
+            return -1
+        if way[ring, W_N] == 0:
+            way_next[dst, kind] = arrival
+        way_t[way[ring, W_OFF] + _wrap(way[ring, W_HEAD] + way[ring, W_N], way[ring, W_CAP])] = arrival
+        way[ring, W_N] += 1
     seq = totals[T_SEQ]
     totals[T_HEAP] = _push(heap, totals[T_HEAP], arrival, seq, tag * SHIFT + dst * 8 + kind)
     totals[T_SEQ] = seq + 1
-    return True
+    return arrival
 
 
 @cached_njit(error_model="numpy")  # no zero-division checks: no divisor here can be 0
@@ -207,24 +224,29 @@ def pipeline_pass(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes
     in_cap = np.empty(P, np.int64)
     for p in range(P):
         in_cap[p] = min(window[p] + 1, n) + 1 if p % D == 0 else min(window[p - 1], n) + 1
-    # Messages on their way to PE p, one ring per kind (ring kind * P + p): one route each (x from
-    # p-1 or the port, e from p+1, y from the port to the top layer, chunks from the previous
-    # worker), and a route delivers in the order it was sent, so a ring's oldest entry arrives
-    # first. A label is on its way only while its sample is held at (or waiting for) layer 1;
-    # a worker's ring chunks at most two updates' worth.
-    way_cap = np.zeros(4 * P, np.int64)
-    way_cap[:P] = in_cap
-    way_cap[P: 2 * P] = held_cap
-    for w in range(N):
-        way_cap[2 * P + w * D + last_layer] = min(window[w * D] + 2, n) + 1
-        if N > 1:
-            way_cap[3 * P + w * D: 3 * P + (w + 1) * D] = 4 * N + 4
-    way_off = np.zeros(4 * P + 1, np.int64)
-    for r in range(4 * P):
-        way_off[r + 1] = way_off[r] + way_cap[r]
-    way_t = np.empty(way_off[4 * P], np.int64)  # arrival cycles
-    way_head = np.zeros(4 * P, np.int64)
-    way_n = np.zeros(4 * P, np.int64)
+    # Messages on their way to PE p, one ring per kind (ring p * 4 + kind; columns W_*): one route
+    # each (x from p-1 or the port, e from p+1, y from the port to the top layer, chunks from the
+    # previous worker), and a route delivers in the order it was sent, so a ring's oldest entry
+    # arrives first. A label is on its way only while its sample is held at (or waiting for)
+    # layer 1; a worker's ring chunks at most two updates' worth. way_next[p, kind]: when the
+    # oldest arrives (-1: none on its way), what a PE looks at to know if a message is due.
+    way = np.zeros((4 * P, 4), np.int64)
+    for p in range(P):
+        way[4 * p + X, W_CAP], way[4 * p + E, W_CAP] = in_cap[p], held_cap[p]
+        if p % D == last_layer:
+            way[4 * p + Y, W_CAP] = min(window[p - last_layer] + 2, n) + 1
+    for r in range(1, 4 * P):
+        way[r, W_OFF] = way[r - 1, W_OFF] + way[r - 1, W_CAP]
+    way_t = np.empty(way[4 * P - 1, W_OFF] + way[4 * P - 1, W_CAP], np.int64)  # arrival cycles
+    way_next = np.full((P, 4), -1, np.int64)
+    # All-reduce chunks to PE p (one route too, but of unequal sizes, so a later one may arrive
+    # first on a link without contention): by their number m in the order sent, slot m % n_chunk,
+    # their arrival and state (1 on its way, 2 arrived, 0 taken); taken in the order sent, as
+    # `RingLayer` takes them (a worker's ring chunks are at most two updates' worth).
+    n_chunk = 4 * N + 4 if N > 1 else 1
+    chunk_t = np.zeros((P, n_chunk), np.int64)
+    chunk_state = np.zeros((P, n_chunk), np.int8)
+    chunk_sent = np.zeros(P, np.int64)
     held_off = np.zeros(P + 1, np.int64)
     in_off = np.zeros(P + 1, np.int64)
     for p in range(P):
@@ -235,37 +257,17 @@ def pipeline_pass(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes
     held_c = np.zeros(held_off[P], np.int8)  # 1: its backward drops the stashed copy of its version
     de_s = np.empty(held_off[P], np.int64)  # deltas waiting (their samples)
     in_s = np.empty(in_off[P], np.int64)  # inputs waiting (their samples)
-    held_head = np.zeros(P, np.int64)
-    held_n = np.zeros(P, np.int64)
-    de_head = np.zeros(P, np.int64)
-    de_n = np.zeros(P, np.int64)
-    in_head = np.zeros(P, np.int64)
-    in_n = np.zeros(P, np.int64)
     label = np.zeros(max(N * n, 1), np.bool_)  # labels that have reached the top layer, by worker and position
-    # -- program and PE state ------------------------------------------------------------
-    version = np.zeros(P, np.int64)
-    pending = np.zeros(P, np.bool_)
-    group_min = np.zeros(P, np.int64)
-    group_n = np.zeros(P, np.int64)
-    group_last = np.zeros(P, np.int64)
-    applied = np.zeros(P, np.int64)  # samples applied, over all workers
-    max_in_flight = np.zeros(P, np.int64)
-    updates = np.zeros(P, np.int64)
-    sram = sram_static.copy()
-    sram_peak = sram_static.copy()
-    busy = np.zeros(P, np.bool_)
-    busy_cycles = np.zeros(P, np.int64)
-    busy_until = np.zeros(P, np.int64)
-    pe_ops = np.zeros(P, np.int64)
-    cur_kind = np.zeros(P, np.int64)
-    cur_ends = np.zeros(P, np.bool_)
-    # -- all-reduce: each PE's place in its ring (`allreduce.RingLayer`) --------------------------
-    ready = np.zeros(P, np.bool_)  # its own gradient is summed: it may take chunks in
-    ring_phase = np.zeros(P, np.int64)  # 0 reduce-scatter, 1 all-gather
-    ring_step = np.zeros(P, np.int64)  # the step of the phase it expects next
-    ring_q = np.zeros(P, np.int64)  # chunks arrived, not yet taken
-    cur_chunk = np.zeros(P, np.int64)  # the chunk of the R op running
-    reduce_ops = np.zeros(P, np.int64)
+    # -- each PE's program state and constants: one row per PE (columns S_*), so that the fields
+    # an event reads share a few cache lines (at wafer depth, arrays of a field each miss on every one)
+    st = np.zeros((P, N_STATE), np.int64)
+    for p in range(P):
+        st[p, S_WINDOW], st[p, S_IN_OFF], st[p, S_IN_CAP] = window[p], in_off[p], in_cap[p]
+        st[p, S_HELD_OFF], st[p, S_HELD_CAP] = held_off[p], held_cap[p]
+        st[p, S_CF], st[p, S_CB], st[p, S_CU] = cF[p], cB[p], cU[p]
+        st[p, S_IN_BYTES], st[p, S_OUT_BYTES] = in_bytes[p], out_bytes[p]
+        st[p, S_ANCHORED], st[p, S_STASH_BYTES] = anchored[p], stash_bytes[p]
+        st[p, S_SRAM], st[p, S_SRAM_PEAK] = sram_static[p], sram_static[p]
     n_steps = n if group_batch == 0 else -(-n // group_batch)  # updates per layer
     stale_layer = np.empty(D * n_steps, np.int32)  # per update of worker 0, in the order they start: its layer
     stale_value = np.empty(D * n_steps, np.int32)  # and its staleness
@@ -319,11 +321,24 @@ def pipeline_pass(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes
         if totals[T_HEAP] + outbox.shape[0] + 1 > heap.shape[0]:  # room for what one event schedules
             heap = _grow_heap(heap, totals[T_HEAP] + outbox.shape[0] + 1)
         for i in range(n_out):
-            if not _send(outbox[i, 0], outbox[i, 1], outbox[i, 2], outbox[i, 3], outbox[i, 4], outbox[i, 5],
-                         outbox[i, 6], now, route_off, route_links, link_free, link_busy, link_msgs, link_wait,
-                         hop_latency, bandwidth, contention, totals, traffic, mlog, way_t, way_off, way_cap,
-                         way_head, way_n, heap):
+            dst, tag = outbox[i, 2], outbox[i, 5]
+            chunk = outbox[i, 4] == RING
+            if chunk:  # its number on the route is its tag
+                tag = chunk_sent[dst]
+                if tag - st[dst, S_CHUNK_NEXT] >= n_chunk:
+                    status = OVERFLOW
+                    break
+            arrival = _send(outbox[i, 0], outbox[i, 1], dst, outbox[i, 3], outbox[i, 4], tag, outbox[i, 6], now,
+                            route_off, route_links, link_free, link_busy, link_msgs, link_wait, hop_latency,
+                            bandwidth, contention, totals, traffic, mlog, way_t, way, way_next, heap)
+            if arrival < 0:
                 status = OVERFLOW
+            elif chunk:
+                slot = tag % n_chunk
+                chunk_t[dst, slot], chunk_state[dst, slot] = arrival, 1
+                chunk_sent[dst] = tag + 1
+                if way_next[dst, RING] < 0 or arrival < way_next[dst, RING]:
+                    way_next[dst, RING] = arrival
         n_out = 0
         if op >= 0:
             seq = totals[T_SEQ]
@@ -340,106 +355,118 @@ def pipeline_pass(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes
         pe = (what & (SHIFT - 1)) >> 3
         kind = what & 7
         k, w = (pe, 0) if N == 1 else (pe % D, pe // D)  # its layer and worker
-        if kind != COMPLETE:  # -- a message arrives (`PE._arrive`, `LayerProgram.receive`)
-            ring = kind * P + pe
-            if way_t[way_off[ring] + way_head[ring]] != now:  # not the oldest on its route: not modelled
+        if kind == RING:  # -- a chunk arrives: it waits to be taken in the order sent
+            slot = tag % n_chunk
+            if chunk_state[pe, slot] != 1 or chunk_t[pe, slot] != now:
                 status = OUT_OF_ORDER
                 break
-            way_head[ring] = _wrap(way_head[ring] + 1, way_cap[ring])
-            way_n[ring] -= 1
+            chunk_state[pe, slot] = 2
+            due = -1  # the next chunk to arrive
+            for m in range(st[pe, S_CHUNK_NEXT], chunk_sent[pe]):
+                if chunk_state[pe, m % n_chunk] == 1 and (due < 0 or chunk_t[pe, m % n_chunk] < due):
+                    due = chunk_t[pe, m % n_chunk]
+            way_next[pe, RING] = due
+        elif kind != COMPLETE:  # -- a message arrives (`PE._arrive`, `LayerProgram.receive`)
+            ring = pe * 4 + kind
+            if way_next[pe, kind] != now:  # not the oldest on its route: not modelled
+                status = OUT_OF_ORDER
+                break
+            head = _wrap(way[ring, W_HEAD] + 1, way[ring, W_CAP])
+            way[ring, W_HEAD] = head
+            way[ring, W_N] -= 1
+            way_next[pe, kind] = way_t[way[ring, W_OFF] + head] if way[ring, W_N] > 0 else -1
             if kind == X:
-                if in_n[pe] == in_cap[pe]:
+                if st[pe, S_IN_N] == st[pe, S_IN_CAP]:
                     status = OVERFLOW
                     break
-                in_s[in_off[pe] + _wrap(in_head[pe] + in_n[pe], in_cap[pe])] = tag
-                in_n[pe] += 1
-                sram[pe] += in_bytes[pe]
-                if sram[pe] > sram_peak[pe]:
-                    sram_peak[pe] = sram[pe]
+                in_s[st[pe, S_IN_OFF] + _wrap(st[pe, S_IN_HEAD] + st[pe, S_IN_N], st[pe, S_IN_CAP])] = tag
+                st[pe, S_IN_N] += 1
+                st[pe, S_SRAM] += st[pe, S_IN_BYTES]
+                if st[pe, S_SRAM] > st[pe, S_SRAM_PEAK]:
+                    st[pe, S_SRAM_PEAK] = st[pe, S_SRAM]
             elif kind == E:
-                if de_n[pe] == held_cap[pe]:
+                if st[pe, S_DE_N] == st[pe, S_HELD_CAP]:
                     status = OVERFLOW
                     break
-                de_s[held_off[pe] + _wrap(de_head[pe] + de_n[pe], held_cap[pe])] = tag
-                de_n[pe] += 1
-            elif kind == Y:
-                label[w * n + tag] = True
+                de_s[st[pe, S_HELD_OFF] + _wrap(st[pe, S_DE_HEAD] + st[pe, S_DE_N], st[pe, S_HELD_CAP])] = tag
+                st[pe, S_DE_N] += 1
             else:
-                ring_q[pe] += 1
+                label[w * n + tag] = True
         else:  # -- the op on pe has finished: its `finish` (`PE._complete`)
-            busy[pe] = False
-            done = cur_kind[pe]
+            st[pe, S_BUSY] = False
+            done = st[pe, S_CUR_KIND]
             if done == F:
                 if k == last_layer:  # the top layer's F computed dL/dz: its B needs no message
-                    if de_n[pe] == held_cap[pe]:
+                    if st[pe, S_DE_N] == st[pe, S_HELD_CAP]:
                         status = OVERFLOW
                         break
-                    de_s[held_off[pe] + _wrap(de_head[pe] + de_n[pe], held_cap[pe])] = tag
-                    de_n[pe] += 1
+                    de_s[st[pe, S_HELD_OFF] + _wrap(st[pe, S_DE_HEAD] + st[pe, S_DE_N], st[pe, S_HELD_CAP])] = tag
+                    st[pe, S_DE_N] += 1
                 else:
-                    n_out = _post(outbox, n_out, 2 * N + pe, pe, pe + 1, out_bytes[pe], X, tag, stream[w, tag])
+                    n_out = _post(outbox, n_out, 2 * N + pe, pe, pe + 1, st[pe, S_OUT_BYTES], X, tag, stream[w, tag])
             elif done == B:
                 if k > 0:
-                    n_out = _post(outbox, n_out, 2 * N + P + pe, pe, pe - 1, in_bytes[pe], E, tag, stream[w, tag])
-                if cur_ends[pe]:
+                    n_out = _post(outbox, n_out, 2 * N + P + pe, pe, pe - 1, st[pe, S_IN_BYTES], E, tag, stream[w, tag])
+                if st[pe, S_CUR_ENDS]:
                     if N == 1:
-                        pending[pe] = True
+                        st[pe, S_PENDING] = True
                     else:  # the gradient is summed: its own chunk starts round the ring
-                        ready[pe] = True
+                        st[pe, S_READY] = True
                         n_out = _post(outbox, n_out, 2 * N + 2 * P + pe, pe, (pe + D) % P, ring_bytes[k, w], RING, w + 1, w + 1)
             elif done == R:  # the chunk just summed travels on: to be reduced further, or (complete) gathered
-                n_out = _post(outbox, n_out, 2 * N + 2 * P + pe, pe, (pe + D) % P, ring_bytes[k, cur_chunk[pe]], RING,
+                n_out = _post(outbox, n_out, 2 * N + 2 * P + pe, pe, (pe + D) % P, ring_bytes[k, st[pe, S_CUR_CHUNK]], RING,
                               w + 1, w + 1)
             elif pe == 0:  # layer 1 of worker 0 has applied its update: progress, and an evaluation if one is due
-                totals[T_TRAINED] = applied[0]
-                if applied[0] - last_eval >= eval_every:
+                totals[T_TRAINED] = st[0, S_APPLIED]
+                if st[0, S_APPLIED] - last_eval >= eval_every:
                     if n_evals == ev_samples.shape[0]:
                         ev_samples, ev_cycle, ev_ops = (_grow(ev_samples, n_evals + 1), _grow(ev_cycle, n_evals + 1),
                                                         _grow(ev_ops, n_evals + 1))
-                    ev_samples[n_evals], ev_cycle[n_evals], ev_ops[n_evals] = applied[0], now, n_ops
+                    ev_samples[n_evals], ev_cycle[n_evals], ev_ops[n_evals] = st[0, S_APPLIED], now, n_ops
                     n_evals += 1
-                    last_eval = applied[0]
+                    last_eval = st[0, S_APPLIED]
         # -- wake pe (`PE.wake`): unless busy or a message is due this cycle, start its next op -------
-        if busy[pe]:
+        if st[pe, S_BUSY]:
             continue
         waiting = False
-        for ring in range(pe, 4 * P if N > 1 else 3 * P, P):
-            if way_n[ring] > 0 and way_t[way_off[ring] + way_head[ring]] == now:
+        for q in range(4 if N > 1 else 3):
+            if way_next[pe, q] == now:
                 waiting = True
         if waiting:
             continue
         aux = 0
-        if ready[pe] and not pending[pe]:  # `RingLayer._ring_step`: take the next chunk if it is here
-            while ring_q[pe] > 0:
-                ring_q[pe] -= 1
-                step = ring_step[pe]
+        if st[pe, S_READY] and not st[pe, S_PENDING]:  # `RingLayer._ring_step`: take the next chunk if it is here
+            while chunk_state[pe, st[pe, S_CHUNK_NEXT] % n_chunk] == 2:
+                chunk_state[pe, st[pe, S_CHUNK_NEXT] % n_chunk] = 0
+                st[pe, S_CHUNK_NEXT] += 1
+                step = st[pe, S_RING_STEP]
                 last = step == N - 2
-                if ring_phase[pe] == 0:  # reduce-scatter: add chunk (i-1-t) mod N (op R)
-                    cur_chunk[pe] = (w - 1 - step + N) % N
+                if st[pe, S_RING_PHASE] == 0:  # reduce-scatter: add chunk (i-1-t) mod N (op R)
+                    st[pe, S_CUR_CHUNK] = (w - 1 - step + N) % N
                     if last:
-                        ring_phase[pe], ring_step[pe] = 1, 0
+                        st[pe, S_RING_PHASE], st[pe, S_RING_STEP] = 1, 0
                     else:
-                        ring_step[pe] = step + 1
+                        st[pe, S_RING_STEP] = step + 1
                     op = R
                     aux = step
                     break
                 chunk = (w - step + N) % N  # all-gather: copy chunk (i-t) mod N and pass it on
                 if not last:
-                    ring_step[pe] = step + 1
+                    st[pe, S_RING_STEP] = step + 1
                     n_out = _post(outbox, n_out, 2 * N + 2 * P + pe, pe, (pe + D) % P, ring_bytes[k, chunk], RING, w + 1, w + 1)
                 else:
-                    ring_phase[pe], ring_step[pe] = 0, 0
-                    ready[pe] = False
-                    pending[pe] = True
+                    st[pe, S_RING_PHASE], st[pe, S_RING_STEP] = 0, 0
+                    st[pe, S_READY] = False
+                    st[pe, S_PENDING] = True
                     break
         if op < 0:
-            if pending[pe]:
+            if st[pe, S_PENDING]:
                 op = U
-            elif in_n[pe] > 0 and held_n[pe] < window[pe]:
-                s = in_s[in_off[pe] + in_head[pe]]
-                if (gate_batch == 0 or s // gate_batch <= version[pe]) and (k < last_layer or label[w * n + s]):
+            elif st[pe, S_IN_N] > 0 and st[pe, S_HELD_N] < st[pe, S_WINDOW]:
+                s = in_s[st[pe, S_IN_OFF] + st[pe, S_IN_HEAD]]
+                if (gate_batch == 0 or s // gate_batch <= st[pe, S_VERSION]) and (k < last_layer or label[w * n + s]):
                     op = F
-            if op < 0 and de_n[pe] > 0:
+            if op < 0 and st[pe, S_DE_N] > 0:
                 op = B
         if op < 0:
             continue
@@ -448,78 +475,78 @@ def pipeline_pass(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes
             op = -1
             continue
         if op == F:  # take the oldest input and hold it
-            s = in_s[in_off[pe] + in_head[pe]]
-            in_head[pe] = _wrap(in_head[pe] + 1, in_cap[pe])
-            in_n[pe] -= 1
+            s = in_s[st[pe, S_IN_OFF] + st[pe, S_IN_HEAD]]
+            st[pe, S_IN_HEAD] = _wrap(st[pe, S_IN_HEAD] + 1, st[pe, S_IN_CAP])
+            st[pe, S_IN_N] -= 1
             if k == last_layer:
                 label[w * n + s] = False
-            slot = held_off[pe] + _wrap(held_head[pe] + held_n[pe], held_cap[pe])
-            held_s[slot], held_v[slot], held_c[slot] = s, version[pe], 0
-            held_n[pe] += 1
-            if held_n[pe] > max_in_flight[pe]:
-                max_in_flight[pe] = held_n[pe]
-            sram[pe] += out_bytes[pe]
-            if sram[pe] > sram_peak[pe]:
-                sram_peak[pe] = sram[pe]
-            cycles = cF[pe]
+            slot = st[pe, S_HELD_OFF] + _wrap(st[pe, S_HELD_HEAD] + st[pe, S_HELD_N], st[pe, S_HELD_CAP])
+            held_s[slot], held_v[slot], held_c[slot] = s, st[pe, S_VERSION], 0
+            st[pe, S_HELD_N] += 1
+            if st[pe, S_HELD_N] > st[pe, S_MAX_IN_FLIGHT]:
+                st[pe, S_MAX_IN_FLIGHT] = st[pe, S_HELD_N]
+            st[pe, S_SRAM] += st[pe, S_OUT_BYTES]
+            if st[pe, S_SRAM] > st[pe, S_SRAM_PEAK]:
+                st[pe, S_SRAM_PEAK] = st[pe, S_SRAM]
+            cycles = st[pe, S_CF]
             log_tag = stream[w, s]
         elif op == B:  # the oldest delta, which is for the oldest held sample
-            s = de_s[held_off[pe] + de_head[pe]]
-            de_head[pe] = _wrap(de_head[pe] + 1, held_cap[pe])
-            de_n[pe] -= 1
-            slot = held_off[pe] + held_head[pe]
+            s = de_s[st[pe, S_HELD_OFF] + st[pe, S_DE_HEAD]]
+            st[pe, S_DE_HEAD] = _wrap(st[pe, S_DE_HEAD] + 1, st[pe, S_HELD_CAP])
+            st[pe, S_DE_N] -= 1
+            slot = st[pe, S_HELD_OFF] + st[pe, S_HELD_HEAD]
             if held_s[slot] != s:
                 status = OUT_OF_ORDER
                 break
             v = held_v[slot]
-            held_head[pe] = _wrap(held_head[pe] + 1, held_cap[pe])
-            held_n[pe] -= 1
-            if anchored[pe]:
-                if v != version[pe]:
+            st[pe, S_HELD_HEAD] = _wrap(st[pe, S_HELD_HEAD] + 1, st[pe, S_HELD_CAP])
+            st[pe, S_HELD_N] -= 1
+            if st[pe, S_ANCHORED]:
+                if v != st[pe, S_VERSION]:
                     aux |= AUX_STASHED
                 if held_c[slot]:
                     aux |= AUX_RELEASE
-                    sram[pe] -= stash_bytes[pe]
-            sram[pe] -= in_bytes[pe] + out_bytes[pe]
-            if group_n[pe] == 0 or v < group_min[pe]:
-                group_min[pe] = v
-            group_n[pe] += 1
-            group_last[pe] = s
-            cur_ends[pe] = group_batch == 0 or (s + 1) % group_batch == 0 or s == n - 1
-            cycles = cB[pe]
+                    st[pe, S_SRAM] -= st[pe, S_STASH_BYTES]
+            st[pe, S_SRAM] -= st[pe, S_IN_BYTES] + st[pe, S_OUT_BYTES]
+            if st[pe, S_GROUP_N] == 0 or v < st[pe, S_GROUP_MIN]:
+                st[pe, S_GROUP_MIN] = v
+            st[pe, S_GROUP_N] += 1
+            st[pe, S_GROUP_LAST] = s
+            st[pe, S_CUR_ENDS] = group_batch == 0 or (s + 1) % group_batch == 0 or s == n - 1
+            cycles = st[pe, S_CB]
             log_tag = stream[w, s]
         elif op == U:  # apply the gradient of the group (under all-reduce: of every worker's)
-            pending[pe] = False
-            if anchored[pe] and held_n[pe] > 0:
-                tail = held_off[pe] + _wrap(held_head[pe] + held_n[pe] - 1, held_cap[pe])
-                if held_v[tail] == version[pe]:  # held samples still need these weights: copy them first
+            st[pe, S_PENDING] = False
+            if st[pe, S_ANCHORED] and st[pe, S_HELD_N] > 0:
+                tail = st[pe, S_HELD_OFF] + _wrap(st[pe, S_HELD_HEAD] + st[pe, S_HELD_N] - 1, st[pe, S_HELD_CAP])
+                if held_v[tail] == st[pe, S_VERSION]:  # held samples still need these weights: copy them first
                     aux |= AUX_KEEP
                     held_c[tail] = 1  # the last of them to back-propagate drops the copy
-                    sram[pe] += stash_bytes[pe]
-                    if sram[pe] > sram_peak[pe]:
-                        sram_peak[pe] = sram[pe]
+                    st[pe, S_SRAM] += st[pe, S_STASH_BYTES]
+                    if st[pe, S_SRAM] > st[pe, S_SRAM_PEAK]:
+                        st[pe, S_SRAM_PEAK] = st[pe, S_SRAM]
             if w == 0:
-                stale_layer[n_updates], stale_value[n_updates] = k, version[pe] - group_min[pe]
+                stale_layer[n_updates], stale_value[n_updates] = k, st[pe, S_VERSION] - st[pe, S_GROUP_MIN]
                 n_updates += 1
-            version[pe] += 1
-            updates[pe] += 1
-            count = N * group_n[pe]  # every worker's share of the batch is the same size
-            applied[pe] += count
+            st[pe, S_VERSION] += 1
+            st[pe, S_UPDATES] += 1
+            count = N * st[pe, S_GROUP_N]  # every worker's share of the batch is the same size
+            st[pe, S_APPLIED] += count
             aux |= count << COUNT_SHIFT
-            group_n[pe] = 0
-            s = group_last[pe]
-            cycles = cU[pe]
+            st[pe, S_GROUP_N] = 0
+            s = st[pe, S_GROUP_LAST]
+            cycles = st[pe, S_CU]
             log_tag = stream[w, s]
         else:  # R: add the chunk that came in
-            reduce_ops[pe] += 1
+            st[pe, S_REDUCE_OPS] += 1
             s = 0
-            cycles = ring_cycles[k, cur_chunk[pe]]
-            log_tag = updates[pe]
-        busy[pe] = True
-        busy_cycles[pe] += cycles
-        busy_until[pe] = now + cycles
-        pe_ops[pe] += 1
-        cur_kind[pe] = op
+            cycles = ring_cycles[k, st[pe, S_CUR_CHUNK]]
+            log_tag = st[pe, S_UPDATES]
+        st[pe, S_BUSY] = True
+        st[pe, S_BUSY_CYCLES] += cycles
+        st[pe, S_BUSY_UNTIL] = now + cycles
+        st[pe, S_PE_OPS] += 1
+        st[pe, S_CUR_KIND] = op
         if record_ops:
             op_layer[n_ops], op_kind[n_ops], op_tag[n_ops], op_aux[n_ops] = pe, op, log_tag, aux
             if record_times:
@@ -529,7 +556,7 @@ def pipeline_pass(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes
             # Layer 1 took a sample in: the port sends the next one (x, then its label), before
             # the F's completion is scheduled, as `LayerProgram.forward` does.
             i = sent[w]
-            n_out = _post(outbox, n_out, w, -1, pe, in_bytes[pe], X, i, stream[w, i])
+            n_out = _post(outbox, n_out, w, -1, pe, st[pe, S_IN_BYTES], X, i, stream[w, i])
             n_out = _post(outbox, n_out, N + w, -1, pe + last_layer, 4, Y, i, stream[w, i])
             sent[w] = i + 1
     totals[T_NOW] = now
@@ -540,7 +567,8 @@ def pipeline_pass(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes
     k = n_ops if record_ops else 0
     kt = n_ops if record_times else 0
     return (op_layer[:k], op_kind[:k], op_tag[:k], op_aux[:k], op_start[:kt], op_end[:kt], mlog[:, :m],
-            busy_cycles, busy_until, pe_ops, max_in_flight, updates, reduce_ops, sram_peak,
-            stale_layer[:n_updates], stale_value[:n_updates],
+            st[:, S_BUSY_CYCLES].copy(), st[:, S_BUSY_UNTIL].copy(), st[:, S_PE_OPS].copy(),
+            st[:, S_MAX_IN_FLIGHT].copy(), st[:, S_UPDATES].copy(), st[:, S_REDUCE_OPS].copy(),
+            st[:, S_SRAM_PEAK].copy(), stale_layer[:n_updates], stale_value[:n_updates],
             link_free, link_busy, link_msgs, link_wait, traffic, ev_samples[:n_evals], ev_cycle[:n_evals],
             ev_ops[:n_evals], totals)

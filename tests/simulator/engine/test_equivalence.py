@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -78,6 +79,24 @@ def test_all_reduce_divergence_stops_both_alike():
     events, compiled = both(scenario_dict(algorithm="allreduce", workers=3, samples=60, learning_rate=1e20,
                                           layers=(8, 8, 4), hardware=SLOW_LINKS))
     assert events.status == "diverged"
+    assert_same_run(events, compiled)
+
+
+def test_all_reduce_chunks_that_overtake_each_other():
+    """Chunks of 2, 3 and 3 floats at one byte per cycle and no contention: a later, smaller
+    chunk on the same route arrives first, and waits until the one sent before it is taken."""
+    hardware = {**UNIFORM_HARDWARE, "mesh": {"rows": 2, "cols": 2},
+                "pe": {"macs_per_cycle": 1, "sram_bytes": 1 << 24, "op_overhead_cycles": 0},
+                "noc": {"hop_latency_cycles": 0, "link_bytes_per_cycle": 1, "contention": False}}
+    data = scenario_dict(layers=(3, 2), algorithm="allreduce", workers=3, samples=12, eval_every=1,
+                         hardware=hardware)
+    events, compiled = both(data)
+    m = events.messages
+    ring = np.nonzero(m["kind"] == 6)[0]  # in the order sent
+    routes = {}
+    for i in ring:
+        routes.setdefault((m["src_row"][i], m["src_col"][i], m["dst_row"][i], m["dst_col"][i]), []).append(m["arrival"][i])
+    assert any(np.any(np.diff(arrivals) < 0) for arrivals in routes.values())  # some chunk overtook another
     assert_same_run(events, compiled)
 
 
