@@ -32,14 +32,16 @@ import numpy as np
 from wafersim_kernels._jit import cached_njit
 
 # Why a pass stopped (the last entry of its `totals` array).
-DONE, STOPPED, OVERFLOW, OUT_OF_ORDER = 0, 1, 2, 3
+DONE, STOPPED, OVERFLOW, OUT_OF_ORDER, PAUSED = 0, 1, 2, 3, 4
 # op_aux bits: a U copies the weights first; a B reads the oldest stashed copy; a B drops it.
 # Above them (shifted by COUNT_SHIFT), a U's count of samples in its gradient.
 AUX_KEEP, AUX_STASHED, AUX_RELEASE = 1, 2, 4
 COUNT_SHIFT = 3
 # Indices into `totals`: counters of the network and of the pass.
+# From T_N_OUT on: where the event loop is between two calls (sends made, the op to schedule,
+# its PE, tag and cycles), the last evaluation and the updates logged.
 (T_NOW, T_MESSAGES, T_BYTES, T_BYTE_HOPS, T_WAIT, T_TRAINED, T_OPS, T_N_EVALS, T_STATUS, T_HEAP, T_SEQ,
- N_TOTALS) = range(12)
+ T_N_OUT, T_OP, T_PE, T_S, T_CYCLES, T_LAST_EVAL, T_N_UPDATES, N_TOTALS) = range(19)
 # An event on the heap is one int64: tag * SHIFT + pe * 8 + kind, kind 0-3 the delivery of a
 # message of that kind to PE pe (tag: its sample's stream position), COMPLETE the end of the op
 # running on pe (tag: the op's).
@@ -64,22 +66,16 @@ X, E, Y, RING = 0, 1, 2, 3  # message kinds inside the pass
 KIND_CODE = (0, 1, 2, 6)  # their codes in the message log (`records.MESSAGE_KIND_TABLE`)
 F, B, U, R = 0, 1, 2, 4  # op codes (`records.OP_KINDS`)
 N_MESSAGE_CODES = 7
+# The arrays of a pass's state, in the order of the tuple `new_state` returns (`pipeline_pass` advances it).
+STATE_FIELDS = ("st", "way", "way_t", "way_next", "chunk_t", "chunk_state", "chunk_sent", "held_s", "held_v", "held_c",
+                "de_s", "in_s", "label", "stale_layer", "stale_value", "link_free", "link_busy", "link_msgs",
+                "link_wait", "traffic", "totals", "outbox", "sent", "heap", "evals")
 
 
 @cached_njit(inline="always", error_model="numpy")
 def _wrap(i, cap):
     """i % cap for 0 <= i < 2 cap (a ring index one step past its end), without a division."""
     return i - cap if i >= cap else i
-
-
-@cached_njit
-def _grow(a, size):
-    """`a` with room for at least `size` entries (doubling), the first len(a) kept."""
-    if size <= a.shape[0]:
-        return a
-    b = np.empty(max(size, 2 * a.shape[0]), dtype=a.dtype)
-    b[: a.shape[0]] = a
-    return b
 
 
 @cached_njit
@@ -140,10 +136,10 @@ def _post(outbox, n, route, src, dst, nbytes, kind, tag, log_tag):
 
 @cached_njit(error_model="numpy")  # a call of its own: inlining it here made the pass slower and longer to compile
 def _send(r, src, dst, nbytes, kind, tag, log_tag, now, route_off, route_links, link_free, link_busy, link_msgs,
-          link_wait, hop_latency, bandwidth, contention, totals, traffic, mlog, way_t, way, way_next, heap):
+          link_wait, hop_latency, bandwidth, contention, totals, traffic, mlog, mbase, way_t, way, way_next, heap):
     """Send a message of `kind` and `nbytes` along route r (`link.Network.transit_on` and
-    `chip.Chip.send`): reserve its links, count it, log it (if `mlog` has room for it; with
-    `log_tag`, its sample id or worker) and schedule its delivery (with `tag`). Returns its
+    `chip.Chip.send`): reserve its links, count it, log it (in row i - mbase of `mlog` for the
+    i-th message of the run, if it has room for it; with `log_tag`, its sample id or worker) and schedule its delivery (with `tag`). Returns its
     arrival cycle, or -1 if the ring of its kind's messages on their way to `dst` overflows
     (chunks, which may overtake each other, are kept by the caller)."""
     ser = -(-nbytes // bandwidth)
@@ -169,9 +165,10 @@ def _send(r, src, dst, nbytes, kind, tag, log_tag, now, route_off, route_links, 
     traffic[code, 0] += 1
     traffic[code, 1] += nbytes
     traffic[code, 2] += nbytes * hops
-    if i < mlog.shape[1]:
-        mlog[0, i], mlog[1, i], mlog[2, i], mlog[3, i] = src, dst, now, arrival
-        mlog[4, i], mlog[5, i], mlog[6, i] = nbytes, code, log_tag
+    j = i - mbase
+    if j < mlog.shape[1]:
+        mlog[0, j], mlog[1, j], mlog[2, j], mlog[3, j] = src, dst, now, arrival
+        mlog[4, j], mlog[5, j], mlog[6, j] = nbytes, code, log_tag
     if kind != RING:
         ring = dst * 4 + kind  # rings are PE-major: a PE's kinds side by side
         if way[ring, W_N] == way[ring, W_CAP]:
@@ -186,34 +183,11 @@ def _send(r, src, dst, nbytes, kind, tag, log_tag, now, route_off, route_links, 
     return arrival
 
 
-@cached_njit(error_model="numpy")  # no zero-division checks: no divisor here can be 0
-def pipeline_pass(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes, sram_static, D, stream,
-                  ring_cycles, ring_bytes, gate_batch, group_batch, route_off, route_links, n_links, hop_latency,
-                  bandwidth, contention, eval_every, max_ops, record_ops, record_times):
-    """Simulate N workers' pipelines of D layers, each on its stream of samples.
-
-    Per PE p = w * D + k (int64[N * D]): cF, cB, cU op cycles; in_bytes, out_bytes message
-    sizes; window (most samples held); anchored (0/1); stash_bytes; sram_static (bytes held
-    throughout). stream (int64[N, S]): worker w's sample ids in the order it trains on them.
-    ring_cycles, ring_bytes (int64[D, N]): the R op cycles and the bytes of chunk c of layer
-    k's ring (unused for N = 1). gate_batch: 0 lets every F go (CP), B > 0 lets the sample
-    at stream position i go at version >= i // B (SGD is 1, MBGD its batch size);
-    group_batch: 0 ends a gradient at every backward, B > 0 every B samples and at the
-    last. Routes (int64): route r's links are route_links[route_off[r]:route_off[r+1]]
-    (link ids < n_links); r = w the port to worker w's layer 0 (x), N + w the port to its
-    top layer (y), 2N + p PE p -> p+1 (x), 2N + P + p PE p -> p-1 (e), 2N + 2P + p PE p to
-    the same layer of the next worker (ring). The pass stops before the op that would be
-    op number max_ops (-1: never), where the event engine stops when a run is
-    interrupted there.
-
-    Returns the op log (PE, kind, tag, aux, if record_ops; start and end if record_times),
-    the message log (if record_times; rows src, dst, sent, arrival, nbytes, kind code,
-    tag), per-PE counters, each update's layer and staleness (worker 0's), per-link
-    counters, traffic (kind code x messages/bytes/byte-hops), the evaluation points (samples
-    trained, cycle, ops started before) and `totals` (indices T_*). An op's tag is its
-    sample's id (an R: the update it sums for); its aux the AUX_* bits and, for a U, its
-    count of samples above COUNT_SHIFT; for an R the ring step.
-    """
+@cached_njit(error_model="numpy")
+def new_state(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes, sram_static, D, stream, group_batch,
+              n_links):
+    """The state of a pass before its first event (arguments as `pipeline_pass` describes them): a
+    tuple of arrays that `pipeline_pass` advances, with every counter in its `totals`."""
     P = cF.shape[0]
     N = stream.shape[0]
     S = stream.shape[1]  # samples per worker
@@ -271,7 +245,6 @@ def pipeline_pass(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes
     n_steps = n if group_batch == 0 else -(-n // group_batch)  # updates per layer
     stale_layer = np.empty(D * n_steps, np.int32)  # per update of worker 0, in the order they start: its layer
     stale_value = np.empty(D * n_steps, np.int32)  # and its staleness
-    n_updates = 0
     # -- network ---------------------------------------------------------------------------
     link_free = np.zeros(n_links, np.int64)
     link_busy = np.zeros(n_links, np.int64)
@@ -279,28 +252,8 @@ def pipeline_pass(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes
     link_wait = np.zeros(n_links, np.int64)
     traffic = np.zeros((N_MESSAGE_CODES, 3), np.int64)
     totals = np.zeros(N_TOTALS, np.int64)
-    # -- logs: per PE an F and a B per sample, a U and N-1 R per update; per worker 2 messages
-    # per layer and sample, and per PE 2(N-1) chunks per update -------------------------------
-    all_ops = P * (2 * n + N * n_steps)
-    n_ops_max = all_ops if max_ops < 0 else min(all_ops, max_ops)
-    n_log = n_ops_max if record_ops else 0
-    op_layer = np.empty(n_log, np.int32)
-    op_kind = np.empty(n_log, np.int8)
-    op_tag = np.empty(n_log, np.int64)
-    op_aux = np.empty(n_log, np.int64)  # AUX_* bits; a U's gradient sample count above them; an R's step
-    n_times = n_log if record_times else 0
-    op_start = np.empty(n_times, np.int64)
-    op_end = np.empty(n_times, np.int64)
-    mlog = np.empty((7, P * (2 * n + 2 * (N - 1) * n_steps) if record_times else 0), np.int64)
-    ev_samples = np.empty(16, np.int64)
-    ev_cycle = np.empty(16, np.int64)
-    ev_ops = np.empty(16, np.int64)
-    n_evals = 0
-    last_eval = 0
+    evals = np.empty((3, 16), np.int64)  # evaluation points: samples trained, cycle, ops started before
     heap = np.empty((64 + 5 * P, 4), np.int64)  # the events, ordered by (cycle, order scheduled)
-    n_ops = 0
-    now = 0
-    status = DONE
     # The sends an event makes (rows: route, src, dst, nbytes, kind, tag, log tag), in the order
     # the event engine makes them: an op's finish sends its result (and a finished gradient's
     # first chunk), the PE's choice of its next op forwards gathered chunks, and the op it
@@ -309,15 +262,67 @@ def pipeline_pass(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes
     # nothing in between depends on them. At the start every port sends its first sample.
     outbox = np.empty((2 * N + 4, 7), np.int64)
     n_out = 0
+    totals[T_OP] = -1  # the op the last event started (its completion is scheduled after the sends), or -1
     sent = np.zeros(N, np.int64)  # samples each worker's port has sent (`Session.start` sends the first)
     if n > 0:
         for w in range(N):
             n_out = _post(outbox, n_out, w, -1, w * D, in_bytes[w * D], X, 0, stream[w, 0])
             n_out = _post(outbox, n_out, N + w, -1, w * D + last_layer, 4, Y, 0, stream[w, 0])
             sent[w] = 1
-    op = -1  # the op the last event started (its completion is scheduled after the sends), or -1
-    pe = s = cycles = 0
+    totals[T_N_OUT] = n_out
+    return (st, way, way_t, way_next, chunk_t, chunk_state, chunk_sent, held_s, held_v, held_c, de_s, in_s, label,
+            stale_layer, stale_value, link_free, link_busy, link_msgs, link_wait, traffic, totals, outbox, sent,
+            heap, evals)
+
+
+@cached_njit(error_model="numpy")  # no zero-division checks: no divisor here can be 0
+def pipeline_pass(state, D, stream, ring_cycles, ring_bytes, gate_batch, group_batch, route_off, route_links,
+                  hop_latency, bandwidth, contention, eval_every, max_ops, record_ops, record_times, op_layer, op_kind,
+                  op_tag, op_aux, op_start, op_end, mlog):
+    """Simulate N workers' pipelines of D layers, each on its stream of samples, from `state`
+    (`new_state`) on: until no event is left (DONE), before the op that would be op number
+    max_ops (STOPPED; -1: never), or once the logs given are full (PAUSED: call again with
+    the same state and new logs to go on).
+
+    Per PE p = w * D + k (int64[N * D]) in `new_state`: cF, cB, cU op cycles; in_bytes,
+    out_bytes message sizes; window (most samples held); anchored (0/1); stash_bytes;
+    sram_static (bytes held throughout). stream (int64[N, S]): worker w's sample ids in the
+    order it trains on them. ring_cycles, ring_bytes (int64[D, N]): the R op cycles and the
+    bytes of chunk c of layer k's ring (unused for N = 1). gate_batch: 0 lets every F go
+    (CP), B > 0 lets the sample at stream position i go at version >= i // B (SGD is 1,
+    MBGD its batch size); group_batch: 0 ends a gradient at every backward, B > 0 every B
+    samples and at the last. Routes (int64): route r's links are
+    route_links[route_off[r]:route_off[r+1]] (link ids < n_links); r = w the port to worker
+    w's layer 0 (x), N + w the port to its top layer (y), 2N + p PE p -> p+1 (x),
+    2N + P + p PE p -> p-1 (e), 2N + 2P + p PE p to the same layer of the next worker (ring).
+    max_ops stops the pass where the event engine stops when a run is interrupted there.
+
+    Logs from this call on, if record_ops: per op started (PE, kind, tag, aux; start and end
+    if record_times); if record_times, per message sent (rows src, dst, sent, arrival,
+    nbytes, kind code, tag). An op's tag is its sample's id (an R: the update it sums for);
+    its aux the AUX_* bits and, for a U, its count of samples above COUNT_SHIFT; for an R the
+    ring step. The state keeps per-PE and per-link counters, traffic (kind code x
+    messages/bytes/byte-hops), each update's layer and staleness (worker 0's), the
+    evaluation points and `totals` (indices T_*). Returns the heap and the evaluation
+    points, which may have been reallocated to grow.
+    """
+    (st, way, way_t, way_next, chunk_t, chunk_state, chunk_sent, held_s, held_v, held_c, de_s, in_s, label,
+     stale_layer, stale_value, link_free, link_busy, link_msgs, link_wait, traffic, totals, outbox, sent,
+     heap, evals) = state
+    P = st.shape[0]
+    N = stream.shape[0]
+    n = stream.shape[1]  # samples per worker
+    last_layer = D - 1
+    n_chunk = chunk_t.shape[1]
+    now, n_ops, n_out, op = totals[T_NOW], totals[T_OPS], totals[T_N_OUT], totals[T_OP]
+    pe, s, cycles = totals[T_PE], totals[T_S], totals[T_CYCLES]
+    ops_base, msgs_base = n_ops, totals[T_MESSAGES]  # the logs start here
+    status = DONE
     while True:
+        if status == DONE and ((record_ops and n_ops - ops_base >= op_kind.shape[0]) or (
+                record_times and totals[T_MESSAGES] - msgs_base + n_out > mlog.shape[1])):
+            status = PAUSED  # the logs are full: the caller takes them and goes on from here
+            break
         if totals[T_HEAP] + outbox.shape[0] + 1 > heap.shape[0]:  # room for what one event schedules
             heap = _grow_heap(heap, totals[T_HEAP] + outbox.shape[0] + 1)
         for i in range(n_out):
@@ -330,7 +335,7 @@ def pipeline_pass(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes
                     break
             arrival = _send(outbox[i, 0], outbox[i, 1], dst, outbox[i, 3], outbox[i, 4], tag, outbox[i, 6], now,
                             route_off, route_links, link_free, link_busy, link_msgs, link_wait, hop_latency,
-                            bandwidth, contention, totals, traffic, mlog, way_t, way, way_next, heap)
+                            bandwidth, contention, totals, traffic, mlog, msgs_base, way_t, way, way_next, heap)
             if arrival < 0:
                 status = OVERFLOW
             elif chunk:
@@ -418,13 +423,15 @@ def pipeline_pass(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes
                               w + 1, w + 1)
             elif pe == 0:  # layer 1 of worker 0 has applied its update: progress, and an evaluation if one is due
                 totals[T_TRAINED] = st[0, S_APPLIED]
-                if st[0, S_APPLIED] - last_eval >= eval_every:
-                    if n_evals == ev_samples.shape[0]:
-                        ev_samples, ev_cycle, ev_ops = (_grow(ev_samples, n_evals + 1), _grow(ev_cycle, n_evals + 1),
-                                                        _grow(ev_ops, n_evals + 1))
-                    ev_samples[n_evals], ev_cycle[n_evals], ev_ops[n_evals] = st[0, S_APPLIED], now, n_ops
-                    n_evals += 1
-                    last_eval = st[0, S_APPLIED]
+                if st[0, S_APPLIED] - totals[T_LAST_EVAL] >= eval_every:
+                    n_evals = totals[T_N_EVALS]
+                    if n_evals == evals.shape[1]:
+                        grown = np.empty((3, 2 * n_evals), np.int64)
+                        grown[:, :n_evals] = evals
+                        evals = grown
+                    evals[0, n_evals], evals[1, n_evals], evals[2, n_evals] = st[0, S_APPLIED], now, n_ops
+                    totals[T_N_EVALS] = n_evals + 1
+                    totals[T_LAST_EVAL] = st[0, S_APPLIED]
         # -- wake pe (`PE.wake`): unless busy or a message is due this cycle, start its next op -------
         if st[pe, S_BUSY]:
             continue
@@ -526,8 +533,9 @@ def pipeline_pass(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes
                     if st[pe, S_SRAM] > st[pe, S_SRAM_PEAK]:
                         st[pe, S_SRAM_PEAK] = st[pe, S_SRAM]
             if w == 0:
-                stale_layer[n_updates], stale_value[n_updates] = k, st[pe, S_VERSION] - st[pe, S_GROUP_MIN]
-                n_updates += 1
+                u = totals[T_N_UPDATES]
+                stale_layer[u], stale_value[u] = k, st[pe, S_VERSION] - st[pe, S_GROUP_MIN]
+                totals[T_N_UPDATES] = u + 1
             st[pe, S_VERSION] += 1
             st[pe, S_UPDATES] += 1
             count = N * st[pe, S_GROUP_N]  # every worker's share of the batch is the same size
@@ -548,9 +556,10 @@ def pipeline_pass(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes
         st[pe, S_PE_OPS] += 1
         st[pe, S_CUR_KIND] = op
         if record_ops:
-            op_layer[n_ops], op_kind[n_ops], op_tag[n_ops], op_aux[n_ops] = pe, op, log_tag, aux
+            j = n_ops - ops_base
+            op_layer[j], op_kind[j], op_tag[j], op_aux[j] = pe, op, log_tag, aux
             if record_times:
-                op_start[n_ops], op_end[n_ops] = now, now + cycles
+                op_start[j], op_end[j] = now, now + cycles
         n_ops += 1
         if op == F and k == 0 and sent[w] < n:
             # Layer 1 took a sample in: the port sends the next one (x, then its label), before
@@ -559,16 +568,7 @@ def pipeline_pass(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes
             n_out = _post(outbox, n_out, w, -1, pe, st[pe, S_IN_BYTES], X, i, stream[w, i])
             n_out = _post(outbox, n_out, N + w, -1, pe + last_layer, 4, Y, i, stream[w, i])
             sent[w] = i + 1
-    totals[T_NOW] = now
-    totals[T_OPS] = n_ops
-    totals[T_N_EVALS] = n_evals
+    totals[T_NOW], totals[T_OPS], totals[T_N_OUT], totals[T_OP] = now, n_ops, n_out, op
+    totals[T_PE], totals[T_S], totals[T_CYCLES] = pe, s, cycles
     totals[T_STATUS] = status
-    m = min(totals[T_MESSAGES], mlog.shape[1])
-    k = n_ops if record_ops else 0
-    kt = n_ops if record_times else 0
-    return (op_layer[:k], op_kind[:k], op_tag[:k], op_aux[:k], op_start[:kt], op_end[:kt], mlog[:, :m],
-            st[:, S_BUSY_CYCLES].copy(), st[:, S_BUSY_UNTIL].copy(), st[:, S_PE_OPS].copy(),
-            st[:, S_MAX_IN_FLIGHT].copy(), st[:, S_UPDATES].copy(), st[:, S_REDUCE_OPS].copy(),
-            st[:, S_SRAM_PEAK].copy(), stale_layer[:n_updates], stale_value[:n_updates],
-            link_free, link_busy, link_msgs, link_wait, traffic, ev_samples[:n_evals], ev_cycle[:n_evals],
-            ev_ops[:n_evals], totals)
+    return heap, evals

@@ -180,12 +180,109 @@ class TimingPlan:
             bandwidth=hw.noc.link_bytes_per_cycle, contention=hw.noc.contention,
             eval_every=scenario.training.eval_every, all_reduce=all_reduce)
 
+    def begin(self, max_ops: int = -1, record_ops: bool = True, record_times: bool = True) -> PassRun:
+        """A pass over every sample (or up to op number `max_ops`), to be advanced a chunk at a time."""
+        return PassRun(self, max_ops, record_ops, record_times and record_ops)
+
     def run(self, max_ops: int = -1, record_ops: bool = True, record_times: bool = True) -> Timeline:
-        """The pass over every sample (or up to op number `max_ops`), keeping the logs asked for."""
-        out = kernel.pipeline_pass(
-            self.cycles["F"], self.cycles["B"], self.cycles["U"], self.in_bytes, self.out_bytes, self.window,
-            self.anchored, self.stash_bytes, self.sram_static, self.depth, self.stream, self.ring_cycles,
-            self.ring_bytes, self.gate_batch, self.group_batch, self.route_off, self.route_links, len(self.links),
-            self.hop_latency, self.bandwidth, self.contention, self.eval_every, max_ops, record_ops,
-            record_times and record_ops)
-        return Timeline(*out)
+        """The whole pass at once, keeping the logs asked for."""
+        run = self.begin(max_ops, record_ops, record_times)
+        return run.timeline(run.step())
+
+
+@dataclass
+class LogChunk:
+    """The ops a step of a pass started (ops first_op.. in order) and the messages it sent (first_message..)."""
+
+    first_op: int
+    op_layer: np.ndarray
+    op_kind: np.ndarray
+    op_tag: np.ndarray
+    op_aux: np.ndarray
+    op_start: np.ndarray
+    op_end: np.ndarray
+    first_message: int
+    messages: np.ndarray  # (7, n)
+
+    @property
+    def stop_op(self) -> int:
+        return self.first_op + len(self.op_kind)
+
+
+class PassRun:
+    """A timing pass under way: its state (`pipeline_pass.new_state`), advanced by `step` until
+    it is done, and what it has found so far (`timeline`).
+
+    A step keeps the logs of at most `max_log_ops` ops (and their messages) and then pauses,
+    so a long run's logs can be used and dropped a chunk at a time; memory stays flat in the
+    number of samples.
+    """
+
+    def __init__(self, plan: TimingPlan, max_ops: int, record_ops: bool, record_times: bool):
+        self.plan, self.max_ops, self.record_ops, self.record_times = plan, max_ops, record_ops, record_times
+        self.state = kernel.new_state(
+            plan.cycles["F"], plan.cycles["B"], plan.cycles["U"], plan.in_bytes, plan.out_bytes, plan.window,
+            plan.anchored, plan.stash_bytes, plan.sram_static, plan.depth, plan.stream, plan.group_batch,
+            len(plan.links))
+        P, (N, n) = len(plan.coords), plan.stream.shape
+        steps = n if plan.group_batch == 0 else -(-n // plan.group_batch)  # updates per layer
+        # Per PE an F and a B per sample, a U and N-1 R per update; per worker 2 messages per layer
+        # and sample, and per PE 2 (N-1) chunks per update.
+        self.all_ops = P * (2 * n + N * steps) if max_ops < 0 else min(P * (2 * n + N * steps), max_ops)
+        self.all_messages = P * (2 * n + 2 * (N - 1) * steps)
+
+    def field(self, name: str) -> np.ndarray:
+        return self.state[kernel.STATE_FIELDS.index(name)]
+
+    @property
+    def totals(self) -> np.ndarray:
+        return self.field("totals")
+
+    @property
+    def paused(self) -> bool:
+        return int(self.totals[kernel.T_STATUS]) == kernel.PAUSED
+
+    def step(self, max_log_ops: int | None = None) -> LogChunk:
+        """Advance the pass until it ends, or (if `max_log_ops`) until it has logged that many ops."""
+        plan, totals = self.plan, self.totals
+        first_op, first_message = int(totals[kernel.T_OPS]), int(totals[kernel.T_MESSAGES])
+        if max_log_ops is None:  # room for the whole run (and the one op more a step makes room for): no pause
+            cap_ops, cap_messages = self.all_ops + 1, self.all_messages + self.field("outbox").shape[0]
+        else:  # an op sends a few messages; a step that runs out of room for them pauses early
+            if self.max_ops >= 0:
+                raise ValueError("a pass cut at an op is run whole, not in steps")
+            cap_ops, cap_messages = max_log_ops, 4 * max_log_ops + self.field("outbox").shape[0]
+        ops = cap_ops if self.record_ops else 0
+        times = ops if self.record_times else 0
+        logs = (np.empty(ops, np.int32), np.empty(ops, np.int8), np.empty(ops, np.int64), np.empty(ops, np.int64),
+                np.empty(times, np.int64), np.empty(times, np.int64),
+                np.empty((7, cap_messages if self.record_times else 0), np.int64))
+        heap, evals = kernel.pipeline_pass(
+            self.state, plan.depth, plan.stream, plan.ring_cycles, plan.ring_bytes, plan.gate_batch,
+            plan.group_batch, plan.route_off, plan.route_links, plan.hop_latency, plan.bandwidth, plan.contention,
+            plan.eval_every, self.max_ops, self.record_ops, self.record_times, *logs)
+        self.state = self.state[:-2] + (heap, evals)
+        k = int(totals[kernel.T_OPS]) - first_op if self.record_ops else 0
+        kt = k if self.record_times else 0
+        m = int(totals[kernel.T_MESSAGES]) - first_message if self.record_times else 0
+        return LogChunk(first_op, logs[0][:k], logs[1][:k], logs[2][:k], logs[3][:k], logs[4][:kt], logs[5][:kt],
+                        first_message, logs[6][:, :m])
+
+    def timeline(self, logs: LogChunk | None = None) -> Timeline:
+        """The counters the pass has reached, with `logs` (or none) as its op and message logs."""
+        st, totals = self.field("st"), self.totals
+        n_evals, n_updates = int(totals[kernel.T_N_EVALS]), int(totals[kernel.T_N_UPDATES])
+        evals = self.field("evals")
+        if logs is None:
+            empty = np.empty(0, np.int64)
+            logs = LogChunk(0, empty.astype(np.int32), empty.astype(np.int8), empty, empty, empty, empty, 0,
+                            np.empty((7, 0), np.int64))
+        column = {name: st[:, getattr(kernel, f"S_{name.upper()}")].copy() for name in (
+            "busy_cycles", "busy_until", "pe_ops", "max_in_flight", "updates", "reduce_ops", "sram_peak")}
+        return Timeline(logs.op_layer, logs.op_kind, logs.op_tag, logs.op_aux, logs.op_start, logs.op_end,
+                        logs.messages, **column, stale_layer=self.field("stale_layer")[:n_updates],
+                        stale_value=self.field("stale_value")[:n_updates], link_free=self.field("link_free"),
+                        link_busy=self.field("link_busy"), link_messages=self.field("link_msgs"),
+                        link_wait=self.field("link_wait"), traffic=self.field("traffic"),
+                        eval_samples=evals[0, :n_evals], eval_cycles=evals[1, :n_evals], eval_ops=evals[2, :n_evals],
+                        totals=totals)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from tests.builders import make, scenario_dict
 from wafersim import runner
@@ -116,3 +117,27 @@ def test_no_times_without_a_trace():
     assert bare.op_kind.size == 0 and bare.messages.shape == (7, 0)
     assert bare.now == full.now
     assert np.array_equal(bare.busy_cycles, full.busy_cycles) and np.array_equal(bare.stale_value, full.stale_value)
+
+
+@pytest.mark.parametrize("training", [{"algorithm": "cp", "delta_rule": "anchored"}, {"algorithm": "mbgd", "batch_size": 3},
+                                      {"algorithm": "allreduce", "workers": 3, "batch_size": 2}],
+                         ids=lambda t: t["algorithm"])
+@pytest.mark.parametrize("chunk", [1, 7, 100])
+def test_a_pass_in_steps_is_the_whole_pass(training, chunk):
+    """Paused every `chunk` ops and resumed, the pass logs the same ops and messages, in order,
+    and ends with the same counters."""
+    plan = plan_of(samples=24, **training)
+    whole = plan.run()
+    run = plan.begin()
+    steps = [run.step(chunk)]
+    while run.paused:
+        steps.append(run.step(chunk))
+    assert all(len(s.op_kind) <= chunk for s in steps)
+    assert [s.first_op for s in steps] == list(np.cumsum([0] + [len(s.op_kind) for s in steps[:-1]]))
+    for name in ("op_layer", "op_kind", "op_tag", "op_aux", "op_start", "op_end"):
+        assert np.array_equal(np.concatenate([getattr(s, name) for s in steps]), getattr(whole, name))
+    assert np.array_equal(np.concatenate([s.messages for s in steps], axis=1), whole.messages)
+    last = run.timeline()
+    assert last.status == DONE and np.array_equal(last.totals, whole.totals)
+    for name in ("busy_cycles", "sram_peak", "stale_value", "link_busy", "traffic", "eval_ops", "reduce_ops"):
+        assert np.array_equal(getattr(last, name), getattr(whole, name))
