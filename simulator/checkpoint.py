@@ -25,7 +25,7 @@ import cloudpickle
 
 from . import version
 
-FORMAT = 2  # 2: PEs keep an inbox of messages on their way (a format-1 checkpoint cannot resume)
+FORMAT = 3  # 2: PEs keep an inbox of messages on their way; 3: programs send on chip channels (older ones cannot resume)
 STATE = "checkpoint.pkl"
 HEADER = "checkpoint.json"
 

@@ -67,11 +67,13 @@ class Port:
         sample = int(self.stream[self.sent])
         self.sent += 1
         row = self.order[sample]
-        chip = self.chip
         if self.channels is None:
-            self.channels = (chip.channel(PORT, self.first), chip.channel(PORT, self.top))
-        chip.send_on(self.channels[0], self.input_bytes, new_record(Message, ("x", sample, self.X[row])))
-        chip.send_on(self.channels[1], FLOAT_BYTES, new_record(Message, ("y", sample, int(self.y[row]))))
+            chip = self.chip
+            self.channels = (chip.channel(PORT, self.first, "x", self.input_bytes),
+                             chip.channel(PORT, self.top, "y", FLOAT_BYTES))
+        inputs, labels = self.channels
+        inputs.send(sample, self.X[row])
+        labels.send(sample, int(self.y[row]))
 
 
 class Losses:
@@ -271,8 +273,7 @@ class LayerProgram:
                 self.deltas.append((sample, None))
         else:
             def finish():
-                down = self.down or self._open_channels()[0]
-                self.chip.send_on(down, self.out_bytes, new_record(Message, ("x", sample, h)))
+                (self.down or self._open_channels()[0]).send(sample, h)
 
         return new_record(Op, ("F", sample, self.cycles_F, finish))
 
@@ -292,8 +293,7 @@ class LayerProgram:
 
         def finish():
             if self.k > 1:
-                up = self.up or self._open_channels()[1]
-                self.chip.send_on(up, self.in_bytes, new_record(Message, ("e", sample, out)))
+                (self.up or self._open_channels()[1]).send(sample, out)
             if ends_group:
                 self.gradient_ready()
 
@@ -302,8 +302,8 @@ class LayerProgram:
     def _open_channels(self) -> tuple:
         """The chip channels to the next and the previous layer (None where there is none)."""
         chip = self.chip
-        self.down = chip.channel(self.coord, self.next) if self.next is not None else None
-        self.up = chip.channel(self.coord, self.prev) if self.prev is not None else None
+        self.down = chip.channel(self.coord, self.next, "x", self.out_bytes) if self.next is not None else None
+        self.up = chip.channel(self.coord, self.prev, "e", self.in_bytes) if self.prev is not None else None
         return self.down, self.up
 
     def gradient_ready(self) -> None:

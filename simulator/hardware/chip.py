@@ -9,7 +9,7 @@ import simpy
 
 from ..records import Message, MessageRecord, new_record
 from .cost import op_cycles
-from .link import Network
+from .link import Network, Wire
 from .mesh import Coord, Mesh
 from .pe import PE, Program
 
@@ -36,7 +36,7 @@ class Chip:
         self.messages: list | None = [] if trace else None
         self.traffic: dict[str, list[int]] = {}  # message kind -> [messages, bytes, byte_hops]
         self.paused = False
-        self._channels: dict[tuple[Coord, Coord], tuple] = {}  # (src, dst) -> `channel(src, dst)`
+        self._wires: dict[tuple[Coord, Coord, int], Wire] = {}  # (src, dst, nbytes) -> its wire, for `send`
 
     @property
     def now(self) -> int:
@@ -55,36 +55,29 @@ class Chip:
     def op_cycles(self, macs: int) -> int:
         return op_cycles(macs, self.hardware.pe.macs_per_cycle, self.hardware.pe.op_overhead_cycles)
 
-    def channel(self, src: Coord, dst: Coord) -> tuple:
-        """What sending from src to the PE at dst needs, looked up once: (src, dst, route, hops, receiving PE)."""
-        channel = self._channels.get((src, dst))
-        if channel is None:
-            route = self.network.route(src, dst)
-            channel = self._channels[(src, dst)] = (src, dst, route, len(route), self.pes[dst])
-        return channel
+    def channel(self, src: Coord, dst: Coord, kind: str, nbytes: int) -> Channel:
+        """The channel for messages of `kind` and `nbytes` from src to the PE at dst (see `Channel`)."""
+        return Channel(self, src, dst, kind, nbytes)
 
     def send(self, src: Coord, dst: Coord, nbytes: int, message: Message) -> int:
         """Send `message` of `nbytes` from src to the PE at dst; return the arrival cycle.
 
         Traffic is counted per message kind, and the trace logs the tag.
         """
-        return self.send_on(self.channel(src, dst), nbytes, message)
-
-    def send_on(self, channel: tuple, nbytes: int, message: Message) -> int:
-        """`send` along a `channel`."""
-        src, dst, route, hops, pe = channel
+        wire = self._wires.get((src, dst, nbytes))
+        if wire is None:
+            wire = self._wires[(src, dst, nbytes)] = self.network.wire(src, dst, nbytes)
         now = self.env._now
-        arrival = self.network.transit_on(route, nbytes, now)
-        kind = message[0]
-        counts = self.traffic.get(kind)
+        arrival = wire.transit(now)
+        counts = self.traffic.get(message[0])
         if counts is None:
-            counts = self.traffic[kind] = [0, 0, 0]
+            counts = self.traffic[message[0]] = [0, 0, 0]
         counts[0] += 1
         counts[1] += nbytes
-        counts[2] += nbytes * hops
+        counts[2] += wire.byte_hops
         if self.messages is not None:
-            self.messages.append(new_record(MessageRecord, (src, dst, now, arrival, nbytes, kind, message[1])))
-        pe.deliver(message, arrival - now)
+            self.messages.append(new_record(MessageRecord, (src, dst, now, arrival, nbytes, message[0], message[1])))
+        self.pes[dst].deliver(message, arrival - now)
         return arrival
 
     def run(self) -> bool:
@@ -102,9 +95,10 @@ class Chip:
         current = None
         try:
             while not self.paused:
-                if not queue:
+                try:
+                    current = heappop(queue)  # (cycle, priority, event id, event)
+                except IndexError:  # no event left (cheaper than testing the queue before every event)
                     return True
-                current = heappop(queue)  # (cycle, priority, event id, event)
                 env._now = current[0]
                 event = current[3]
                 callbacks, event.callbacks = event.callbacks, None
@@ -122,3 +116,37 @@ class Chip:
     def pause(self) -> None:
         """Stop `run` after the event being processed (called from an event's callback)."""
         self.paused = True
+
+
+class Channel:
+    """One sender's stream of messages of one kind and size to one PE: everything `Chip.send`
+    works out per message (route, serialisation, traffic row, receiving PE) looked up once.
+
+    `send(tag, payload)` is `chip.send(src, dst, nbytes, Message(kind, tag, payload))`,
+    counted the same way. The traffic row of the kind is made at the first send, so a
+    channel that never sends leaves no row.
+    """
+
+    __slots__ = ("chip", "src", "dst", "kind", "nbytes", "wire", "pe", "counts")
+
+    def __init__(self, chip: Chip, src: Coord, dst: Coord, kind: str, nbytes: int):
+        self.chip, self.src, self.dst, self.kind, self.nbytes = chip, src, dst, kind, nbytes
+        self.wire = chip.network.wire(src, dst, nbytes)
+        self.pe = chip.pes[dst]
+        self.counts: list[int] | None = None  # chip.traffic[kind]
+
+    def send(self, tag: int, payload) -> int:
+        """Send the message (kind, tag, payload); return its arrival cycle."""
+        chip = self.chip
+        now = chip.env._now
+        arrival = self.wire.transit(now)
+        counts = self.counts
+        if counts is None:
+            counts = self.counts = chip.traffic.setdefault(self.kind, [0, 0, 0])
+        counts[0] += 1
+        counts[1] += self.nbytes
+        counts[2] += self.wire.byte_hops
+        if chip.messages is not None:
+            chip.messages.append(new_record(MessageRecord, (self.src, self.dst, now, arrival, self.nbytes, self.kind, tag)))
+        self.pe.deliver_at(new_record(Message, (self.kind, tag, payload)), arrival)
+        return arrival

@@ -59,18 +59,46 @@ class Network:
 
     def transit_on(self, route: list[Link], nbytes: int, now: int) -> int:
         """`transit` along a route already looked up."""
-        ser = -(-nbytes // self.bandwidth)  # self.serialization(nbytes), inlined
-        self.messages += 1
-        self.bytes_sent += nbytes
-        self.byte_hops += nbytes * len(route)
+        return Wire(self, route, nbytes).transit(now)
+
+    def wire(self, src: Coord, dst: Coord, nbytes: int) -> Wire:
+        """The way for messages of `nbytes` from src to dst, looked up once (see `Wire`)."""
+        return Wire(self, self.route(src, dst), nbytes)
+
+
+class Wire:
+    """The way messages of one size take between two nodes: the route and the body's
+    serialisation worked out once, so that each message only reserves the links.
+
+    `transit(now)` is where every message's timing and counts are made (`Network.transit`
+    builds a wire for the one message).
+    """
+
+    __slots__ = ("network", "route", "nbytes", "ser", "byte_hops")
+
+    def __init__(self, network: Network, route: list[Link], nbytes: int):
+        self.network, self.route, self.nbytes = network, route, nbytes
+        self.ser = network.serialization(nbytes)
+        self.byte_hops = nbytes * len(route)
+
+    def transit(self, now: int) -> int:
+        """Reserve the route for a message sent at cycle `now`; return its arrival cycle."""
+        network = self.network
+        network.messages += 1
+        network.bytes_sent += self.nbytes
+        network.byte_hops += self.byte_hops
+        route = self.route
+        if not route:
+            return now
+        ser = self.ser
         head = now  # the cycle the head reaches the next link
-        latency = self.hop_latency
-        if self.contention:
+        latency = network.hop_latency
+        if network.contention:
             for link in route:
                 free = link.free_at
                 if free > head:  # the head waits for the body ahead of it
                     link.wait_cycles += free - head
-                    self.wait_cycles += free - head
+                    network.wait_cycles += free - head
                     head = free
                 link.free_at = head + ser
                 link.busy_cycles += ser
@@ -82,4 +110,4 @@ class Network:
                 link.busy_cycles += ser
                 link.messages += 1
                 head += latency
-        return head + ser if route else now
+        return head + ser

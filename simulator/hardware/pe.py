@@ -9,7 +9,7 @@ import simpy
 from simpy.core import NORMAL
 
 from ..records import Message, Op, OpRecord, new_record
-from .events import Completion, Delivery, queue_at
+from .events import Completion, Delivery
 from .mesh import Coord
 
 
@@ -66,44 +66,43 @@ class PE:
     # -- messages ------------------------------------------------------------------------
     def deliver(self, message: Message, delay: int) -> None:
         """Hand `message` to this PE `delay` cycles from now (a message on its way)."""
-        cycle = self.env._now + delay
+        self.deliver_at(message, self.env._now + delay)
+
+    def deliver_at(self, message: Message, cycle: int) -> None:
+        """Hand `message` to this PE at `cycle` (now or later)."""
         event_id = next(self._ids)
         entry = (cycle, event_id, message)
         inbox = self.inbox
         heappush(inbox, entry)
         if self.on_time or (not self.busy and inbox[0] is entry):
-            self.armed.add(event_id)  # _arm(entry), inlined
+            self.armed.add(event_id)  # as in _arm_next
             heappush(self._queue, (cycle, NORMAL, event_id, Delivery(self._arrivals, cycle, event_id)))
-
-    def _arm(self, entry: tuple) -> None:
-        """Queue the Delivery of an inbox message, under the event id it was sent with."""
-        cycle, event_id, _ = entry
-        self.armed.add(event_id)
-        queue_at(self.env, cycle, event_id, Delivery(self._arrivals, cycle, event_id))
 
     def _arm_next(self) -> None:
         """Make sure the first message of the inbox has its Delivery queued (a free PE waits for it)."""
-        entry = self.inbox[0]
-        if entry[1] not in self.armed:
-            self._arm(entry)
+        cycle, event_id, _ = self.inbox[0]
+        if event_id not in self.armed:  # queue it under the id it was sent with (`events.queue_at`, inlined)
+            self.armed.add(event_id)
+            heappush(self._queue, (cycle, NORMAL, event_id, Delivery(self._arrivals, cycle, event_id)))
 
     def _arrive(self, event: Delivery) -> None:
-        event_id = event.event_id
+        cycle, event_id = event.cycle, event.event_id
         self.armed.discard(event_id)
-        self.hand_over(event.cycle, event_id + 1)  # this message and those before it
+        self.hand_over(cycle, event_id + 1)  # this message and those before it
         if not self.busy:
-            self._decide(event.cycle)
+            self._decide(cycle)
 
     def hand_over(self, cycle: int, event_id: int) -> None:
         """Give the program, in order, the inbox messages that precede event `event_id` of `cycle`."""
         inbox = self.inbox
-        receive = self.program.receive
-        while inbox:
-            arrival, seq, message = inbox[0]
-            if arrival > cycle or (arrival == cycle and seq >= event_id):
-                break
-            heappop(inbox)
-            receive(message)
+        # An inbox entry (arrival, seq, message) precedes the event exactly when the tuple compares below
+        # (cycle, event_id): element by element, and an entry equal in both (the event's own message)
+        # is the longer tuple, so not below. The message itself is never compared.
+        before = (cycle, event_id)
+        if inbox and inbox[0] < before:
+            receive = self.program.receive
+            while inbox and inbox[0] < before:
+                receive(heappop(inbox)[2])
 
     # -- ops -------------------------------------------------------------------------------
     def wake(self) -> None:

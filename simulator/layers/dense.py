@@ -21,6 +21,7 @@ from .shape import FLOAT_BYTES
 
 
 _tuple_new = tuple.__new__
+_empty, _F32 = np.empty, np.float32  # np.empty(n, np.float32) with positional dtype: the cheapest fresh vector
 NO_DIRECTIONS: list = []  # a streamed update asks the optimizer for its coefficient alone
 
 
@@ -146,13 +147,13 @@ class Dense:
     # -- F ---------------------------------------------------------------------------
     def forward(self, x: np.ndarray) -> np.ndarray:
         """h = phi(W x + b), shape (n_out,)."""
-        h = np.empty(self.shape.n_out, dtype=np.float32)
+        h = _empty(self.shape.n_out, _F32)
         dense_forward(self.W, self.b, x, h, self.act)
         return h
 
     def forward_loss(self, x: np.ndarray, label: int) -> tuple[np.ndarray, float]:
         """The top layer: logits z = W x + b (in the scratch buffer), then (dL/dz, L) of softmax cross-entropy."""
-        dz = np.empty(self.shape.n_out, dtype=np.float32)
+        dz = _empty(self.shape.n_out, _F32)
         return dz, dense_forward_loss(self.W, self.b, x, self._z, label, dz)
 
     # -- B ---------------------------------------------------------------------------
@@ -170,14 +171,14 @@ class Dense:
             if shape.first:
                 activation_backward(out, e, dz, self.act)
             else:  # activation_backward and delta_to_input in one call
-                delta = np.empty(shape.n_in, dtype=np.float32)
+                delta = _empty(shape.n_in, _F32)
                 dense_backward(self.W if weights is None else weights, out, e, dz, delta, self.act)
         if self.streams:
             self.factors = (dz, x)
         else:
             accumulate_gradient(self.grad_W, self.grad_b, dz, x)
         if shape.top and not shape.first:
-            delta = np.empty(shape.n_in, dtype=np.float32)
+            delta = _empty(shape.n_in, _F32)
             delta_to_input(self.W if weights is None else weights, dz, delta)
         return delta
 
