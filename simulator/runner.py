@@ -103,6 +103,14 @@ def prepare(scenario: Scenario, source: str, trace: bool = True, checkpointing: 
     return Prepared(data, placed, overflow, cost, choice)
 
 
+def _drive(session, start: bool, checkpoint, scenario: Scenario) -> None:
+    """Run `session` to its end (started first if `start`), saving a checkpoint each time it pauses for one."""
+    if start:
+        session.start()
+    while not session.advance():
+        checkpoints.save(checkpoint.folder, session, scenario, session.samples_trained, session.chip.now)
+
+
 def run(scenario: Scenario, source: str = "scenario", progress: bool = True, trace: bool = True,
         checkpoint: Checkpointing | None = None) -> RunResult:
     """Train `scenario` on the simulated chip and return what it measured.
@@ -133,17 +141,13 @@ def run(scenario: Scenario, source: str = "scenario", progress: bool = True, tra
     session.attach_progress(progress)
     try:
         with signals.raising():  # SIGTERM and SIGHUP stop the run as Ctrl-C does
-            if fresh:
-                try:
-                    session.start()
-                except Unsupported as exc:  # a case the timing pass does not model: the model of record runs it
-                    session.close_progress()
-                    session, choice = event_session(), engines.EngineChoice(choice.requested, "events", str(exc))
-                    session.attach_progress(progress)
-                    session.start()
-            while not session.advance():
-                checkpoints.save(checkpoint.folder, session, scenario, session.samples_trained,
-                                 session.chip.now)
+            try:
+                _drive(session, fresh, checkpoint, scenario)
+            except Unsupported as exc:  # a case the timing pass does not model: the model of record runs it afresh
+                session.close_progress()
+                session, choice = event_session(), engines.EngineChoice(choice.requested, "events", str(exc))
+                session.attach_progress(progress)
+                _drive(session, True, checkpoint, scenario)
     except Diverged as exc:
         status, message = "diverged", (f"training diverged: {exc}; lower training.learning_rate "
                                        f"(now {t.learning_rate}) or add a learning-rate half-life")

@@ -4,6 +4,10 @@ It does what `replay.Replay` does on `layers.Dense` objects, with the same kerne
 (`wafersim_kernels`) on preallocated buffers, for dense layers trained with plain SGD or
 heavy-ball momentum (any learning-rate schedule): so the floats are the event engine's,
 bit for bit (the tests compare). Other optimizers and layer types replay through `Replay`.
+A streamed update (plain SGD, one sample per gradient) that is its layer's next op after
+a backward is done with it, in one pass over the weights (`backward_update`): nothing in
+between touches that layer's weights, so the floats are the same and the weights are read
+once instead of twice.
 
 Buffers, per layer k (cap_k = min(window_k, samples): a layer holds at most that many
 samples, and they are consecutive, so sample s has row s % cap_k):
@@ -18,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from wafersim_kernels import (IDENTITY, accumulate_gradient, activation_backward, axpy, delta_to_input, dense_forward,
                               momentum_accumulate, rank_one_update, softmax_cross_entropy, zero)
-from wafersim_kernels._jit import cached_njit
+from wafersim_kernels._jit import cached_njit, fast_njit
 
 from ..layers import Dense
 from ..optimizers import UpdateInfo
@@ -101,6 +105,25 @@ def _v3(buf, off, shp, j, k):
     return buf[off[j, k]: off[j, k] + n].reshape((shp[j, k, 0], shp[j, k, 1], shp[j, k, 2]))
 
 
+@fast_njit  # the flags of delta_to_input and rank_one_update, whose two loops this is
+def backward_update(W, b, dz, x, delta, alpha, update_bias):
+    """delta_to_input(W, dz, delta), then rank_one_update(W, b, dz, x, alpha, update_bias), in one
+    pass over W: row i is read for the delta before it is updated, and each sum runs in the
+    same order, so the floats are those of the two kernels one after the other."""
+    n_out, n_in = W.shape
+    for j in range(n_in):
+        delta[j] = 0.0
+    a = W.dtype.type(alpha)
+    for i in range(n_out):
+        e = dz[i]
+        d = a * e
+        for j in range(n_in):
+            delta[j] += W[i, j] * e
+            W[i, j] += d * x[j]
+        if update_bias:
+            b[i] += d
+
+
 @cached_njit
 def replay_ops(op_layer, op_kind, op_tag, op_aux, coef, start, stop, buf, off, shp, stash_head, stash_n, z, acts,
                streams, bias, momentum, mu, X, y, order, losses, recent, counters):
@@ -112,7 +135,10 @@ def replay_ops(op_layer, op_kind, op_tag, op_aux, coef, start, stop, buf, off, s
     """
     D = off.shape[1]
     top = D - 1
+    early = np.zeros(stop - start, np.bool_)  # U ops done already, with the backward before them
     for i in range(start, stop):
+        if early[i - start]:
+            continue
         k = op_layer[i]
         kind = op_kind[i]
         s = op_tag[i]
@@ -148,7 +174,21 @@ def replay_ops(op_layer, op_kind, op_tag, op_aux, coef, start, stop, buf, off, s
             if not streams[k]:
                 accumulate_gradient(_v2(buf, off, shp, KGW, k), _v1(buf, off, shp, KGB, k), dz, x)
             stash = _v3(buf, off, shp, KSTASH, k)
-            if k > 0:
+            u = i + (aux >> COUNT_SHIFT)  # the layer's next op, if it is this B's U (a streamed one here)
+            if u > i and u < stop and streams[k] and not aux & AUX_STASHED:
+                # Its update now, in the same pass over W as the delta: no op between the two
+                # touches this layer's weights, dz or input.
+                if op_aux[u] & AUX_KEEP:
+                    slot = (stash_head[k] + stash_n[k]) % stash.shape[0]
+                    stash[slot][:, :] = W
+                    stash_n[k] += 1
+                if k > 0:
+                    dels_below = _v2(buf, off, shp, KDEL, k - 1)
+                    backward_update(W, b, dz, x, dels_below[s % dels_below.shape[0]], coef[u], bias)
+                else:
+                    rank_one_update(W, b, dz, x, coef[u], bias)
+                early[u - start] = True
+            elif k > 0:
                 weights = W
                 if aux & AUX_STASHED:
                     weights = stash[stash_head[k]]
@@ -192,9 +232,9 @@ def replay_ops(op_layer, op_kind, op_tag, op_aux, coef, start, stop, buf, off, s
 
 
 @cached_njit
-def _samples_before(layer, counts, n_layers):
-    """For each update (its layer, its count of samples, in order): the samples its layer had applied before it."""
-    seen = np.zeros(n_layers, np.int64)
+def _samples_before(layer, counts, seen):
+    """For each update (its layer, its count of samples, in order): the samples its layer had
+    applied before it, `seen[k]` (layer k's samples applied so far) counted on."""
     before = np.empty_like(counts)
     for i in range(layer.shape[0]):
         before[i] = seen[layer[i]]
@@ -243,7 +283,9 @@ class FusedReplay:
         self.bias = bool(shapes[0].bias)
         self.recent = np.empty(len(self.order) + 1, dtype=np.float64)
         self.counters = np.zeros(1, dtype=np.int64)
-        self.coef: np.ndarray | None = None
+        self.coef: np.ndarray | None = None  # the step coefficient of each op of `coef_of`
+        self.coef_of = None  # the chunk of the timing pass's log they are for
+        self.seen = np.zeros(len(layers), np.int64)  # samples each layer has applied, over the chunks so far
 
     def coefficients(self, tl) -> np.ndarray:
         """Each U op's step coefficient, as its optimizer's learning_rate transform gives it:
@@ -254,7 +296,7 @@ class FusedReplay:
         if not len(u):
             return coef
         layer, counts = tl.op_layer[u].astype(np.int64), tl.op_aux[u] >> COUNT_SHIFT
-        before = _samples_before(layer, counts, len(self.layers))
+        before = _samples_before(layer, counts, self.seen)
         rates = [layer.optimizer.parts[-1] for layer in self.layers]
         owner = {id(rate): i for i, rate in reversed(list(enumerate(rates)))}  # the first layer with each transform
         which = np.array([owner[id(rate)] for rate in rates], dtype=np.int64)[layer]
@@ -273,8 +315,8 @@ class FusedReplay:
 
     def run(self, tl, start: int, stop: int) -> None:
         """Do ops start..stop-1 of the timeline; raise NonFinite at a non-finite loss (that op not done)."""
-        if self.coef is None:
-            self.coef = self.coefficients(tl)
+        if self.coef_of is not tl:  # a new chunk of the log (they come in order)
+            self.coef, self.coef_of = self.coefficients(tl), tl
         before = int(self.counters[0])
         pk = self.packed
         reached = replay_ops(tl.op_layer, tl.op_kind, tl.op_tag, tl.op_aux, self.coef, start, stop, pk.buf, pk.off,

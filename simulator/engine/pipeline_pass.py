@@ -34,7 +34,8 @@ from wafersim_kernels._jit import cached_njit
 # Why a pass stopped (the last entry of its `totals` array).
 DONE, STOPPED, OVERFLOW, OUT_OF_ORDER, PAUSED = 0, 1, 2, 3, 4
 # op_aux bits: a U copies the weights first; a B reads the oldest stashed copy; a B drops it.
-# Above them (shifted by COUNT_SHIFT), a U's count of samples in its gradient.
+# Above them (shifted by COUNT_SHIFT), a U's count of samples in its gradient; for a B whose PE
+# starts its U next, how many ops later that U comes (within one log; 0 if not known).
 AUX_KEEP, AUX_STASHED, AUX_RELEASE = 1, 2, 4
 COUNT_SHIFT = 3
 # Indices into `totals`: counters of the network and of the pass.
@@ -55,12 +56,13 @@ COMPLETE = 7
 # weight version; op cycles; message bytes; SRAM in use and peak; the gradient being summed
 # (samples, oldest version, last sample); most held; updates; samples applied; anchored rule
 # and stash bytes. Its ring (`RingLayer`): own gradient summed (ready), the next chunk to take,
-# phase and step expected, the chunk its R adds, R ops.
+# phase and step expected, the chunk its R adds, R ops. The index of the PE's last op.
 (S_BUSY, S_CUR_KIND, S_CUR_ENDS, S_PENDING, S_READY, S_IN_N, S_IN_HEAD, S_HELD_N, S_HELD_HEAD, S_DE_N, S_DE_HEAD,
  S_WINDOW, S_VERSION, S_CF, S_CB, S_CU, S_IN_BYTES, S_OUT_BYTES, S_IN_OFF, S_IN_CAP, S_HELD_OFF, S_HELD_CAP, S_SRAM,
  S_SRAM_PEAK, S_BUSY_CYCLES, S_BUSY_UNTIL, S_PE_OPS, S_GROUP_N, S_GROUP_MIN, S_GROUP_LAST, S_MAX_IN_FLIGHT, S_UPDATES,
- S_APPLIED, S_ANCHORED, S_STASH_BYTES, S_CHUNK_NEXT, S_RING_PHASE, S_RING_STEP, S_CUR_CHUNK, S_REDUCE_OPS) = range(40)
-N_STATE = 40
+ S_APPLIED, S_ANCHORED, S_STASH_BYTES, S_CHUNK_NEXT, S_RING_PHASE, S_RING_STEP, S_CUR_CHUNK, S_REDUCE_OPS,
+ S_LAST_OP) = range(41)
+N_STATE = 41
 W_OFF, W_CAP, W_HEAD, W_N = range(4)  # columns of a ring of messages on their way
 X, E, Y, RING = 0, 1, 2, 3  # message kinds inside the pass
 KIND_CODE = (0, 1, 2, 6)  # their codes in the message log (`records.MESSAGE_KIND_TABLE`)
@@ -554,12 +556,16 @@ def pipeline_pass(state, D, stream, ring_cycles, ring_bytes, gate_batch, group_b
         st[pe, S_BUSY_CYCLES] += cycles
         st[pe, S_BUSY_UNTIL] = now + cycles
         st[pe, S_PE_OPS] += 1
-        st[pe, S_CUR_KIND] = op
         if record_ops:
             j = n_ops - ops_base
             op_layer[j], op_kind[j], op_tag[j], op_aux[j] = pe, op, log_tag, aux
             if record_times:
                 op_start[j], op_end[j] = now, now + cycles
+            last = st[pe, S_LAST_OP] - ops_base
+            if op == U and st[pe, S_CUR_KIND] == B and st[pe, S_PE_OPS] > 1 and last >= 0:
+                op_aux[last] |= (j - last) << COUNT_SHIFT  # the B's update is the PE's next op, this far on
+        st[pe, S_CUR_KIND] = op
+        st[pe, S_LAST_OP] = n_ops
         n_ops += 1
         if op == F and k == 0 and sent[w] < n:
             # Layer 1 took a sample in: the port sends the next one (x, then its label), before

@@ -1,11 +1,14 @@
-"""A pipelined or all-reduce run on the compiled engine: the timing pass, then the arithmetic replayed in its order.
+"""A pipelined or all-reduce run on the compiled engine: the timing pass, and the arithmetic replayed in its order.
 
 `CompiledSession`, like `session.Session`, is a `run_state.RunState` with `start`,
-`advance` and `tables`, so the runner drives either engine alike. Evaluations happen where the event engine makes them:
-the pass records, for every evaluation, how many ops had started before it, and the
-replay stops there to evaluate. A stop part way (a non-finite loss, Ctrl-C, SIGTERM) cuts
-the pass at the op reached, which leaves every counter as the event engine leaves it when
-it stops before that op.
+`advance` and `tables`, so the runner drives either engine alike. The pass runs a chunk
+of ops (CHUNK_OPS) ahead of the replay, which then does that chunk's arithmetic; without
+a trace each chunk's log is dropped once replayed, so memory stays flat in the number of
+samples. Evaluations happen where the event engine makes them: the pass records, for
+every evaluation, how many ops had started before it, and the replay stops there to
+evaluate. A stop part way (a non-finite loss, Ctrl-C, SIGTERM) runs the pass again, cut
+at the op reached, which leaves every counter as the event engine leaves it when it
+stops before that op.
 """
 
 from __future__ import annotations
@@ -21,10 +24,10 @@ from ..hardware.mesh import Mesh
 from ..memory import builds_gradient
 from ..records import MESSAGE_COLUMNS, OPS_COLUMNS
 from ..run_state import RunState
-from .pipeline_pass import DONE, STOPPED
+from .pipeline_pass import DONE, PAUSED, T_MESSAGES, T_N_EVALS, T_STATUS
 from .fused import FusedReplay, fusable
 from .replay import NonFinite, Replay
-from .timing import Timeline, TimingPlan
+from .timing import LogChunk, PassRun, Timeline, TimingPlan
 from .views import views
 
 CHUNK_OPS = 200_000  # ops replayed between two looks at the progress bar (and two chances to stop)
@@ -63,66 +66,79 @@ class CompiledSession(RunState):
         elif self.arithmetic:
             chunks = [ring_chunks(p.shape.param_count, self.plan.workers) for p in layout.worker(1)]
             self.replay = Replay(self.layers, data.X_train, data.y_train, order, self.losses, D, chunks)
-        self.timeline: Timeline | None = None
+        self.run: PassRun | None = None  # the timing pass under way
+        self.chunk: LogChunk | None = None  # its ops being replayed
+        self.kept: list[LogChunk] = []  # with a trace, every chunk of the logs
+        self.timeline: Timeline | None = None  # the counters, once the run has ended (or stopped)
         self.done = 0  # ops replayed
-        self.next_eval = 0  # index of the next evaluation point of the timeline
+        self.next_eval = 0  # index of the next evaluation point
         self._views = None
 
     # -- running ---------------------------------------------------------------------------
     def start(self) -> None:
-        """The timing pass over the whole run (a stop during it leaves a run stopped before its first op)."""
-        try:
-            with signals.atomic():
-                self.timeline = self._pass()
-        except KeyboardInterrupt:  # arrived during the pass
-            self._cut(0)
-            raise
+        """Set the timing pass up; it runs a chunk of ops ahead of the replay (`advance`)."""
+        self.run = self.plan.begin(record_ops=self.arithmetic or self.trace, record_times=self.trace)
 
-    def _pass(self, max_ops: int = -1) -> Timeline:
-        timeline = self.plan.run(max_ops, record_ops=self.arithmetic or self.trace, record_times=self.trace)
-        if timeline.status not in (DONE, STOPPED):
-            raise Unsupported(f"the compiled timing pass stopped with code {timeline.status}")
-        self._views = None
-        return timeline
+    def _step(self) -> None:
+        """The pass's next chunk of ops (a stop during it comes once it is made)."""
+        with signals.atomic():
+            self.chunk = self.run.step(CHUNK_OPS if self.arithmetic or self.trace else None)
+        status = int(self.run.totals[T_STATUS])
+        if status not in (DONE, PAUSED):
+            raise Unsupported(f"the compiled timing pass stopped with code {status}")
+        if self.trace:
+            self.kept.append(self.chunk)
+
+    def _evals(self) -> np.ndarray:
+        """The evaluation points the pass has found so far: rows samples trained, cycle, ops started before."""
+        return self.run.field("evals")[:, : int(self.run.totals[T_N_EVALS])]
 
     def advance(self) -> bool:
-        """Replay the arithmetic, evaluating where the event engine does; True once the run is complete."""
-        tl = self.timeline
+        """Replay the arithmetic a chunk of the pass at a time, evaluating where the event engine
+        does; True once the run is complete."""
         try:
-            while self.next_eval < len(tl.eval_ops) or self.done < tl.n_ops:
-                if self.next_eval < len(tl.eval_ops):
-                    goal = int(tl.eval_ops[self.next_eval])
-                else:
-                    goal = tl.n_ops
-                self._replay_to(min(goal, self.done + CHUNK_OPS))
-                if self.done == goal and self.next_eval < len(tl.eval_ops):
-                    self.evaluate(int(tl.eval_samples[self.next_eval]), int(tl.eval_cycles[self.next_eval]))
+            while True:
+                if self.chunk is None or (self.done == self.chunk.stop_op and self.run.paused):
+                    self._step()
+                evals = self._evals()
+                evaluating = self.next_eval < evals.shape[1]
+                goal = int(evals[2, self.next_eval]) if evaluating else self.chunk.stop_op
+                self._replay_to(min(goal, self.chunk.stop_op))
+                if evaluating and self.done == goal:
+                    self.evaluate(int(evals[0, self.next_eval]), int(evals[1, self.next_eval]))
                     self.next_eval += 1
+                elif self.done == self.chunk.stop_op and not self.run.paused:
+                    break
         except NonFinite as exc:
-            self._cut(exc.index)
+            self._cut(self.chunk.first_op + exc.index)
             raise Diverged(exc.sample, exc.loss, self.timeline.now) from None
         except KeyboardInterrupt:
             self._cut(self.done)
             raise
+        self.timeline = self.run.timeline()
+        self._views = None
         return True
 
     def _replay_to(self, goal: int) -> None:
+        chunk = self.chunk
         with signals.atomic():  # the weights and `done` must agree when a signal stops the run
             if self.arithmetic and goal > self.done:
-                self.replay.run(self.timeline, self.done, goal)
+                self.replay.run(chunk, self.done - chunk.first_op, goal - chunk.first_op)
             self.done = goal
         if self.bar is not None:
             self.bar.update(self._trained_by(goal) - self.bar.n)
 
     def _trained_by(self, ops: int) -> int:
         """Samples layer 1 had applied once `ops` ops had started (for the progress bar)."""
-        tl = self.timeline
-        i = np.searchsorted(tl.eval_ops, ops, side="right")
-        return int(tl.eval_samples[i - 1]) if i else 0
+        evals = self._evals()
+        i = np.searchsorted(evals[2], ops, side="right")
+        return int(evals[0, i - 1]) if i else 0
 
     def _cut(self, ops: int) -> None:
-        """The run stopped before op number `ops`: the pass up to there, evaluations after it dropped."""
-        self.timeline = self._pass(ops)
+        """The run stopped before op number `ops`: the pass run again up to there for its counters
+        (evaluations after it dropped), the logs kept cut there too."""
+        self.timeline = self.plan.run(ops, record_ops=False, record_times=False)
+        self._views = None
         self.done = ops
 
     # -- what the run has reached ------------------------------------------------------------
@@ -149,9 +165,9 @@ class CompiledSession(RunState):
         return self.losses.take_recent()
 
     def _stopped_if_never_started(self) -> None:
-        """A run stopped before its timing pass (a signal as it began) is the pass cut before its first op."""
+        """A run stopped before its end without counters (a signal as it began) is the pass cut where the replay was."""
         if self.timeline is None:
-            self.timeline = self._pass(0)
+            self._cut(self.done)
 
     # -- the result ---------------------------------------------------------------------------
     def finish(self) -> None:
@@ -163,15 +179,20 @@ class CompiledSession(RunState):
         if not self.trace:
             return {}, {}
         tl, now = self.timeline, self.timeline.now
+        n_ops, n_messages = tl.n_ops, int(tl.totals[T_MESSAGES])  # a stopped run's logs are cut where it stopped
+
+        def joined(name: str) -> np.ndarray:
+            return np.concatenate([getattr(c, name) for c in self.kept] or [np.empty(0, np.int64)])[:n_ops]
+
         rows = np.array([c[0] for c in self.plan.coords], dtype=np.int64)
         cols = np.array([c[1] for c in self.plan.coords], dtype=np.int64)
-        pe = tl.op_layer.astype(np.int64)
-        ops = dict(zip(OPS_COLUMNS, (pe % self.plan.depth + 1, tl.op_kind.astype(np.int64), tl.op_tag.astype(np.int64),
-                                     tl.op_start.copy(), np.minimum(tl.op_end, now), rows[pe], cols[pe])))
-        m = tl.messages
+        pe = joined("op_layer").astype(np.int64)
+        ops = dict(zip(OPS_COLUMNS, (pe % self.plan.depth + 1, joined("op_kind").astype(np.int64),
+                                     joined("op_tag").astype(np.int64), joined("op_start"),
+                                     np.minimum(joined("op_end"), now), rows[pe], cols[pe])))
+        m = np.concatenate([c.messages for c in self.kept] or [np.empty((7, 0), np.int64)], axis=1)[:, :n_messages]
         node_rows, node_cols = np.append(rows, 0), np.append(cols, -1)  # index -1: the I/O port at (0, -1)
         messages = dict(zip(MESSAGE_COLUMNS, (node_rows[m[0]], node_cols[m[0]], node_rows[m[1]], node_cols[m[1]],
-                                              m[2].copy(), m[3].copy(), m[4].copy(), m[5].copy(), m[6].copy())))
+                                              m[2], m[3], m[4], m[5], m[6])))
         return ({k: np.ascontiguousarray(v) for k, v in ops.items()},
                 {k: np.ascontiguousarray(v) for k, v in messages.items()})
-

@@ -192,9 +192,11 @@ class TimingPlan:
 
 @dataclass
 class LogChunk:
-    """The ops a step of a pass started (ops first_op.. in order) and the messages it sent (first_message..)."""
+    """The ops a step of a pass started (ops first_op..stop_op-1, in order) and the messages it
+    sent (first_message..), with their logs if the pass keeps them."""
 
     first_op: int
+    stop_op: int
     op_layer: np.ndarray
     op_kind: np.ndarray
     op_tag: np.ndarray
@@ -203,10 +205,6 @@ class LogChunk:
     op_end: np.ndarray
     first_message: int
     messages: np.ndarray  # (7, n)
-
-    @property
-    def stop_op(self) -> int:
-        return self.first_op + len(self.op_kind)
 
 
 class PassRun:
@@ -265,7 +263,7 @@ class PassRun:
         k = int(totals[kernel.T_OPS]) - first_op if self.record_ops else 0
         kt = k if self.record_times else 0
         m = int(totals[kernel.T_MESSAGES]) - first_message if self.record_times else 0
-        return LogChunk(first_op, logs[0][:k], logs[1][:k], logs[2][:k], logs[3][:k], logs[4][:kt], logs[5][:kt],
+        return LogChunk(first_op, int(totals[kernel.T_OPS]), logs[0][:k], logs[1][:k], logs[2][:k], logs[3][:k], logs[4][:kt], logs[5][:kt],
                         first_message, logs[6][:, :m])
 
     def timeline(self, logs: LogChunk | None = None) -> Timeline:
@@ -275,7 +273,7 @@ class PassRun:
         evals = self.field("evals")
         if logs is None:
             empty = np.empty(0, np.int64)
-            logs = LogChunk(0, empty.astype(np.int32), empty.astype(np.int8), empty, empty, empty, empty, 0,
+            logs = LogChunk(0, 0, empty.astype(np.int32), empty.astype(np.int8), empty, empty, empty, empty, 0,
                             np.empty((7, 0), np.int64))
         column = {name: st[:, getattr(kernel, f"S_{name.upper()}")].copy() for name in (
             "busy_cycles", "busy_until", "pe_ops", "max_in_flight", "updates", "reduce_ops", "sram_peak")}

@@ -154,3 +154,29 @@ def cases(draw) -> dict:
 def test_random_cases(data):
     """Random hardware timings, placements, sizes, algorithms and seeds: the same results bit for bit."""
     assert_same_run(*both(data))
+
+
+@pytest.mark.parametrize("training", [
+    {"algorithm": "cp", "delta_rule": "anchored", "momentum": 0.9, "eval_every": 7},
+    {"algorithm": "mbgd", "batch_size": 3, "eval_every": 5},
+    {"algorithm": "allreduce", "workers": 3, "batch_size": 2, "eval_every": 6},
+    {"algorithm": "cp", "optimizer": "adam"},
+    {"algorithm": "cp", "learning_rate": 1e4},  # diverges part way
+], ids=lambda t: "-".join(f"{k}={v}" for k, v in t.items()))
+@pytest.mark.parametrize("timing_only", [False, True])
+def test_the_pass_a_few_ops_ahead_of_the_replay(monkeypatch, training, timing_only):
+    """The compiled engine runs its pass a chunk of ops at a time (memory flat in the samples);
+    chunks of 5 ops, whose ends fall anywhere (in a gradient, before an evaluation), change nothing."""
+    monkeypatch.setattr("wafersim.engine.session.CHUNK_OPS", 5)
+    data = scenario_dict(samples=36, hardware=SLOW_LINKS, **training)
+    assert_same_run(*both({**data, "timing_only": timing_only}))
+
+
+def test_without_a_trace_the_chunks_are_dropped(monkeypatch):
+    """Without a trace nothing of the logs is kept between chunks, and the results are the event engine's."""
+    monkeypatch.setattr("wafersim.engine.session.CHUNK_OPS", 5)
+    data = scenario_dict(samples=36, hardware=SLOW_LINKS, algorithm="mbgd", batch_size=2, eval_every=5)
+    events = runner.run(make(with_engine(data, "events")), progress=False, trace=False)
+    compiled = runner.run(make(with_engine(data, "compiled")), progress=False, trace=False)
+    assert compiled.ops == {} and compiled.messages == {}
+    assert_same_run(events, compiled)

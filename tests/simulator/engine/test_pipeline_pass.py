@@ -45,6 +45,8 @@ def test_two_layer_cp_trace():
         [0, 1, 6, 7, 16, 0, 0], [0, 1, 11, 12, 16, 0, 1], [1, 0, 17, 18, 16, 1, 0], [1, 0, 32, 33, 16, 1, 1]]
     assert timeline.now == 43 and timeline.samples_trained == 2
     assert timeline.op_aux[timeline.op_kind == 2].tolist() == [1 << COUNT_SHIFT] * 4  # one sample per gradient
+    # Each B is followed by its layer's U, 1 op later for layer 2's (ops 3 -> 4, 8 -> 9) and 2 for layer 1's.
+    assert (timeline.op_aux[timeline.op_kind == 1] >> COUNT_SHIFT).tolist() == [1, 2, 1, 1]
 
 
 def test_cut_at_an_op_is_a_prefix():
@@ -134,8 +136,13 @@ def test_a_pass_in_steps_is_the_whole_pass(training, chunk):
         steps.append(run.step(chunk))
     assert all(len(s.op_kind) <= chunk for s in steps)
     assert [s.first_op for s in steps] == list(np.cumsum([0] + [len(s.op_kind) for s in steps[:-1]]))
-    for name in ("op_layer", "op_kind", "op_tag", "op_aux", "op_start", "op_end"):
+    for name in ("op_layer", "op_kind", "op_tag", "op_start", "op_end"):
         assert np.array_equal(np.concatenate([getattr(s, name) for s in steps]), getattr(whole, name))
+    # A B's distance to its U is known when both are in one log: else it is 0.
+    aux, b = np.concatenate([s.op_aux for s in steps]), whole.op_kind == 1
+    assert np.array_equal(aux[~b], whole.op_aux[~b])
+    assert np.array_equal(aux[b] & ((1 << COUNT_SHIFT) - 1), whole.op_aux[b] & ((1 << COUNT_SHIFT) - 1))
+    assert np.all(((aux[b] >> COUNT_SHIFT) == (whole.op_aux[b] >> COUNT_SHIFT)) | ((aux[b] >> COUNT_SHIFT) == 0))
     assert np.array_equal(np.concatenate([s.messages for s in steps], axis=1), whole.messages)
     last = run.timeline()
     assert last.status == DONE and np.array_equal(last.totals, whole.totals)
