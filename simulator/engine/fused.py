@@ -1,4 +1,4 @@
-"""The fused replay: a pipelined run's arithmetic in one compiled loop over the timing pass's op log.
+"""The fused replay: a pipelined or all-reduce run's arithmetic in one compiled loop over the timing pass's op log.
 
 It does what `replay.Replay` does on `layers.Dense` objects, with the same kernels
 (`wafersim_kernels`) on preallocated buffers, for dense layers trained with plain SGD or
@@ -9,12 +9,14 @@ a backward is done with it, in one pass over the weights (`backward_update`): no
 between touches that layer's weights, so the floats are the same and the weights are read
 once instead of twice.
 
-Buffers, per layer k (cap_k = min(window_k, samples): a layer holds at most that many
-samples, and they are consecutive, so sample s has row s % cap_k):
-    outs[k]   (cap_k, n_out)  its output h of each held sample (the top layer: dL/dz)
-    dels[k]   (cap_k, n_out)  the delta dL/dh from layer k+1, waiting for k's backward
-    stash[k]  (cap_k, n_out, n_in)  old weight copies (anchored rule), a ring, oldest first
-    dz[k]     (n_out,)        dL/dz of the last backward (what a streamed update applies)
+Buffers, per PE p (cap_p = min(window_p, samples): a layer holds at most that many
+samples, and they are consecutive ids, within one minibatch under all-reduce, so sample s
+has row s % cap_p):
+    outs[p]   (cap_p, n_out)  its output h of each held sample (the top layer: dL/dz)
+    dels[p]   (cap_p, n_out)  the delta dL/dh from the layer above, waiting for p's backward
+    stash[p]  (cap_p, n_out, n_in)  old weight copies (anchored rule), a ring, oldest first
+    dz[p]     (n_out,)        dL/dz of the last backward (what a streamed update applies)
+    g[p]      (n_out n_in + n_out,)  the gradient being summed, W then b
 """
 
 from __future__ import annotations
@@ -48,9 +50,11 @@ def _scale(a, factor):
         af[i] = af[i] * factor
 
 
-# The buffers of `Packed`, by kind (each per layer): weights, biases, gradients, momentum
-# velocities, held outputs, waiting deltas, dL/dz of the last backward, weight stashes.
-KW, KB, KGW, KGB, KVW, KVB, KOUT, KDEL, KDZ, KSTASH = range(10)
+# The buffers of `Packed`, by kind (each per PE): weights, biases, the gradient (one flat array,
+# W then b, so that all-reduce chunks are slices of it), momentum velocities, held outputs,
+# waiting deltas, dL/dz of the last backward, weight stashes, and (for the first worker's
+# layers) the all-reduced gradient of the current update.
+KW, KB, KG, KVW, KVB, KOUT, KDEL, KDZ, KSTASH, KFINAL = range(10)
 ALIGN = 16  # floats: every array starts on a 64-byte boundary
 
 
@@ -105,6 +109,14 @@ def _v3(buf, off, shp, j, k):
     return buf[off[j, k]: off[j, k] + n].reshape((shp[j, k, 0], shp[j, k, 1], shp[j, k, 2]))
 
 
+@cached_njit(inline="always")
+def _gradient(buf, off, shp, p):
+    """PE p's gradient (`Packed` kind KG, W then b) as its W part (n_out, n_in) and b part (n_out,)."""
+    n_out, n_in = shp[KW, p, 0], shp[KW, p, 1]
+    g = _v1(buf, off, shp, KG, p)
+    return g[: n_out * n_in].reshape((n_out, n_in)), g[n_out * n_in: n_out * n_in + n_out]
+
+
 @fast_njit  # the flags of delta_to_input and rank_one_update, whose two loops this is
 def backward_update(W, b, dz, x, delta, alpha, update_bias):
     """delta_to_input(W, dz, delta), then rank_one_update(W, b, dz, x, alpha, update_bias), in one
@@ -125,33 +137,46 @@ def backward_update(W, b, dz, x, delta, alpha, update_bias):
 
 
 @cached_njit
-def replay_ops(op_layer, op_kind, op_tag, op_aux, coef, start, stop, buf, off, shp, stash_head, stash_n, z, acts,
-               streams, bias, momentum, mu, X, y, order, losses, recent, counters):
-    """Do ops start..stop-1 on the layers' buffers (`Packed`: buf, off, shp); return the index
-    reached (an op whose loss is not finite is not done).
+def replay_ops(op_layer, op_kind, op_tag, op_aux, coef, start, stop, buf, off, shp, D, bounds, stash_head, stash_n,
+               z, acts, streams, bias, momentum, mu, X, y, order, losses, recent, counters):
+    """Do ops start..stop-1 on the buffers of PEs p = w * D + k (`Packed`: buf, off, shp);
+    return the index reached (an op whose loss is not finite is not done).
 
-    coef[i]: the step coefficient -lr of U op i. counters[0]: the losses in `recent` so far
-    (the loss that stops the loop is left in the next entry, not counted).
+    coef[i]: the step coefficient -lr of U op i. bounds[k, c]: where all-reduce chunk c of
+    layer k's flat gradient starts (c = N: its end). counters[0]: the losses in `recent` so
+    far (the loss that stops the loop is left in the next entry, not counted).
     """
-    D = off.shape[1]
+    P = off.shape[1]
+    N = P // D
     top = D - 1
     early = np.zeros(stop - start, np.bool_)  # U ops done already, with the backward before them
     for i in range(start, stop):
         if early[i - start]:
             continue
-        k = op_layer[i]
+        p = op_layer[i]
+        k = p if N == 1 else p % D  # its layer
         kind = op_kind[i]
         s = op_tag[i]
         aux = op_aux[i]
+        if kind == 4:  # R at ring step `aux`: worker w adds chunk (w-1-step) mod N from worker w-1
+            c = (p // D - 1 - aux + N) % N
+            g, prev = _v1(buf, off, shp, KG, p), _v1(buf, off, shp, KG, (p - D + P) % P)
+            for t in range(bounds[k, c], bounds[k, c + 1]):
+                g[t] = g[t] + prev[t]
+            if aux == N - 2:  # the chunk's sum is complete: every worker's update applies it
+                final = _v1(buf, off, shp, KFINAL, k)
+                for t in range(bounds[k, c], bounds[k, c + 1]):
+                    final[t] = g[t]
+            continue
         row = order[s]
-        W = _v2(buf, off, shp, KW, k)
-        b = _v1(buf, off, shp, KB, k)
-        outs = _v2(buf, off, shp, KOUT, k)
+        W = _v2(buf, off, shp, KW, p)
+        b = _v1(buf, off, shp, KB, p)
+        outs = _v2(buf, off, shp, KOUT, p)
         h = outs[s % outs.shape[0]]
         if k == 0:
             x = X[row]
         else:
-            below = _v2(buf, off, shp, KOUT, k - 1)
+            below = _v2(buf, off, shp, KOUT, p - 1)
             x = below[s % below.shape[0]]
         if kind == 0:  # F
             if k == top:
@@ -163,27 +188,28 @@ def replay_ops(op_layer, op_kind, op_tag, op_aux, coef, start, stop, buf, off, s
                 losses[s] = loss
                 counters[0] += 1
             else:
-                dense_forward(W, b, x, h, acts[k])
+                dense_forward(W, b, x, h, acts[p])
         elif kind == 1:  # B
             if k == top:
                 dz = h
             else:
-                dz = _v1(buf, off, shp, KDZ, k)
-                dels = _v2(buf, off, shp, KDEL, k)
-                activation_backward(h, dels[s % dels.shape[0]], dz, acts[k])
-            if not streams[k]:
-                accumulate_gradient(_v2(buf, off, shp, KGW, k), _v1(buf, off, shp, KGB, k), dz, x)
-            stash = _v3(buf, off, shp, KSTASH, k)
+                dz = _v1(buf, off, shp, KDZ, p)
+                dels = _v2(buf, off, shp, KDEL, p)
+                activation_backward(h, dels[s % dels.shape[0]], dz, acts[p])
+            if not streams[p]:
+                gW, gb = _gradient(buf, off, shp, p)
+                accumulate_gradient(gW, gb, dz, x)
+            stash = _v3(buf, off, shp, KSTASH, p)
             u = i + (aux >> COUNT_SHIFT)  # the layer's next op, if it is this B's U (a streamed one here)
-            if u > i and u < stop and streams[k] and not aux & AUX_STASHED:
+            if u > i and u < stop and streams[p] and not aux & AUX_STASHED:
                 # Its update now, in the same pass over W as the delta: no op between the two
                 # touches this layer's weights, dz or input.
                 if op_aux[u] & AUX_KEEP:
-                    slot = (stash_head[k] + stash_n[k]) % stash.shape[0]
+                    slot = (stash_head[p] + stash_n[p]) % stash.shape[0]
                     stash[slot][:, :] = W
-                    stash_n[k] += 1
+                    stash_n[p] += 1
                 if k > 0:
-                    dels_below = _v2(buf, off, shp, KDEL, k - 1)
+                    dels_below = _v2(buf, off, shp, KDEL, p - 1)
                     backward_update(W, b, dz, x, dels_below[s % dels_below.shape[0]], coef[u], bias)
                 else:
                     rank_one_update(W, b, dz, x, coef[u], bias)
@@ -191,32 +217,35 @@ def replay_ops(op_layer, op_kind, op_tag, op_aux, coef, start, stop, buf, off, s
             elif k > 0:
                 weights = W
                 if aux & AUX_STASHED:
-                    weights = stash[stash_head[k]]
-                dels_below = _v2(buf, off, shp, KDEL, k - 1)
+                    weights = stash[stash_head[p]]
+                dels_below = _v2(buf, off, shp, KDEL, p - 1)
                 delta_to_input(weights, dz, dels_below[s % dels_below.shape[0]])
             if aux & AUX_RELEASE:
-                stash_head[k] = (stash_head[k] + 1) % stash.shape[0]
-                stash_n[k] -= 1
+                stash_head[p] = (stash_head[p] + 1) % stash.shape[0]
+                stash_n[p] -= 1
         else:  # U, for the group ending with sample s
             if aux & AUX_KEEP:
-                stash = _v3(buf, off, shp, KSTASH, k)
-                slot = (stash_head[k] + stash_n[k]) % stash.shape[0]
+                stash = _v3(buf, off, shp, KSTASH, p)
+                slot = (stash_head[p] + stash_n[p]) % stash.shape[0]
                 stash[slot][:, :] = W
-                stash_n[k] += 1
+                stash_n[p] += 1
             c = coef[i]
-            if streams[k]:  # W += c dz x^T from the factors the backward of s just made
-                dz = h if k == top else _v1(buf, off, shp, KDZ, k)
+            if streams[p]:  # W += c dz x^T from the factors the backward of s just made
+                dz = h if k == top else _v1(buf, off, shp, KDZ, p)
                 rank_one_update(W, b, dz, x, c, bias)
             else:
                 count = aux >> COUNT_SHIFT
-                gW, gb = _v2(buf, off, shp, KGW, k), _v1(buf, off, shp, KGB, k)
+                if N > 1:  # all-reduce: the gradient is the ring's sum, which the all-gather left here
+                    g, final = _v1(buf, off, shp, KG, p), _v1(buf, off, shp, KFINAL, k)
+                    g[:] = final
+                gW, gb = _gradient(buf, off, shp, p)
                 if count != 1:
                     factor = np.float32(1.0 / count)
                     _scale(gW, factor)
                     if bias:
                         _scale(gb, factor)
                 if momentum:
-                    vW, vb = _v2(buf, off, shp, KVW, k), _v1(buf, off, shp, KVB, k)
+                    vW, vb = _v2(buf, off, shp, KVW, p), _v1(buf, off, shp, KVB, p)
                     momentum_accumulate(vW, gW, mu)
                     axpy(W, vW, c)
                     if bias:
@@ -243,11 +272,23 @@ def _samples_before(layer, counts, seen):
 
 
 class FusedReplay:
-    """`replay.Replay` for dense layers with SGD or momentum, as one compiled loop (`replay_ops`) per chunk of ops."""
+    """`replay.Replay` for dense layers with SGD or momentum, as one compiled loop (`replay_ops`) per chunk of ops.
+
+    All-reduce as `Replay` does it: an R op adds the previous worker's copy of its chunk into
+    the PE's own; the R that completes a chunk keeps it in the layer's KFINAL buffer, which
+    every worker's U applies.
+    """
 
     def __init__(self, layers: list, X: np.ndarray, y: np.ndarray, order: np.ndarray, losses, caps: list[int],
-                 mu: float, anchored: list[bool]):
+                 mu: float, anchored: list[bool], depth: int | None = None, chunks: list[list[slice]] | None = None):
+        """`layers[w * depth + k]`: layer k of worker w (one worker unless all-reduce, whose
+        `chunks` are each layer's ring chunks of the flat gradient); caps: the samples each
+        holds at most; anchored: the layers that keep weight stashes."""
         self.layers, self.losses = layers, losses
+        D = depth or len(layers)
+        self.depth = D
+        bounds = [[c.start for c in layer] + [layer[-1].stop] for layer in chunks] if chunks else [[0, 0]] * D
+        self.bounds = np.array(bounds, dtype=np.int64)
         self.X = np.ascontiguousarray(X, dtype=np.float32)
         self.y = np.ascontiguousarray(y, dtype=np.int64)
         self.order = np.ascontiguousarray(order, dtype=np.int64)
@@ -261,8 +302,10 @@ class FusedReplay:
             return np.zeros(shape, dtype=f32)
 
         one = zeros(ALIGN)  # a placeholder where a layer has no array of a kind
-        grads = [(layer.grad_W, layer.grad_b) if not layer.streams else (one[:1].reshape(1, 1), one[:1])
+        grads = [np.concatenate([layer.grad_W.ravel(), layer.grad_b]) if not layer.streams else one[:1]
                  for layer in layers]
+        finals = [zeros(sh.n_out * sh.n_in + sh.n_out) if p < D and len(layers) > D else one[:1]
+                  for p, sh in enumerate(shapes)]
         if self.momentum:  # the chain's state: ({}, {"v": [vW, vb]}, {}), updated in place
             self.velocities = [layer.opt_state[1]["v"] for layer in layers]
             vs = [(v[0], v[1] if len(v) > 1 else one[:1]) for v in self.velocities]
@@ -270,11 +313,12 @@ class FusedReplay:
             self.velocities = []
             vs = [(one[:1].reshape(1, 1), one[:1])] * len(layers)
         self.packed = Packed([
-            [layer.W for layer in layers], [layer.b for layer in layers],
-            [g[0] for g in grads], [g[1] for g in grads], [v[0] for v in vs], [v[1] for v in vs],
+            [layer.W for layer in layers], [layer.b for layer in layers], grads,
+            [v[0] for v in vs], [v[1] for v in vs],
             [zeros(c, sh.n_out) for c, sh in zip(caps, shapes)], [zeros(c, sh.n_out) for c, sh in zip(caps, shapes)],
             [zeros(sh.n_out) for sh in shapes],
-            [zeros(c, sh.n_out, sh.n_in) if keeps else zeros(1, 1, 1) for c, sh, keeps in zip(caps, shapes, anchored)]])
+            [zeros(c, sh.n_out, sh.n_in) if keeps else zeros(1, 1, 1) for c, sh, keeps in zip(caps, shapes, anchored)],
+            finals])
         self.stash_head = np.zeros(len(layers), np.int64)
         self.stash_n = np.zeros(len(layers), np.int64)
         self.z = zeros(shapes[-1].n_out)
@@ -320,7 +364,7 @@ class FusedReplay:
         before = int(self.counters[0])
         pk = self.packed
         reached = replay_ops(tl.op_layer, tl.op_kind, tl.op_tag, tl.op_aux, self.coef, start, stop, pk.buf, pk.off,
-                             pk.shape, self.stash_head, self.stash_n, self.z, self.acts, self.streams, self.bias,
+                             pk.shape, self.depth, self.bounds, self.stash_head, self.stash_n, self.z, self.acts, self.streams, self.bias,
                              self.momentum, self.mu, self.X, self.y, self.order, self.losses.by_sample, self.recent,
                              self.counters)
         self._copy_back()

@@ -58,13 +58,13 @@ class CompiledSession(RunState):
         self.losses = Losses(prepared.n_samples)
         data = prepared.data
         self.replay = None  # a timing-only run replays nothing
-        if self.arithmetic and not self.plan.all_reduce and fusable(self.layers):
+        chunks = [ring_chunks(p.shape.param_count, self.plan.workers) for p in layout.worker(1)]
+        if self.arithmetic and fusable(self.layers):
             caps = [min(int(w), prepared.n_samples) for w in self.plan.window]
             mu = getattr(t.optimizer_config, "mu", 0.0)
             self.replay = FusedReplay(self.layers, data.X_train, data.y_train, order, self.losses, caps, mu,
-                                      [bool(a) for a in self.plan.anchored])
+                                      [bool(a) for a in self.plan.anchored], D, chunks)
         elif self.arithmetic:
-            chunks = [ring_chunks(p.shape.param_count, self.plan.workers) for p in layout.worker(1)]
             self.replay = Replay(self.layers, data.X_train, data.y_train, order, self.losses, D, chunks)
         self.run: PassRun | None = None  # the timing pass under way
         self.chunk: LogChunk | None = None  # its ops being replayed

@@ -56,10 +56,18 @@ def test_unknown_engine_is_refused():
         make(with_engine(scenario_dict(), "fast"))
 
 
-def test_fused_and_reference_replays_agree(monkeypatch):
+@pytest.mark.parametrize("training", [{"momentum": 0.9, "delta_rule": "anchored"}, {"learning_rate": 0.2},
+                                      {"algorithm": "allreduce", "workers": 3, "batch_size": 2, "momentum": 0.9},
+                                      {"algorithm": "allreduce", "workers": 2}],
+                         ids=["cp-anchored-momentum", "cp-streamed", "allreduce-momentum", "allreduce"])
+def test_fused_and_reference_replays_agree(monkeypatch, training):
     """The fused loop and the op-by-op replay on the layer objects give the same bits."""
-    data = with_engine(scenario_dict(samples=45, momentum=0.9, delta_rule="anchored"), "compiled")
+    data = with_engine(scenario_dict(samples=45 if "workers" not in training else 42, **training), "compiled")
+    used = []
+    original = FusedReplay.run
+    monkeypatch.setattr(FusedReplay, "run", lambda self, *a: used.append(1) or original(self, *a))
     fused = runner.run(make(data), progress=False)
+    assert used
     monkeypatch.setattr("wafersim.engine.session.fusable", lambda layers: False)
     reference = runner.run(make(data), progress=False)
     assert_same_run(fused, reference)
