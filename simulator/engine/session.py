@@ -116,6 +116,7 @@ class CompiledSession(RunState):
             self._cut(self.done)
             raise
         self.timeline = self.run.timeline()
+        self.run = None  # its queues and rings (hundreds of MB at wafer scale) are no longer needed
         self._views = None
         return True
 
