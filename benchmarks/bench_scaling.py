@@ -15,7 +15,7 @@ and caches are not timed). Sections:
              compiled engine: wall time, PE-ops per second, peak memory
 
 For each sweep the script prints every point and a least-squares line seconds = a + b x
-with its R^2 (1 is exactly linear). Targets (issue "a compiled engine"): the wafer run in
+with its R^2 (1 is exactly linear). Design targets: the wafer run in
 under a minute and 2 GB; a 1M-sample timing-only run in under 1 GB; timing-only compiled
 at least 10M PE-ops per second; all-reduce linear in workers.
 
