@@ -37,8 +37,25 @@ def unsupported(scenario, layout) -> str | None:
 
 
 @dataclass
-class Timeline:
-    """What the timing pass found: the op log, the message log and every counter the metrics need.
+class LogChunk:
+    """The ops a step of a pass started (ops first_op..stop_op-1, in order) and the messages it
+    sent (first_message..), with their logs if the pass keeps them."""
+
+    first_op: int
+    stop_op: int
+    op_layer: np.ndarray
+    op_kind: np.ndarray
+    op_tag: np.ndarray
+    op_aux: np.ndarray
+    op_start: np.ndarray
+    op_end: np.ndarray
+    first_message: int
+    messages: np.ndarray  # (7, n)
+
+
+@dataclass
+class Timeline(LogChunk):
+    """What the timing pass found: its logs (a `LogChunk`, from op 0) and every counter the metrics need.
 
     Op columns are per op in the order ops started (PE index w * D + k, kind code, tag,
     aux bits of `pipeline_pass`; start and end cycles if times were kept); message rows
@@ -46,13 +63,6 @@ class Timeline:
     are indexed the same way.
     """
 
-    op_layer: np.ndarray
-    op_kind: np.ndarray
-    op_tag: np.ndarray
-    op_aux: np.ndarray
-    op_start: np.ndarray
-    op_end: np.ndarray
-    messages: np.ndarray  # (7, n_messages) int64
     busy_cycles: np.ndarray  # per PE
     busy_until: np.ndarray
     pe_ops: np.ndarray
@@ -190,23 +200,6 @@ class TimingPlan:
         return run.timeline(run.step())
 
 
-@dataclass
-class LogChunk:
-    """The ops a step of a pass started (ops first_op..stop_op-1, in order) and the messages it
-    sent (first_message..), with their logs if the pass keeps them."""
-
-    first_op: int
-    stop_op: int
-    op_layer: np.ndarray
-    op_kind: np.ndarray
-    op_tag: np.ndarray
-    op_aux: np.ndarray
-    op_start: np.ndarray
-    op_end: np.ndarray
-    first_message: int
-    messages: np.ndarray  # (7, n)
-
-
 class PassRun:
     """A timing pass under way: its state (`pipeline_pass.new_state`), advanced by `step` until
     it is done, and what it has found so far (`timeline`).
@@ -277,8 +270,7 @@ class PassRun:
                             np.empty((7, 0), np.int64))
         column = {name: st[:, getattr(kernel, f"S_{name.upper()}")].copy() for name in (
             "busy_cycles", "busy_until", "pe_ops", "max_in_flight", "updates", "reduce_ops", "sram_peak")}
-        return Timeline(logs.op_layer, logs.op_kind, logs.op_tag, logs.op_aux, logs.op_start, logs.op_end,
-                        logs.messages, **column, stale_layer=self.field("stale_layer")[:n_updates],
+        return Timeline(**vars(logs), **column, stale_layer=self.field("stale_layer")[:n_updates],
                         stale_value=self.field("stale_value")[:n_updates], link_free=self.field("link_free"),
                         link_busy=self.field("link_busy"), link_messages=self.field("link_msgs"),
                         link_wait=self.field("link_wait"), traffic=self.field("traffic"),
