@@ -1,4 +1,4 @@
-"""The `wafersim` command: run, validate, compare scenarios and redraw results. No simulation logic lives here."""
+"""The `wafersim` command: run, validate, compare and sweep scenarios and redraw results. No simulation logic lives here."""
 
 from __future__ import annotations
 
@@ -79,9 +79,12 @@ def _parser() -> argparse.ArgumentParser:
                          help="accuracy for the time-to-target column (default 0.9)")
     plot = sub.add_parser("plot", parents=[view], help="redraw the figures (and trace) of a results folder")
     plot.add_argument("results", type=Path, help="a results folder written by `wafersim run --out`")
-    schema = sub.add_parser("schema", help="write the JSON Schemas of scenario and hardware files (for editors)")
+    from .sweep.command import add_parser as add_sweep
+
+    add_sweep(sub)
+    schema = sub.add_parser("schema", help="write the JSON Schemas of scenario, hardware and sweep files (for editors)")
     schema.add_argument("--out", type=Path, default=Path("."),
-                        help="folder for scenario.schema.json and hardware.schema.json (default: here)")
+                        help="folder for scenario.schema.json, hardware.schema.json and sweep.schema.json (default: here)")
     return parser
 
 
@@ -326,6 +329,10 @@ def main(argv: list[str] | None = None) -> int:
         return _plot(args)
     if args.command == "compare":
         return _compare(args)
+    if args.command == "sweep":
+        from .sweep.command import main as sweep_main
+
+        return sweep_main(args)
     from .config import ConfigError, load_scenario
     from .training.data import DataError
 

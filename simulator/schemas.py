@@ -1,4 +1,4 @@
-"""JSON Schemas of scenario and hardware files, from the pydantic models, for editors' YAML language servers.
+"""JSON Schemas of scenario, hardware and sweep files, from the pydantic models, for editors' YAML language servers.
 
 The scenario schema describes a file as written, before loading: `hardware` may be a path
 (a string) or an inline mapping, and `optimizer` / `lr_schedule` may be a name alone.
@@ -12,7 +12,7 @@ from pathlib import Path
 from .config import HardwareConfig, LayerStack, Scenario
 from .optimizers import OPTIMIZER_NAMES, SCHEDULE_NAMES
 
-FILES = {"scenario": "scenario.schema.json", "hardware": "hardware.schema.json"}
+FILES = {"scenario": "scenario.schema.json", "hardware": "hardware.schema.json", "sweep": "sweep.schema.json"}
 
 
 def hardware_schema() -> dict:
@@ -38,10 +38,12 @@ def scenario_schema() -> dict:
 
 
 def write_schemas(out_dir: Path) -> list[Path]:
-    """Write both schemas into out_dir (created if needed); return their paths."""
+    """Write the schemas of scenario, hardware and sweep files into out_dir (created if needed); return their paths."""
+    from .sweep.spec import sweep_schema
+
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
-    for kind, make in (("scenario", scenario_schema), ("hardware", hardware_schema)):
+    for kind, make in (("scenario", scenario_schema), ("hardware", hardware_schema), ("sweep", sweep_schema)):
         path = out_dir / FILES[kind]
         path.write_text(json.dumps(make(), indent=2, sort_keys=True) + "\n")
         paths.append(path)

@@ -28,7 +28,7 @@ def test_quiet_and_no_figures(tmp_path, capsys):
     assert (out / "metrics.json").is_file() and not any((out / name).exists() for name in FIGURES)
 
 
-def test_schema_writes_both_files_and_the_shipped_ones_are_current(tmp_path, capsys):
+def test_schema_writes_every_file_and_the_shipped_ones_are_current(tmp_path, capsys):
     assert main(["schema", "--out", str(tmp_path)]) == 0
     for name in FILES.values():
         assert (tmp_path / name).read_text() == (REPO / "schemas" / name).read_text(), (
@@ -57,6 +57,11 @@ def test_every_shipped_file_validates_against_its_schema():
         assert load_scenario(path)  # and the loader agrees
     for path in sorted((REPO / "configs").glob("*.yaml")):
         jsonschema.validate(_safe_load(path.read_text()), schemas["hardware"])
+    from wafersim.sweep.spec import expand, load_sweep
+
+    for path in sorted((REPO / "sweeps").glob("*.yaml")):
+        jsonschema.validate(_safe_load(path.read_text()), schemas["sweep"])
+        assert expand(load_sweep(path))  # and every point validates
 
 
 def test_schema_into_a_file_is_refused(tmp_path, capsys):
