@@ -17,34 +17,19 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import Annotated, Any, Literal
 
-import numpy as np
-from pydantic import BeforeValidator, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator
 
 from ..config import ConfigError, _read_yaml, _resolve, _show, load_scenario, parse_override
 from ..schema import INT64_LIMIT, Strict
+from .axes import MAX_POINTS, SPECS, Axis, is_number, is_plain
+from .expression import ALLOWED, evaluate, names_in
 from .point import Point
 
-MAX_POINTS = 10_000  # validating a point takes milliseconds; beyond this a sweep is a mistake, not a plan
 SEED_KEY = "training.seed"
 _KEY = re.compile(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*")
 _PATH_KEYS = ("hardware", "dataset.path")  # string values that are paths: relative to the sweep file
-
-
-def _number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _plain(value: Any) -> bool:
-    """Whether a value is what a scenario holds (and `_yaml` writes back exactly): no dates, no non-finite floats."""
-    if value is None or isinstance(value, (bool, int, str)):
-        return True
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, list):
-        return all(_plain(v) for v in value)
-    return isinstance(value, dict) and all(isinstance(k, str) and _plain(v) for k, v in value.items())
 
 
 def _yaml(value: Any) -> str:
@@ -60,138 +45,6 @@ def _yaml(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(_yaml(v) for v in value) + "]"
     return "{" + ", ".join(f"{_yaml(k)}: {_yaml(v)}" for k, v in value.items()) + "}"
-
-
-def _decimal(v: np.floating) -> float:
-    """A computed value as its 15-digit decimal when that is within 4 ulps (float noise): 0.030000000000000013
-    reads 0.03, in tables and overrides alike, while values closer together than that stay distinct."""
-    v = float(v)
-    rounded = float(f"{v:.15g}")
-    return rounded if abs(rounded - v) <= 4 * math.ulp(v) else v
-
-
-def _count(value: Any, what: str, low: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= MAX_POINTS:
-        raise ValueError(f"{what} must be a whole number from {low} to {MAX_POINTS:,} (got {_show(value)})")
-    return value
-
-
-def _ends(value: Any, kind: str, positive: bool) -> tuple[float, float]:
-    if not (isinstance(value, (list, tuple)) and len(value) == 2
-            and all(_number(v) and (v > 0 or not positive) for v in value)):
-        raise ValueError(f"{kind} needs two {'positive ' if positive else ''}numbers [low, high] (got {_show(value)})")
-    return float(value[0]), float(value[1])
-
-
-def _values_list(value: Any) -> Any:
-    if isinstance(value, list) and not value:
-        raise ValueError("an empty list of values; give at least one")
-    if isinstance(value, list) and not all(_plain(v) for v in value):
-        raise ValueError(f"values must be numbers, text, true/false, null or lists and mappings of them (got "
-                         f"{_show(value)}); quote a date")
-    return value
-
-
-class LogSpace(Strict):
-    """`num` values evenly spaced on a log scale from `logspace[0]` to `logspace[1]`, both ends included."""
-
-    kind: ClassVar[str] = "logspace"
-    logspace: Annotated[tuple[float, float], BeforeValidator(lambda v: _ends(v, "logspace", True))] = Field(
-        description="[low, high], both positive")
-    num: Annotated[int, BeforeValidator(lambda v: _count(v, "num", 2))] = Field(ge=2, le=MAX_POINTS)
-
-    def values(self) -> list:
-        out = [_decimal(v) for v in np.geomspace(*self.logspace, self.num)]
-        out[0], out[-1] = self.logspace  # the ends exactly as written, whatever the rounding of exp(log(x))
-        return out
-
-
-class LinSpace(Strict):
-    """`num` values evenly spaced from `linspace[0]` to `linspace[1]`, both ends included."""
-
-    kind: ClassVar[str] = "linspace"
-    linspace: Annotated[tuple[float, float], BeforeValidator(lambda v: _ends(v, "linspace", False))] = Field(
-        description="[low, high]")
-    num: Annotated[int, BeforeValidator(lambda v: _count(v, "num", 2))] = Field(ge=2, le=MAX_POINTS)
-
-    def values(self) -> list:
-        out = [_decimal(v) for v in np.linspace(*self.linspace, self.num)]
-        out[0], out[-1] = self.linspace
-        return out
-
-
-class Range(Strict):
-    """The integers of Python's `range(start, stop, step)`: the stop excluded, the step 1 if not given."""
-
-    kind: ClassVar[str] = "range"
-    range: tuple[int, int] | tuple[int, int, int] = Field(description="[start, stop] or [start, stop, step]")
-
-    @field_validator("range", mode="before")
-    @classmethod
-    def _range(cls, v: Any) -> tuple:
-        if not (isinstance(v, (list, tuple)) and len(v) in (2, 3) and all(isinstance(i, int) and not isinstance(i, bool)
-                                                                 and abs(i) < INT64_LIMIT for i in v)):
-            raise ValueError(f"range needs two or three whole numbers [start, stop, step] (got {_show(v)})")
-        if len(v) == 3 and v[2] == 0:
-            raise ValueError("range has step 0; give a step other than 0")
-        if not 1 <= len(range(*v)) <= MAX_POINTS:
-            raise ValueError(f"range {v} holds {len(range(*v)):,} values; give from 1 to {MAX_POINTS:,}")
-        return tuple(v)
-
-    def values(self) -> list:
-        return list(range(*self.range))
-
-
-class Random(Strict):
-    """`n` values drawn by `numpy.random.default_rng(seed)`: uniform or log-uniform in [low, high), or from `values`."""
-
-    kind: ClassVar[str] = "random"
-    random: Literal["uniform", "loguniform", "choice"]
-    low: float | None = None
-    high: float | None = None
-    values_: Annotated[list[Any] | None, BeforeValidator(_values_list)] = Field(
-        default=None, alias="values", description="the values to choose from (choice)")
-    n: Annotated[int, BeforeValidator(lambda v: _count(v, "n", 1))] = Field(ge=1, le=MAX_POINTS, description="draws")
-    seed: int = Field(ge=0, description="seed of the draws: the same seed, the same values")
-
-    @model_validator(mode="after")
-    def _fits(self) -> "Random":
-        if self.random == "choice":
-            if self.values_ is None or self.low is not None or self.high is not None:
-                raise ValueError("random: choice takes values (a list), not low and high")
-        elif self.values_ is not None or self.low is None or self.high is None or not self.low < self.high:
-            raise ValueError(f"random: {self.random} takes low < high, not values (got low {self.low}, "
-                             f"high {self.high})")
-        elif self.random == "loguniform" and self.low <= 0:
-            raise ValueError(f"random: loguniform needs a positive low (got {self.low})")
-        return self
-
-    def values(self) -> list:
-        rng = np.random.default_rng(self.seed)
-        if self.random == "choice":
-            return [copy.deepcopy(self.values_[int(i)]) for i in rng.integers(0, len(self.values_), self.n)]
-        if self.random == "uniform":
-            return [float(v) for v in rng.uniform(self.low, self.high, self.n)]
-        draws = np.exp(rng.uniform(math.log(self.low), math.log(self.high), self.n))
-        return [float(v) for v in np.clip(draws, self.low, self.high)]  # exp(log(x)) may round past an end
-
-
-_SPECS = {m.kind: m for m in (LogSpace, LinSpace, Range, Random)}
-
-
-def _spec_kind(value: Any) -> str | None:
-    """Which form an axis takes: a list, or the one of logspace/linspace/range/random its mapping holds."""
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, dict):
-        kinds = [k for k in _SPECS if k in value]
-        return kinds[0] if len(kinds) == 1 else None
-    return getattr(value, "kind", None)
-
-
-Axis = Annotated[Union[tuple([Annotated[list[Any], BeforeValidator(_values_list), Tag("list")],
-                             *(Annotated[m, Tag(k)] for k, m in _SPECS.items())])],
-                 Discriminator(_spec_kind, custom_error_type="axis_form", custom_error_message="not an axis")]
 
 
 class ReportHints(Strict):
@@ -248,11 +101,11 @@ def _problems(error: ValidationError) -> list[tuple[str, str]]:
         key = ".".join(map(str, loc[:2] if axis else loc))
         tag, part = (loc[2:] + (None, None))[:2] if axis else (None, loc[-1] if loc else None)
         if kind == "axis_form":
-            inside = [k for k in _SPECS if isinstance(item.get("input"), dict) and k in item["input"]]
+            inside = [k for k in SPECS if isinstance(item.get("input"), dict) and k in item["input"]]
             text = (f"holds {' and '.join(inside)}; give one of them" if inside else
-                    f"give a list of values or a mapping with one of {', '.join(_SPECS)} (got {got})")
+                    f"give a list of values or a mapping with one of {', '.join(SPECS)} (got {got})")
         elif kind in ("extra_forbidden", "missing"):
-            model = _SPECS.get(tag) or (ReportHints if loc[:1] == ("report",) else SweepFile)
+            model = SPECS.get(tag) or (ReportHints if loc[:1] == ("report",) else SweepFile)
             allowed = ", ".join(f.alias or k for k, f in model.model_fields.items())
             if axis:
                 what = f"unknown key {part!r}" if kind == "extra_forbidden" else f"{part} is missing"
@@ -266,67 +119,6 @@ def _problems(error: ValidationError) -> list[tuple[str, str]]:
             text = f"{part + ': ' if axis and isinstance(part, str) else ''}{msg} (got {got})"
         problems.append((key, text))
     return list(dict.fromkeys(problems))
-
-
-# Derived keys: a tiny expression language checked once at load and evaluated per point.
-def _pow(a: Any, b: Any) -> Any:
-    if isinstance(a, int) and isinstance(b, int) and b >= 0 and abs(a).bit_length() * b <= 4096:
-        return a ** b  # exact for whole numbers, but never one of millions of digits
-    return math.pow(a, b)  # a ValueError for a negative base, not a complex number
-
-
-_OPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
-        ast.Div: lambda a, b: a / b, ast.Pow: _pow, ast.USub: lambda a: -a, ast.UAdd: lambda a: +a}
-_FUNCS = {"sqrt": (math.sqrt, 1, 1), "log": (math.log, 1, 2), "exp": (math.exp, 1, 1), "min": (min, 2, 64),
-          "max": (max, 2, 64)}
-_ALLOWED = "numbers, key names, + - * / ** and sqrt, log, exp, min, max"
-
-
-def _name(node: ast.AST) -> str | None:
-    """`learning_rate` or `training.learning_rate` as written in an expression."""
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        head = _name(node.value)
-        return head and f"{head}.{node.attr}"
-    return None
-
-
-def _names_in(node: ast.AST) -> list[str]:
-    """The names an expression reads, or ValueError naming what it may not hold."""
-    if isinstance(node, ast.Expression):
-        return _names_in(node.body)
-    if isinstance(node, ast.Constant) and _number(node.value):
-        return []
-    if isinstance(node, (ast.Name, ast.Attribute)) and _name(node):
-        return [_name(node)]
-    if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
-        return _names_in(node.left) + _names_in(node.right)
-    if isinstance(node, ast.UnaryOp) and type(node.op) in _OPS:
-        return _names_in(node.operand)
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _FUNCS and not node.keywords:
-        _, low, high = _FUNCS[node.func.id]
-        if not low <= len(node.args) <= high:
-            raise ValueError(f"{node.func.id} takes {low} to {high} arguments, not {len(node.args)}")
-        return [n for arg in node.args for n in _names_in(arg)]
-    raise ValueError(f"{ast.unparse(node)!r} is not allowed; use {_ALLOWED}")
-
-
-def _evaluate(node: ast.AST, env: dict[str, Any], names: dict[str, str]) -> Any:
-    if isinstance(node, ast.Expression):
-        return _evaluate(node.body, env, names)
-    if isinstance(node, ast.Constant):
-        return node.value
-    if isinstance(node, (ast.Name, ast.Attribute)):
-        key = names[_name(node)]
-        if not _number(env[key]):
-            raise ValueError(f"{key} is {_show(env[key])}, not a number")
-        return env[key]
-    if isinstance(node, ast.BinOp):
-        return _OPS[type(node.op)](_evaluate(node.left, env, names), _evaluate(node.right, env, names))
-    if isinstance(node, ast.UnaryOp):
-        return _OPS[type(node.op)](_evaluate(node.operand, env, names))
-    return _FUNCS[node.func.id][0](*(_evaluate(arg, env, names) for arg in node.args))
 
 
 @dataclass(frozen=True)
@@ -373,7 +165,7 @@ def _check(spec: SweepFile, base: Path) -> tuple[list[tuple[str, str]], list]:
         problems += [(f"{section}.{k}", "is not a dotted key such as training.learning_rate") for k in keys
                      if not _KEY.fullmatch(k)]
     problems += [(f"set.{k}", f"{_show(v)} is not a scenario value (numbers, text, true/false, null, lists and "
-                              "mappings); quote a date") for k, v in spec.fixed.items() if not _plain(v)]
+                              "mappings); quote a date") for k, v in spec.fixed.items() if not is_plain(v)]
     problems += [(f"axes.{k}", "is also fixed by set; keep it in one of the two") for k in spec.axes if k in spec.fixed]
     problems += [(f"derived.{k}", "is also an axis; a key is either swept or derived") for k in spec.derived
                  if k in spec.axes]
@@ -419,9 +211,9 @@ def _check(spec: SweepFile, base: Path) -> tuple[list[tuple[str, str]], list]:
     for key, text in spec.derived.items():
         try:
             tree = ast.parse(text.strip(), mode="eval")
-            used = _names_in(tree)
+            used = names_in(tree)
         except SyntaxError as exc:
-            problems.append((f"derived.{key}", f"{_show(text)} is not an expression ({exc.msg}); use {_ALLOWED}"))
+            problems.append((f"derived.{key}", f"{_show(text)} is not an expression ({exc.msg}); use {ALLOWED}"))
             continue
         except ValueError as exc:
             problems.append((f"derived.{key}", str(exc)))
@@ -489,8 +281,8 @@ def expand(sweep: Sweep) -> list[Point]:
         env, derived = {**spec.fixed, **values, **seeded}, {}
         try:
             for key, tree, names in sweep.expressions:
-                value = env[key] = derived[key] = _evaluate(tree, env, names)
-                if not _number(value) or isinstance(value, int) and abs(value) >= INT64_LIMIT:
+                value = env[key] = derived[key] = evaluate(tree, env, names)
+                if not is_number(value) or isinstance(value, int) and abs(value) >= INT64_LIMIT:
                     raise ValueError(f"gives {_show(value)}, not a finite number")
         except (ArithmeticError, ValueError, TypeError) as exc:
             failed.setdefault((f"derived.{key}", f"{_show(spec.derived[key])} cannot be computed: {exc}"), []).append(
