@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 
 import yaml
 
@@ -61,3 +62,18 @@ def test_a_report_of_a_folder_without_a_sweep_is_refused(tmp_path, capsys):
 def test_no_sweep_file_is_refused(capsys):
     assert main(["sweep"]) == 2
     assert capsys.readouterr().err == "error: give a sweep file (wafersim sweep SWEEP.yaml) or --report DIR\n"
+
+
+def test_figures_that_need_points_not_finished_yet_wait_for_them(tmp_path, capsys, cluster):
+    """An interrupted sweep may hold one value of its paired key only: the tables are written and the
+    figures say what they wait for (no error); a rerun finishes the points and draws them."""
+    path = sweep_file(tmp_path, axes={"training.delta_rule": ["immediate", "anchored"]}, seeds=1,
+                      report={"pair": "training.delta_rule"})
+    out = tmp_path / "out"
+    args = ["sweep", path, "--out", str(out), "--no-progress", "--scheduler", cluster.scheduler_address]
+    assert main(args) == 0
+    shutil.rmtree(out / "points" / "p0001")  # the anchored point, as if the sweep had been stopped before it
+    capsys.readouterr()
+    assert main(["sweep", "--report", str(out)]) == 0
+    assert "figures not drawn yet: report.pair is 'training.delta_rule'" in capsys.readouterr().out
+    assert main(args) == 0 and (out / "sweep_paired.png").is_file()
