@@ -279,12 +279,13 @@ def new_state(cF, cB, cU, in_bytes, out_bytes, window, anchored, stash_bytes, sr
 
 @cached_njit(error_model="numpy")  # no zero-division checks: no divisor here can be 0
 def pipeline_pass(state, D, stream, ring_cycles, ring_bytes, gate_batch, group_batch, route_off, route_links,
-                  hop_latency, bandwidth, contention, eval_every, max_ops, record_ops, record_times, op_layer, op_kind,
-                  op_tag, op_aux, op_start, op_end, mlog):
+                  hop_latency, bandwidth, contention, eval_every, max_ops, step_ops, record_ops, record_times, op_layer,
+                  op_kind, op_tag, op_aux, op_start, op_end, mlog):
     """Simulate N workers' pipelines of D layers, each on its stream of samples, from `state`
     (`new_state`) on: until no event is left (DONE), before the op that would be op number
-    max_ops (STOPPED; -1: never), or once the logs given are full (PAUSED: call again with
-    the same state and new logs to go on).
+    max_ops (STOPPED; -1: never), or once the logs given are full or step_ops ops have
+    started in this call (PAUSED, if step_ops > 0: call again with the same state and new
+    logs to go on).
 
     Per PE p = w * D + k (int64[N * D]) in `new_state`: cF, cB, cU op cycles; in_bytes,
     out_bytes message sizes; window (most samples held); anchored (0/1); stash_bytes;
@@ -322,8 +323,9 @@ def pipeline_pass(state, D, stream, ring_cycles, ring_bytes, gate_batch, group_b
     status = DONE
     while True:
         if status == DONE and ((record_ops and n_ops - ops_base >= op_kind.shape[0]) or (
-                record_times and totals[T_MESSAGES] - msgs_base + n_out > mlog.shape[1])):
-            status = PAUSED  # the logs are full: the caller takes them and goes on from here
+                record_times and totals[T_MESSAGES] - msgs_base + n_out > mlog.shape[1]) or (
+                0 < step_ops <= n_ops - ops_base)):
+            status = PAUSED  # the logs are full, or the step done: the caller goes on from here
             break
         if totals[T_HEAP] + outbox.shape[0] + 1 > heap.shape[0]:  # room for what one event schedules
             heap = _grow_heap(heap, totals[T_HEAP] + outbox.shape[0] + 1)

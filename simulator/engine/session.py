@@ -30,7 +30,7 @@ from .replay import NonFinite, Replay
 from .timing import LogChunk, PassRun, Timeline, TimingPlan
 from .views import views
 
-CHUNK_OPS = 200_000  # ops replayed between two looks at the progress bar (and two chances to stop)
+CHUNK_OPS = 200_000  # ops the pass runs ahead of the replay: between two looks at the progress bar (and two chances to stop)
 
 
 class Unsupported(Exception):
@@ -82,7 +82,7 @@ class CompiledSession(RunState):
     def _step(self) -> None:
         """The pass's next chunk of ops (a stop during it comes once it is made)."""
         with signals.atomic():
-            self.chunk = self.run.step(CHUNK_OPS if self.arithmetic or self.trace else None)
+            self.chunk = self.run.step(CHUNK_OPS)
         status = int(self.run.totals[T_STATUS])
         if status not in (DONE, PAUSED):
             raise Unsupported(f"the compiled timing pass stopped with code {status}")

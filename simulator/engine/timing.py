@@ -204,9 +204,9 @@ class PassRun:
     """A timing pass under way: its state (`pipeline_pass.new_state`), advanced by `step` until
     it is done, and what it has found so far (`timeline`).
 
-    A step keeps the logs of at most `max_log_ops` ops (and their messages) and then pauses,
-    so a long run's logs can be used and dropped a chunk at a time; memory stays flat in the
-    number of samples.
+    A step starts at most `max_log_ops` ops (and keeps their logs and their messages' if asked) and
+    then pauses, so a long run's logs can be used and dropped a chunk at a time (memory stays
+    flat in the number of samples) and a caller can show progress and stop between steps.
     """
 
     def __init__(self, plan: TimingPlan, max_ops: int, record_ops: bool, record_times: bool):
@@ -234,7 +234,8 @@ class PassRun:
         return int(self.totals[kernel.T_STATUS]) == kernel.PAUSED
 
     def step(self, max_log_ops: int | None = None) -> LogChunk:
-        """Advance the pass until it ends, or (if `max_log_ops`) until it has logged that many ops."""
+        """Advance the pass until it ends, or (if `max_log_ops`) until it has started that many ops (and
+        logged them, if it keeps logs)."""
         plan, totals = self.plan, self.totals
         first_op, first_message = int(totals[kernel.T_OPS]), int(totals[kernel.T_MESSAGES])
         if max_log_ops is None:  # room for the whole run (and the one op more a step makes room for): no pause
@@ -251,7 +252,7 @@ class PassRun:
         heap, evals = kernel.pipeline_pass(
             self.state, plan.depth, plan.stream, plan.ring_cycles, plan.ring_bytes, plan.gate_batch,
             plan.group_batch, plan.route_off, plan.route_links, plan.hop_latency, plan.bandwidth, plan.contention,
-            plan.eval_every, self.max_ops, self.record_ops, self.record_times, *logs)
+            plan.eval_every, self.max_ops, max_log_ops or 0, self.record_ops, self.record_times, *logs)
         self.state = self.state[:-2] + (heap, evals)
         k = int(totals[kernel.T_OPS]) - first_op if self.record_ops else 0
         kt = k if self.record_times else 0

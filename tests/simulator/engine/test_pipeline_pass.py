@@ -148,3 +148,16 @@ def test_a_pass_in_steps_is_the_whole_pass(training, chunk):
     assert last.status == DONE and np.array_equal(last.totals, whole.totals)
     for name in ("busy_cycles", "sram_peak", "stale_value", "link_busy", "traffic", "eval_ops", "reduce_ops"):
         assert np.array_equal(getattr(last, name), getattr(whole, name))
+
+
+def test_a_pass_without_logs_pauses_every_so_many_ops_too():
+    """Timing-only, no trace: steps of 10 ops start 10 ops each (the last fewer) and end with the whole pass's counters."""
+    plan = plan_of(samples=24, algorithm="mbgd", batch_size=3)
+    whole = plan.run(record_ops=False, record_times=False)
+    run = plan.begin(record_ops=False, record_times=False)
+    stops = [run.step(10).stop_op]
+    while run.paused:
+        stops.append(run.step(10).stop_op)
+    assert stops == list(range(10, whole.n_ops, 10)) + [whole.n_ops] * (1 + (whole.n_ops % 10 == 0))
+    assert np.array_equal(run.timeline().totals, whole.totals)
+
