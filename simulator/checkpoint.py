@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import pickle
 from pathlib import Path
 
 import cloudpickle
 
 from . import version
+from .outdir import write_whole
 
 FORMAT = 3  # 2: PEs keep an inbox of messages on their way; 3: programs send on chip channels (older ones cannot resume)
 STATE = "checkpoint.pkl"
@@ -46,22 +46,13 @@ def scenario_digest(scenario) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _replace(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def save(folder: Path, state, scenario, samples: int, cycle: int) -> None:
     """Write the checkpoint of `state` (anything cloudpickle can pickle) into `folder`."""
     folder.mkdir(parents=True, exist_ok=True)
-    _replace(folder / STATE, cloudpickle.dumps(state))
+    write_whole(folder / STATE, cloudpickle.dumps(state))
     header = {"format": FORMAT, "wafersim": version(), "scenario": scenario_digest(scenario),
               "samples_trained": samples, "cycle": cycle}
-    _replace(folder / HEADER, (json.dumps(header, indent=2, sort_keys=True) + "\n").encode())
+    write_whole(folder / HEADER, (json.dumps(header, indent=2, sort_keys=True) + "\n").encode())
 
 
 def header(folder: Path) -> dict:

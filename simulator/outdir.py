@@ -18,6 +18,21 @@ import shutil
 from pathlib import Path
 
 
+def write_whole(path: Path, data: bytes) -> Path:
+    """Write `data` to `path` through a temporary sibling, flushed to disk and renamed over it, so no reader
+    (and no crash) ever sees half a file; the temporary file is removed if the write fails."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 class OutDirError(Exception):
     """An --out folder that cannot be used; found before anything runs."""
 

@@ -10,9 +10,10 @@ scenario, so an interrupted or partly failed sweep is finished by running it aga
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
+
+from ..outdir import write_whole
 
 EXIT_CONFIG = 2  # as the other commands: a file that cannot be used
 EXIT_FAILED = 5  # some points failed (their folders hold the reason); the others are written
@@ -45,18 +46,12 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def _write_json(path: Path, data: dict) -> None:
-    """Write `data` to `path` whole (a temporary name, then a rename)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
-
-
 def prepare_folder(sweep, points, out: Path) -> None:
     """Make the sweep folder `out` (and its points/) and write its sweep.json: what is swept, and the points' names."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "points").mkdir(exist_ok=True)
-    _write_json(out / "sweep.json", {**sweep.describe(), "points": [p.name for p in points]})
+    description = {**sweep.describe(), "points": [p.name for p in points]}
+    write_whole(out / "sweep.json", (json.dumps(description, indent=2, sort_keys=True) + "\n").encode())
 
 
 def _outputs(out: Path, figures: bool) -> tuple[list[Path], str | None]:

@@ -31,6 +31,7 @@ import math
 import os
 from pathlib import Path
 
+from ..outdir import write_whole
 from .point import POINTS, ROW_COLUMNS
 
 SEED = "training.seed"
@@ -216,18 +217,6 @@ def csv_bytes(table: list[dict], header: list[str]) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
-def _replace(path: Path, data: bytes) -> Path:
-    """Write `data` to `path` through a temporary sibling renamed over it, so no reader sees half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
 def _parquet(path: Path, table: list[dict], header: list[str]) -> Path | None:
     """sweep.parquet of the rows when pandas and pyarrow import, else None; lists, dicts and mixed columns as text."""
     try:
@@ -256,7 +245,7 @@ def write(out_dir) -> list[Path]:
     header = columns(table, list(ROW_COLUMNS) + axes)
     stats_table = summary(table, axes)
     setting = [a for a in axes if a != SEED]
-    paths = [_replace(out_dir / TABLE, csv_bytes(table, header)),
-             _replace(out_dir / SUMMARY, csv_bytes(stats_table, columns(stats_table, setting + ["n"])))]
+    paths = [write_whole(out_dir / TABLE, csv_bytes(table, header)),
+             write_whole(out_dir / SUMMARY, csv_bytes(stats_table, columns(stats_table, setting + ["n"])))]
     parquet = _parquet(out_dir / PARQUET, table, header)
     return paths + ([parquet] if parquet else [])

@@ -13,7 +13,7 @@ import pytest
 
 from tests.simulator.test_cli import TINY, read_metrics, tiny
 from tests.simulator.test_compare import write_tiny
-from wafersim import results, runner
+from wafersim import outdir, results, runner
 from wafersim.cli import EXIT_CONFIG, EXIT_WRITE, main
 from wafersim.outdir import Claim, Lock, OutDirError
 
@@ -274,3 +274,19 @@ def test_compare_refuses_a_scenario_named_like_its_own_files(tmp_path, capsys):
     assert capsys.readouterr().err == (f"error: {path}: 1 problem(s) in the configuration:\n  - name: "
                                        "'comparison.csv' is the name of a file compare writes into OUT beside the "
                                        "runs' folders (OUT/<name>): rename the scenario\n")
+
+
+def test_write_whole_replaces_a_file_or_leaves_it_as_it_was(tmp_path, monkeypatch):
+    """A small file (a checkpoint header, a sweep table) is written aside and renamed over the old one;
+    a write that fails leaves the old file and no temporary one."""
+    target = tmp_path / "table.csv"
+    assert outdir.write_whole(target, b"old\n") == target and target.read_bytes() == b"old\n"
+    assert outdir.write_whole(target, b"new\n") == target and target.read_bytes() == b"new\n"
+
+    def full_disk(*_):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(outdir.os, "replace", full_disk)
+    with pytest.raises(OSError):
+        outdir.write_whole(target, b"newer\n")
+    assert target.read_bytes() == b"new\n" and sorted(p.name for p in tmp_path.iterdir()) == ["table.csv"]
