@@ -1,8 +1,9 @@
 """What a run keeps whatever engine runs it: the parameters it trains, its curve, its progress bar, and its result.
 
 `session.Session` (the event engine) and `engine.session.CompiledSession` both build on
-`RunState`; each says where its measurements live (`measured`), how far it has got
-(`samples_trained`, `now`) and which losses an evaluation averages (`take_recent`).
+`RunState`; each says where its measurements live (`measured`, and `chip`, whose cycle is
+`now`), how far it has got (`samples_trained`) and which losses an evaluation averages
+(`take_recent`).
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ class RunState:
 
     @property
     def now(self) -> int:
-        """The cycle the run has reached."""
-        raise NotImplementedError
+        """The cycle the run has reached (its chip's, measured or seen through the compiled engine's views)."""
+        return self.chip.now
 
     def take_recent(self) -> list[float]:
         """The losses computed since the last evaluation (they are averaged into its train_loss)."""

@@ -62,10 +62,6 @@ class Session(RunState):
     def samples_trained(self) -> int:
         return self.recorder.samples_trained
 
-    @property
-    def now(self) -> int:
-        return self.chip.now
-
     def take_recent(self) -> list[float]:
         return self.recorder.take_recent()
 

@@ -27,6 +27,12 @@ from .registry import ALLREDUCE, Algorithm
 REDUCE, GATHER = 0, 1  # the two phases of the ring
 
 
+def chunk_taken(worker: int, phase: int, step: int, workers: int) -> int:
+    """The chunk worker `worker` (0-based) takes from the previous worker at `step` of `phase`:
+    (i-1-t) mod N to reduce, (i-t) mod N to gather. (The compiled engine's kernels state it too.)"""
+    return (worker - 1 - step) % workers if phase == REDUCE else (worker - step) % workers
+
+
 def ring_chunks(params: int, workers: int) -> list[slice]:
     """The floats of each of the N chunks a flat gradient of `params` floats is cut into (as even as can be)."""
     bounds = np.linspace(0, params, workers + 1).astype(np.int64) if workers > 1 else np.array([0, params])
@@ -80,11 +86,6 @@ class RingLayer(LayerProgram):
         chunk = self.layer.chunk(self.chunks[index])
         self.chip.send(self.coord, self.next_pe, self.chunk_bytes[index], Message("ring", self.worker, (phase, step, chunk)))
 
-    def _chunk_index(self, phase: int, step: int) -> int:
-        """The chunk worker i receives in this phase and step: (i-1-t) mod N to reduce, (i-t) mod N to gather."""
-        i = self.worker - 1
-        return (i - 1 - step) % self.n if phase == REDUCE else (i - step) % self.n
-
     def gradient_ready(self) -> None:
         if self.n == 1:
             self.pending_update = True
@@ -106,7 +107,7 @@ class RingLayer(LayerProgram):
         while self.expect in self.inbox:
             phase, step = self.expect
             chunk = self.inbox.pop(self.expect)
-            index = self._chunk_index(phase, step)
+            index = chunk_taken(self.worker - 1, phase, step, self.n)
             last = step == self.n - 2
             self.expect = (phase, step + 1) if not last else ((GATHER, 0) if phase == REDUCE else None)
             if phase == REDUCE:

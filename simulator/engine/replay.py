@@ -19,6 +19,7 @@ from collections import deque
 
 import numpy as np
 
+from ..algorithms.allreduce import REDUCE, chunk_taken
 from ..algorithms.pipeline import Losses
 from .pipeline_pass import AUX_KEEP, AUX_RELEASE, AUX_STASHED, COUNT_SHIFT
 from .timing import Timeline
@@ -93,8 +94,8 @@ class Replay:
                 layer.update(self.applied[p], count)
                 self.applied[p] += count
             else:  # R at ring step `aux`: worker w adds chunk (w-1-step) mod N from worker w-1
-                w, step = divmod(p, D)[0], aux
-                part = self.chunks[k][(w - 1 - step) % N]
+                step = aux
+                part = self.chunks[k][chunk_taken(p // D, REDUCE, step, N)]
                 layer.add_chunk(part, layers[(p - D) % len(layers)].chunk(part))
                 if step == N - 2:  # the chunk's sum is complete
                     self.finals[k][part] = layer.chunk(part)

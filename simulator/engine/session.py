@@ -158,10 +158,6 @@ class CompiledSession(RunState):
     def samples_trained(self) -> int:
         return self.timeline.samples_trained if self.timeline is not None else 0
 
-    @property
-    def now(self) -> int:
-        return self.chip.now
-
     def take_recent(self) -> list[float]:
         return self.losses.take_recent()
 
