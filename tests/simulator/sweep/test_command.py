@@ -77,3 +77,37 @@ def test_figures_that_need_points_not_finished_yet_wait_for_them(tmp_path, capsy
     assert main(["sweep", "--report", str(out)]) == 0
     assert "figures not drawn yet: report.pair is 'training.delta_rule'" in capsys.readouterr().out
     assert main(args) == 0 and (out / "sweep_paired.png").is_file()
+
+
+def test_points_that_fail_are_reported_and_the_exit_status_says_so(tmp_path, capsys, cluster):
+    """Layers that do not fit in SRAM fail at run time (after validation): each point's folder says why, exit 5."""
+    path = sweep_file(tmp_path, seeds=None, set={"hardware.pe.sram_bytes": 256})
+    out = tmp_path / "out"
+    assert main(["sweep", path, "--out", str(out), "--no-progress", "--scheduler", cluster.scheduler_address]) == 5
+    captured = capsys.readouterr()
+    assert "2 points: 2 ran, 0 already done, 2 failed" in captured.out
+    assert captured.err == (f"error: {path}: 2 point(s) failed (p0000, p0001); their point.json says why; run again "
+                            "to retry them\n")
+    row = json.loads((out / "points" / "p0000" / "point.json").read_text())
+    assert row["status"] == "failed" and "SRAM" in row["message"]
+
+
+def test_an_out_folder_that_cannot_be_made_is_refused(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    out = tmp_path / "file" / "out"
+    assert main(["sweep", sweep_file(tmp_path), "--out", str(out), "--no-progress"]) == 2
+    assert capsys.readouterr().err == (f"error: cannot write the sweep folder {out}: Not a directory; give a "
+                                       "writable --out\n")
+
+
+def test_an_interrupted_sweep_says_how_to_finish_it(tmp_path, capsys, monkeypatch):
+    """Ctrl-C (the execution returns an interrupted outcome, its own tests stop it for real): exit 130, the rerun named."""
+    from wafersim.sweep import execute
+
+    monkeypatch.setattr(execute, "run_sweep", lambda points, out, **_: execute.Outcome(
+        total=len(points), skipped=0, ran=0, interrupted=True))
+    path = sweep_file(tmp_path)
+    out = tmp_path / "out"
+    assert main(["sweep", path, "--out", str(out), "--no-progress", "--no-figures"]) == 130
+    assert capsys.readouterr().err == (f"error: {path}: interrupted; the points finished are in {out / 'points'}: run "
+                                       "the same command again to finish the rest\n")
