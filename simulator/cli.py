@@ -7,12 +7,14 @@ import sys
 import time
 from pathlib import Path
 
-from . import version
+from . import cluster, version
+from .cluster import positive_int
 
 EXIT_CONFIG = 2  # a scenario, hardware file or data set that cannot be used
 EXIT_DIVERGED = 3  # the run stopped because the loss was no longer finite
 EXIT_INTERRUPTED = 130  # Ctrl-C; SIGTERM gives 143 and SIGHUP 129 (128 + the signal's number)
 EXIT_WRITE = 4  # the results could not be written (disk full, no permission); nothing incomplete is left at --out
+EXIT_FAILED = 5  # a compared run (or a sweep's point) failed on its worker; the others are written
 SRAM_LISTED = 64  # validate lists the SRAM bound of this many PEs, then sums up the rest
 
 
@@ -56,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("scenario", type=Path, help="scenario YAML file")
     run.add_argument("--out", type=Path, default=None, help="results folder (default: results/<scenario name>)")
     run.add_argument("--force", action="store_true", help="replace an existing --out folder whole")
-    run.add_argument("--checkpoint-every", type=_positive_int, default=None, metavar="N",
+    run.add_argument("--checkpoint-every", type=positive_int, default=None, metavar="N",
                      help="also save a checkpoint every N samples trained")
     run.add_argument("--checkpoint-minutes", type=_non_negative_float, default=10.0, metavar="M",
                      help="save a checkpoint every M minutes of wall time (default 10; 0: never)")
@@ -77,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--force", action="store_true", help="replace an existing --out folder whole")
     compare.add_argument("--target-accuracy", type=float, default=0.9, metavar="FRACTION",
                          help="accuracy for the time-to-target column (default 0.9)")
+    cluster.add_arguments(compare)
     plot = sub.add_parser("plot", parents=[view], help="redraw the figures (and trace) of a results folder")
     plot.add_argument("results", type=Path, help="a results folder written by `wafersim run --out`")
     from .sweep.command import add_parser as add_sweep
@@ -86,13 +89,6 @@ def _parser() -> argparse.ArgumentParser:
     schema.add_argument("--out", type=Path, default=Path("."),
                         help="folder for scenario.schema.json, hardware.schema.json and sweep.schema.json (default: here)")
     return parser
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _non_negative_float(text: str) -> float:
@@ -254,23 +250,29 @@ def _compare(args) -> int:
         loaded = load_all(args.scenarios, overrides)
         check_all(loaded)
         return _compare_claimed(args, loaded)
-    except ConfigError as exc:
+    except (ConfigError, cluster.ClusterError) as exc:
         return _fail(str(exc), EXIT_CONFIG)
     except KeyboardInterrupt:
         return _fail("interrupted before the runs started; nothing was written", EXIT_INTERRUPTED)
 
 
 def _compare_claimed(args, loaded: list) -> int:
-    """Run every checked scenario into the claimed --out folder, compare them there, and rename it into place."""
+    """Run every checked scenario on the Dask cluster, write their results and the comparison into the
+    claimed --out folder, and rename it into place."""
     from . import signals
-    from .compare import run_all, write_comparison
+    from .compare import run_all, write_comparison, write_runs
 
-    view, runs, paths = _view(args), {}, []
+    view, paths = _view(args), []
+    figures = not args.no_figures
+    runs = None
 
     def write(folder: Path) -> None:
-        runs.update(run_all(loaded, folder, progress=not args.no_progress, figures=not args.no_figures, **view))
-        written = write_comparison(runs, folder, args.target_accuracy, view["window"], view["samples"],
-                                   figures=not args.no_figures)
+        nonlocal runs
+        runs = run_all(loaded, progress=not args.no_progress, trace=figures or view["trace"],
+                       scheduler=args.scheduler, workers=args.workers)
+        write_runs(runs.results, folder, figures=figures, **view)
+        written = write_comparison(runs.results, folder, args.target_accuracy, view["window"], view["samples"],
+                                   figures=figures)
         paths.extend(args.out / path.relative_to(folder) for path in written)
 
     with signals.deferring():
@@ -281,7 +283,7 @@ def _compare_claimed(args, loaded: list) -> int:
             if signals.received():
                 return _before_start(signals.received())
             failed, late = _write_claimed(claim, write)
-            stop = signals.received()
+            stop = runs.stop if runs is not None and runs.stop else signals.received()
     if failed:
         return _fail(failed, EXIT_WRITE)
     if late:
@@ -289,20 +291,27 @@ def _compare_claimed(args, loaded: list) -> int:
     if not args.quiet:
         print((args.out / "comparison.md").read_text())
         print("\n".join(f"wrote {path}" for path in paths))
-    stopped = [name for name, result in runs.items() if result.status != "completed"]
-    interrupted = [name for name in stopped if runs[name].status == "interrupted"]
-    if interrupted:
-        return _fail(f"interrupted during {interrupted[-1]}; the runs so far are compared in {args.out}",
-                     _stop_code(stop))
+    return _compare_status(runs, stop, args.out)
+
+
+def _compare_status(runs, stop: int | None, out: Path) -> int:
+    """Say how the compared runs ended (the first that applies: stopped, failed, diverged) and give the exit status."""
+    from .signals import signal_name
+
+    so_far = f"the runs so far are compared in {out}"
+    if runs.interrupted or runs.not_started:
+        during = f"interrupted during {', '.join(runs.interrupted)}" if runs.interrupted else "interrupted"
+        unstarted = f"; {', '.join(runs.not_started)} did not start" if runs.not_started else ""
+        return _fail(f"{during}{unstarted}; {so_far}", _stop_code(stop))
     if stop:
-        name = signals.signal_name(stop)
-        if len(runs) < len(loaded):
-            return _fail(f"{name} arrived after {list(runs)[-1]}; the runs so far are compared in {args.out}",
-                         _stop_code(stop))
-        return _fail(f"{name} arrived while the results were written; they were finished first and are in "
-                     f"{args.out}", _stop_code(stop))
-    if stopped:
-        return _fail(f"{', '.join(stopped)} diverged; their results up to that point are in {args.out}", EXIT_DIVERGED)
+        return _fail(f"{signal_name(stop)} arrived while the results were written; they were finished first and "
+                     f"are in {out}", _stop_code(stop))
+    if runs.failed:
+        reasons = "; ".join(f"{name}: {why}" for name, why in runs.failed.items())
+        return _fail(f"{len(runs.failed)} run(s) failed ({reasons}); {so_far}", EXIT_FAILED)
+    diverged = [name for name, result in runs.results.items() if result.status == "diverged"]
+    if diverged:
+        return _fail(f"{', '.join(diverged)} diverged; their results up to that point are in {out}", EXIT_DIVERGED)
     return 0
 
 

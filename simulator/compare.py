@@ -13,11 +13,13 @@ from saved results folders.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import ConfigError, Scenario, _read_yaml, load_scenario
 
 LISTING_KEY = "compare"
+STOP_WAIT_SECONDS = 60.0  # how long a stopped compare waits for its runs under way to return what they measured
 OWN_FILES = ("comparison.md", "comparison.csv", "convergence.png", "pipelines.png", "utilization.png")  # in OUT
 COLUMNS = (  # (csv name, markdown heading)
     ("scenario", "scenario"), ("algorithm", "algorithm"), ("hardware", "hardware"), ("samples", "samples"),
@@ -131,32 +133,113 @@ def comparison_md(rows: list[dict], target: float) -> str:
     return "\n".join(head + ["| " + " | ".join(fmt(n, r[n]) for n, _ in COLUMNS) + " |" for r in rows]) + "\n"
 
 
-def run_all(loaded: list[tuple[Path, Scenario]], out_dir: Path, progress: bool = True, **view) -> dict:
-    """Run each scenario and write its results into out_dir/<name>; return {name: RunResult}.
+@dataclass
+class Runs:
+    """What compare's runs gave: the results of those that ran, and what became of the others."""
 
-    A data set that cannot be read is a ConfigError naming its scenario file.
+    results: dict = field(default_factory=dict)  # name -> RunResult, in the order the scenarios were listed
+    failed: dict[str, str] = field(default_factory=dict)  # name -> why (an error, or a worker lost on every try)
+    not_started: list[str] = field(default_factory=list)  # cancelled by a stop before they began
+    stop: int | None = None  # the stop signal that ended the runs early
 
-    Stops after a run that was interrupted (Ctrl-C, SIGTERM, SIGHUP), and before the next run when
-    such a signal was held back meanwhile (signals.deferring); the runs so far are returned.
+    @property
+    def interrupted(self) -> list[str]:
+        """The runs a stop cut short (their results hold what they measured until then)."""
+        return [name for name, result in self.results.items() if result.status == "interrupted"]
+
+
+def run_task(scenario: Scenario, source: str, trace: bool, stop_key: str):
+    """One compared run, on a Dask worker: its RunResult, or None if the compare was stopped before it began.
+
+    The client sets the Dask Variable `stop_key` to a signal's number to stop the runs; each asks it
+    a few times a second (signals reach only the client) and returns what it measured so far."""
+    import distributed
+
+    from . import runner
+
+    flag = distributed.Variable(stop_key)
+
+    def stop() -> int | None:
+        return flag.get() or None
+
+    if stop():
+        return None
+    return runner.run(scenario, source=source, progress=False, trace=trace, stop=stop)
+
+
+def run_all(loaded: list[tuple[Path, Scenario]], progress: bool = True, trace: bool = True,
+            scheduler: str | None = None, workers: int | None = None) -> Runs:
+    """Run every scenario as one task on a Dask cluster (embedded, or the one at `scheduler`) and gather the results.
+
+    Ctrl-C, SIGTERM and SIGHUP stop the runs under way, which return what they measured (status
+    "interrupted"), and cancel those not begun; a second one stops the waiting for them.
     """
-    from . import runner, signals
-    from .results import write
-    from .training.data import DataError
+    import uuid
 
-    runs = {}
-    for path, scenario in loaded:
-        if runs and signals.received():
-            break
+    import distributed
+    from tqdm import tqdm
+
+    from . import cluster, signals
+
+    runs, tag = Runs(), uuid.uuid4().hex[:12]
+    stop_key = f"wafersim-compare-stop-{tag}"
+    taken: dict[str, object] = {}
+    client = local = flag = None
+    futures: dict = {}
+    bar = tqdm(total=len(loaded), unit="run", desc="compare", disable=not progress, dynamic_ncols=True)
+
+    def take(future) -> None:
+        path, scenario = futures[future]
         try:
-            result = runner.run(scenario, source=str(path), progress=progress,
-                                trace=view.get("figures", True) or view.get("trace", False))
-        except DataError as exc:
-            raise ConfigError(str(path), [("dataset", str(exc))]) from None
-        write(result, Path(out_dir) / scenario.name, **view)
-        runs[scenario.name] = result
-        if result.status == "interrupted":
-            break
+            taken[scenario.name] = future.result()
+        except Exception as exc:  # an error in the run, or its worker lost on every try
+            runs.failed[scenario.name] = cluster.failure_text(exc)
+        bar.update(1)
+
+    try:
+        try:
+            with signals.raising():  # SIGTERM and SIGHUP stop the runs as Ctrl-C does
+                client, local = cluster.connect(scheduler, workers, len(loaded))
+                flag = distributed.Variable(stop_key, client=client)
+                flag.set(0)
+                # pure=False: a run is never taken from another's cached result
+                futures = {client.submit(run_task, scenario, str(path), trace, stop_key, retries=cluster.RETRIES,
+                                         key=f"compare-{tag}-{scenario.name}", pure=False): (path, scenario)
+                           for path, scenario in loaded}
+                for future in distributed.as_completed(futures):
+                    take(future)
+        except KeyboardInterrupt as exc:
+            runs.stop = signals.signal_of(exc)
+            if flag is not None:
+                flag.set(runs.stop)
+                left = [f for f in futures if futures[f][1].name not in taken and futures[f][1].name not in runs.failed]
+                try:
+                    with signals.raising(held=False):  # a second stop gives up waiting for the runs under way
+                        for future in distributed.as_completed(left, timeout=STOP_WAIT_SECONDS):
+                            take(future)
+                except (KeyboardInterrupt, TimeoutError):
+                    pass
+    finally:
+        bar.close()
+        with signals.deferring():  # a further Ctrl-C must not cut the cleanup short
+            if flag is not None:
+                flag.delete()
+            cluster.close(client, local, [f for f in futures if not f.done()])
+    for _, scenario in loaded:
+        name = scenario.name
+        if taken.get(name) is not None:
+            runs.results[name] = taken[name]
+        elif name not in runs.failed:
+            runs.not_started.append(name)
     return runs
+
+
+def write_runs(runs: dict, out_dir: Path, **view) -> None:
+    """Write each run's results folder, out_dir/<name> ({name: RunResult}), as `wafersim run` writes it."""
+    from .results import write
+
+    for name, result in runs.items():
+        write(result, Path(out_dir) / name, **view)
 
 
 def write_comparison(runs: dict, out_dir: Path, target: float, window: tuple | None = None,
@@ -172,7 +255,7 @@ def write_comparison(runs: dict, out_dir: Path, target: float, window: tuple | N
     (out_dir / "comparison.md").write_text(comparison_md(rows, target))
     (out_dir / "comparison.csv").write_text(comparison_csv(rows))
     paths = [out_dir / "comparison.md", out_dir / "comparison.csv"]
-    if not figures:
+    if not figures or not runs:  # no run to draw (all stopped before they began)
         return paths
     paths += [plots.save(plots.convergence({n: (r.metrics, r.curve) for n, r in runs.items()}),
                         out_dir / "convergence.png"),

@@ -8,12 +8,19 @@
 
 from __future__ import annotations
 
+import time
+from typing import Callable
+
 import numpy as np
 from tqdm import tqdm
 
+from . import signals
 from .config import Scenario
 from .metrics import collect
 from .training.model import accuracy, init_params
+
+
+STOP_POLL_SECONDS = 0.25  # how often a run asks its `stop` callable (a round trip to a Dask scheduler)
 
 
 class RunState:
@@ -30,6 +37,8 @@ class RunState:
         self.curve: list[tuple[int, int, float, float]] = []  # (samples, cycle, train_loss, test_accuracy)
         self.last_eval = 0
         self.bar = None
+        self.stop: Callable[[], int | None] | None = None  # asked while the run goes on: a stop signal's number, or None
+        self.next_poll = 0.0  # monotonic seconds of the next time `stop` is asked
 
     # -- what each engine says -------------------------------------------------------------
     @property
@@ -50,15 +59,30 @@ class RunState:
         raise NotImplementedError
 
     # -- progress ----------------------------------------------------------------------------
-    def attach_progress(self, progress: bool) -> None:
-        """Show a progress bar (again, after a resume) from the samples trained so far."""
+    def attach_progress(self, progress: bool, stop: Callable[[], int | None] | None = None) -> None:
+        """Show a progress bar (again, after a resume) from the samples trained so far, and ask `stop`
+        (if given) every STOP_POLL_SECONDS whether to stop as if that signal had arrived."""
         self.bar = tqdm(total=self.prepared.n_samples, initial=self.samples_trained, unit="sample",
                         disable=None if progress else True, leave=False, mininterval=0.5)
+        self.stop, self.next_poll = stop, 0.0
 
     def close_progress(self) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+        self.stop = None
+
+    def show_progress(self, samples: int) -> None:
+        """Layer 1 has applied `samples` samples: the bar moves, and a stop asked for (see
+        attach_progress) is raised here as `signals.Interrupted`, as a signal would be. A task on a
+        Dask worker has no signals (they reach only a main thread): this is how it is stopped."""
+        if self.bar is not None:
+            self.bar.update(samples - self.bar.n)
+        if self.stop is not None and time.monotonic() >= self.next_poll:
+            self.next_poll = time.monotonic() + STOP_POLL_SECONDS
+            signum = self.stop()
+            if signum:
+                raise signals.Interrupted(signum)
 
     # -- evaluation and result -----------------------------------------------------------------
     def evaluate(self, samples: int, cycle: int) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -112,7 +113,7 @@ def _drive(session, start: bool, checkpoint, scenario: Scenario) -> None:
 
 
 def run(scenario: Scenario, source: str = "scenario", progress: bool = True, trace: bool = True,
-        checkpoint: Checkpointing | None = None) -> RunResult:
+        checkpoint: Checkpointing | None = None, stop: Callable[[], int | None] | None = None) -> RunResult:
     """Train `scenario` on the simulated chip and return what it measured.
 
     Divergence (a non-finite loss), Ctrl-C, SIGTERM and SIGHUP stop the run early; the
@@ -120,7 +121,9 @@ def run(scenario: Scenario, source: str = "scenario", progress: bool = True, tra
     stopped. With `checkpoint`, the run pauses between two events as its policy says and
     saves its whole state into the checkpoint's folder; with `checkpoint.resume` it starts
     from the state saved there instead (checked to be this scenario's), and goes on to the
-    result an uninterrupted run gives, byte for byte.
+    result an uninterrupted run gives, byte for byte. `stop`, asked a few times a second while
+    the run goes on, stops it as the signal whose number it returns would (for a run in a Dask
+    worker's thread, which signals never reach).
     """
     fresh = checkpoint is None or not checkpoint.resume
     if not fresh:
@@ -138,7 +141,7 @@ def run(scenario: Scenario, source: str = "scenario", progress: bool = True, tra
         session = CompiledSession(scenario, prepared, order, trace) if choice.used == "compiled" else event_session()
     t = scenario.training
     status, message = "completed", f"trained {session.prepared.n_samples} samples"
-    session.attach_progress(progress)
+    session.attach_progress(progress, stop)
     try:
         with signals.raising():  # SIGTERM and SIGHUP stop the run as Ctrl-C does
             try:
@@ -146,7 +149,7 @@ def run(scenario: Scenario, source: str = "scenario", progress: bool = True, tra
             except Unsupported as exc:  # a case the timing pass does not model: the model of record runs it afresh
                 session.close_progress()
                 session, choice = event_session(), engines.EngineChoice(choice.requested, "events", str(exc))
-                session.attach_progress(progress)
+                session.attach_progress(progress, stop)
                 _drive(session, True, checkpoint, scenario)
     except Diverged as exc:
         status, message = "diverged", (f"training diverged: {exc}; lower training.learning_rate "

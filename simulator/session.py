@@ -50,11 +50,11 @@ class Session(RunState):
     # -- pickling: everything but the progress bar --------------------------------------
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state["bar"] = None
+        state["bar"] = state["stop"] = None
         return state
 
-    def attach_progress(self, progress: bool) -> None:
-        super().attach_progress(progress)
+    def attach_progress(self, progress: bool, stop=None) -> None:
+        super().attach_progress(progress, stop)
         self.clock = time.monotonic()
 
     # -- what the run has reached ----------------------------------------------------------
@@ -79,8 +79,7 @@ class Session(RunState):
 
     def on_trained(self, samples: int) -> None:
         """Layer 1 (or its shard) has applied `samples` samples: progress, evaluation, checkpoint."""
-        if self.bar is not None:
-            self.bar.update(samples - self.bar.n)
+        self.show_progress(samples)
         if samples - self.last_eval >= self.scenario.training.eval_every:
             self.evaluate(samples, self.chip.now)
         policy = self.policy

@@ -81,15 +81,16 @@ def deferring() -> Iterator[None]:
 
 
 @contextmanager
-def raising() -> Iterator[None]:
-    """Raise Interrupted for a stop signal; inside `deferring()`, also for one held back before this began."""
+def raising(held: bool = True) -> Iterator[None]:
+    """Raise Interrupted for a stop signal; inside `deferring()`, also at once for one held back before this
+    began, unless `held` is False (a stop being carried out, that a further signal should cut short)."""
     def stop(signum, frame):
         if _depth[0]:
             _received.append(signum)
         raise Interrupted(signum)
 
     with _handlers(stop):
-        if _depth[0] and _received:
+        if held and _depth[0] and _received:
             raise Interrupted(_received[0])
         yield
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import threading
 
 from wafersim.config import Scenario
 
@@ -121,3 +122,34 @@ def assert_same_run(a, b) -> None:
     for key in a.metrics:
         if key not in skip:
             assert a.metrics[key] == b.metrics[key], key
+
+
+def when_tasks_run(scheduler: str, tasks: int, act, settle: float = 1.0) -> threading.Thread:
+    """A started thread that calls act(spy, busy) once `tasks` tasks have run `settle` seconds on the
+    cluster at `scheduler` (spy: a client of it; busy: the addresses of the workers running them)."""
+    import time
+
+    import distributed
+
+    def watch():
+        with distributed.Client(scheduler, timeout=30) as spy:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and len(spy.call_stack()) < tasks:
+                time.sleep(0.05)
+            time.sleep(settle)  # past the task's start, into training
+            act(spy, sorted(spy.call_stack()))
+
+    thread = threading.Thread(target=watch)
+    thread.start()
+    return thread
+
+
+def kill_worker(spy, busy: list, killed: list) -> None:
+    """SIGKILL the first busy worker's process (recorded in `killed`); its nanny starts another."""
+    import os
+    import signal
+
+    if busy:
+        pids = spy.run(os.getpid, workers=busy[:1])
+        os.kill(pids[busy[0]], signal.SIGKILL)
+        killed.append(busy[0])

@@ -20,3 +20,17 @@ def tiny_runs():
     return {algorithm: run(make(scenario_dict(algorithm=algorithm, samples=24, eval_every=8,
                                               **({"batch_size": 4} if algorithm == "mbgd" else {}))), progress=False)
             for algorithm in ("sgd", "mbgd", "cp")}
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    """A two-worker Dask LocalCluster shared by the tests that run on one (starting one costs seconds)."""
+    import logging
+
+    import distributed
+
+    from wafersim import cluster as clusters
+
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  silence_logs=logging.ERROR, scheduler_kwargs=clusters.QUIET_SCHEDULER) as local:
+        yield local

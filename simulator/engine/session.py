@@ -126,8 +126,7 @@ class CompiledSession(RunState):
             if self.arithmetic and goal > self.done:
                 self.replay.run(chunk, self.done - chunk.first_op, goal - chunk.first_op)
             self.done = goal
-        if self.bar is not None:
-            self.bar.update(self._trained_by(goal) - self.bar.n)
+        self.show_progress(self._trained_by(goal))
 
     def _trained_by(self, ops: int) -> int:
         """Samples layer 1 had applied once `ops` ops had started (for the progress bar)."""

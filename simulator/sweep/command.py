@@ -13,6 +13,7 @@ import json
 import sys
 from pathlib import Path
 
+from .. import cluster
 from ..outdir import write_whole
 
 EXIT_CONFIG = 2  # as the other commands: a file that cannot be used
@@ -29,11 +30,7 @@ def add_parser(sub) -> None:
                        help="folder of the sweep (default: results/<sweep name>); run again to finish it")
     sweep.add_argument("--set", dest="overrides", action="append", default=[], metavar="dotted.key=value",
                        help="override a key of every point's scenario, as `run --set` (repeatable)")
-    sweep.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                       help="run on the Dask cluster of this scheduler (e.g. tcp://10.0.0.5:8786) instead of an "
-                            "embedded one")
-    sweep.add_argument("--workers", type=int, default=None, metavar="N",
-                       help="workers of the embedded cluster (default: one per CPU)")
+    cluster.add_arguments(sweep)
     sweep.add_argument("--report", type=Path, default=None, metavar="DIR",
                        help="redraw the tables and figures of a sweep folder, running nothing")
     sweep.add_argument("--no-figures", action="store_true", help="write the tables only")
@@ -95,8 +92,11 @@ def main(args) -> int:
         prepare_folder(sweep, points, out)
     except OSError as exc:
         return _fail(f"cannot write the sweep folder {out}: {exc.strerror}; give a writable --out", EXIT_CONFIG)
-    outcome = execute.run_sweep(points, out, scheduler=args.scheduler or sweep.scheduler, workers=args.workers,
-                                progress=not (args.no_progress or quiet))
+    try:
+        outcome = execute.run_sweep(points, out, scheduler=args.scheduler or sweep.scheduler, workers=args.workers,
+                                    progress=not (args.no_progress or quiet))
+    except cluster.ClusterError as exc:
+        return _fail(f"{args.sweep}: {exc}", EXIT_CONFIG)
     _, note = _outputs(out, not args.no_figures)
     if not quiet:
         print(f"{args.sweep}: {outcome.total} points: {outcome.ran} ran, {outcome.skipped} already done, "

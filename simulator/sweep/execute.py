@@ -13,20 +13,15 @@ every folder is either whole or absent, so running the sweep again goes on where
 from __future__ import annotations
 
 import json
-import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import outdir, results, runner, signals
+from .. import cluster, outdir, results, runner, signals
 from .point import POINTS, Point
 
 ROW = "point.json"
 FINISHED = ("completed", "diverged")  # a diverged run is a real result; failed and interrupted ones run again
-# Without a dashboard the scheduler still serves its health pages, by default on port 8787: a second
-# sweep (or any Dask cluster) already there would make it warn and move. A free local port never clashes.
-QUIET_SCHEDULER = {"dashboard_address": "127.0.0.1:0"}
 
 
 @dataclass
@@ -48,17 +43,6 @@ class Outcome:
 
 def folder_of(out_dir: Path, point: Point) -> Path:
     return Path(out_dir) / POINTS / point.name
-
-
-def one_line(exc: BaseException) -> str:
-    """An exception as one line: the text of the errors a user can fix, the type's name first for any other."""
-    from ..config import ConfigError
-    from ..training.data import DataError
-
-    text = " ".join(str(exc).split())
-    if isinstance(exc, (ConfigError, DataError)) and text:
-        return text
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def read_row(folder: Path) -> dict | None:
@@ -99,7 +83,7 @@ def run_point(point: Point, folder: Path) -> dict:
         result = runner.run(point.scenario, source=point.name, progress=False, trace=False)
         status, message = result.status, result.message
     except Exception as exc:  # a ConfigError or DataError found before training, or a bug: this point only
-        result, status, message = None, "failed", one_line(exc)
+        result, status, message = None, "failed", cluster.failure_text(exc)
     row = _row(point, status, message, time.perf_counter() - start)
     # Claimed only now, after the run: a worker killed while training leaves nothing behind.
     _commit(Path(folder), row, result)
@@ -116,50 +100,6 @@ def _tidy(folder: Path) -> None:
             pass
     except outdir.OutDirError:  # still being written (a task on a remote worker): it finishes whole by itself
         pass
-
-
-def _prepare_worker() -> None:
-    """In a worker of the embedded cluster, before any task: a thread lock for tqdm's bars.
-
-    tqdm's default write lock is a multiprocessing semaphore, made by the first bar (even a
-    disabled one); a worker killed at close mid-task would leave it, and the resource tracker
-    would warn of a leaked semaphore."""
-    import threading
-
-    from tqdm import tqdm
-
-    tqdm.set_lock(threading.RLock())
-
-
-def _start_cluster(n_workers: int):
-    """An embedded LocalCluster of `n_workers` single-threaded worker processes that ignore Ctrl-C.
-
-    The terminal sends Ctrl-C to the whole process group, workers included; a worker that gets
-    it while starting prints a traceback and dies, failing the start. An ignored signal stays
-    ignored across exec (and Python then keeps it so), so SIGINT is ignored here while the
-    workers are spawned: a Ctrl-C in those seconds is lost, the price of a clean start.
-    SIGTERM and SIGHUP meanwhile are held back and raised once the cluster is up.
-    """
-    import signal
-    import threading
-
-    import distributed
-
-    with signals.deferring():
-        main = threading.current_thread() is threading.main_thread()  # only there can handlers change
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
-        try:
-            cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                                               dashboard_address=None, silence_logs=logging.ERROR,
-                                               scheduler_kwargs=QUIET_SCHEDULER)
-        finally:
-            if main:
-                signal.signal(signal.SIGINT, previous)
-        stop = signals.received()
-    if stop:
-        cluster.close()
-        raise signals.Interrupted(stop)
-    return cluster
 
 
 def run_sweep(points: list[Point], out_dir: Path, scheduler: str | None = None, workers: int | None = None,
@@ -179,22 +119,17 @@ def run_sweep(points: list[Point], out_dir: Path, scheduler: str | None = None, 
     todo = [p for p in points if not finished(p, folders[p.name])]
     outcome = Outcome(total=len(points), skipped=len(points) - len(todo))
     rows: dict[str, dict] = {}
-    cluster = client = None
+    local = client = None  # the embedded cluster, if one is started
     futures: dict = {}
     bar = tqdm(total=len(points), initial=outcome.skipped, unit="point", desc="sweep", disable=not progress,
                dynamic_ncols=True)
     try:
         with signals.raising():  # SIGTERM and SIGHUP stop the sweep as Ctrl-C does
             if todo:
-                if scheduler is None:
-                    cluster = _start_cluster(workers or os.cpu_count() or 1)
-                    client = distributed.Client(cluster)
-                    client.run(_prepare_worker)
-                else:
-                    client = distributed.Client(scheduler)
+                client, local = cluster.connect(scheduler, workers, len(todo))
                 # pure=False: a task is a run with side effects (its folder), never a cached value.
                 futures = {client.submit(run_point, p, folders[p.name], key=f"{p.digest[:12]}-{p.name}",
-                                         retries=2, pure=False): p for p in todo}
+                                         retries=cluster.RETRIES, pure=False): p for p in todo}
                 for future in distributed.as_completed(futures):
                     point = futures[future]
                     try:
@@ -211,8 +146,8 @@ def run_sweep(points: list[Point], out_dir: Path, scheduler: str | None = None, 
     finally:
         bar.close()
         with signals.deferring():  # a second Ctrl-C must not cut the cleanup short
-            _close(client, cluster, list(futures) if outcome.interrupted else [])
-    if outcome.interrupted and cluster is not None:  # the embedded workers are gone: clear what they left
+            cluster.close(client, local, list(futures) if outcome.interrupted else [])
+    if outcome.interrupted and local is not None:  # the embedded workers are gone: clear what they left
         for p in todo:
             _tidy(folders[p.name])
     # Rows read back last: those of skipped points, and of tasks that ended while the sweep was stopping.
@@ -225,22 +160,9 @@ def run_sweep(points: list[Point], out_dir: Path, scheduler: str | None = None, 
 
 def _failed(point: Point, folder: Path, exc: Exception) -> dict:
     """The row of a task that raised even on its last try, written into its folder if that can be done."""
-    row = _row(point, "failed", one_line(exc), 0.0)
+    row = _row(point, "failed", cluster.failure_text(exc), 0.0)
     try:
         _commit(folder, row, None)
     except (outdir.OutDirError, OSError):  # the row still reaches the Outcome; the point runs again next time
         pass
     return row
-
-
-def _close(client, cluster, cancel: list) -> None:
-    """Cancel the futures in `cancel`, then close the client and the embedded cluster."""
-    if client is not None:
-        if cancel:
-            try:
-                client.cancel(cancel)  # not forced: another client (a second sweep) may want the same task
-            except Exception:  # the scheduler may already be gone; closing below is what matters
-                pass
-        client.close()
-    if cluster is not None:
-        cluster.close()

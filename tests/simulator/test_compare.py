@@ -7,11 +7,13 @@ import math
 import subprocess
 import sys
 
+import distributed
 import pytest
 
 from wafersim.cli import EXIT_CONFIG, main
 from wafersim.compare import COLUMNS, comparison_csv, comparison_md, row, time_to_accuracy
 from wafersim.results import read
+from tests.builders import kill_worker, when_tasks_run
 from tests.simulator.test_cli import TINY
 
 
@@ -136,13 +138,81 @@ def test_bad_target_accuracy(tmp_path, capsys):
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
-def test_a_diverged_run_is_compared_and_reported(tmp_path, capsys):
+def test_a_diverged_run_is_compared_and_reported(tmp_path, capsys, cluster):
     from wafersim.cli import EXIT_DIVERGED
 
     good, bad = write_tiny(tmp_path, "good"), write_tiny(tmp_path, "bad")
     bad.write_text(bad.read_text().replace("learning_rate: 0.05", "learning_rate: 1.0e30"))
-    code, err = run_compare([good, bad, "--out", tmp_path / "o"], capsys)
+    code, err = run_compare([good, bad, "--out", tmp_path / "o", "--scheduler", cluster.scheduler_address], capsys)
     assert code == EXIT_DIVERGED
     assert err == f"error: bad diverged; their results up to that point are in {tmp_path / 'o'}\n"
     rows = list(csv.DictReader((tmp_path / "o" / "comparison.csv").read_text().splitlines()))
     assert [r["scenario"] for r in rows] == ["good", "bad"]
+
+
+def test_each_run_is_byte_for_byte_the_run_wafersim_run_gives(compared, tmp_path):
+    """Running on a Dask worker changes nothing: the same files as `wafersim run` of the same scenario."""
+    _, out, _ = compared
+    alone = tmp_path / "alone"
+    assert main(["run", str(out.parent / "s" / "tiny-mbgd.yaml"), "--out", str(alone), "--no-progress", "--quiet",
+                 "--set", "training.eval_every=5"]) == 0
+    for name in ("metrics.json", "curve.csv", "weights.npz", "ops.npz", "messages.npz"):
+        assert (alone / name).read_bytes() == (out / "tiny-mbgd" / name).read_bytes(), name
+
+
+def on_workers(client, fail: bool) -> None:
+    """Make runner.run raise on the cluster's workers (fail) or put it back."""
+    def patch(dask_worker, fail=fail):
+        from wafersim import runner
+
+        real = getattr(runner, "_real_run", runner.run)
+        runner._real_run = real
+
+        def broken(scenario, **kwargs):
+            if scenario.name == "b":
+                raise RuntimeError("no such\n  luck")
+            return real(scenario, **kwargs)
+
+        runner.run = broken if fail else real
+
+    client.run(patch)
+
+
+def test_a_run_failing_on_its_worker_is_reported_and_the_others_compared(tmp_path, capsys, cluster):
+    from wafersim.cli import EXIT_FAILED
+
+    with distributed.Client(cluster.scheduler_address) as client:
+        on_workers(client, fail=True)
+        try:
+            code, err = run_compare([write_tiny(tmp_path, "a"), write_tiny(tmp_path, "b"), "--out", tmp_path / "o",
+                                     "--no-figures", "--scheduler", cluster.scheduler_address], capsys)
+        finally:
+            on_workers(client, fail=False)
+    assert code == EXIT_FAILED
+    assert err == (f"error: 1 run(s) failed (b: RuntimeError: no such luck); the runs so far are compared in "
+                   f"{tmp_path / 'o'}\n")
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["a", "comparison.csv", "comparison.md"]
+
+
+def test_a_worker_killed_mid_run_loses_no_run(tmp_path, capsys, cluster):
+    killed = []
+    killer = when_tasks_run(cluster.scheduler_address, 1, lambda spy, busy: kill_worker(spy, busy, killed), 0.5)
+    code, err = run_compare([write_tiny(tmp_path, "a"), write_tiny(tmp_path, "b"), "--out", tmp_path / "o",
+                             "--no-figures", "--scheduler", cluster.scheduler_address,
+                             "--set", "training.samples=40000"], capsys)
+    killer.join()
+    assert killed and (code, err) == (0, "")
+    assert [read(tmp_path / "o" / name).metrics["status"] for name in ("a", "b")] == ["completed"] * 2
+    with distributed.Client(cluster.scheduler_address) as client:
+        client.wait_for_workers(2, timeout=60)  # the nanny restarts it, for the tests after this one
+
+
+def test_a_scheduler_nobody_answers_at_is_refused_and_nothing_is_written(tmp_path, capsys, monkeypatch):
+    from wafersim import cluster
+
+    monkeypatch.setattr(cluster, "CONNECT_SECONDS", 1)
+    code, err = run_compare([write_tiny(tmp_path, "a"), "--out", tmp_path / "o", "--scheduler", "tcp://127.0.0.1:9"],
+                            capsys)
+    assert code == EXIT_CONFIG
+    assert err.startswith("error: no Dask scheduler answers at tcp://127.0.0.1:9 (") and "\n" not in err[:-1]
+    assert not (tmp_path / "o").exists() and list(tmp_path.iterdir()) == [tmp_path / "a.yaml"]

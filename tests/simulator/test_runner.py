@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from wafersim.runner import run, sample_order
-from tests.builders import make, scenario_dict
+from tests.builders import assert_same_run, make, scenario_dict
 
 
 @pytest.mark.parametrize("algorithm,extra", [("cp", {}), ("cp", {"delta_rule": "anchored"}),
@@ -77,7 +77,7 @@ def test_epochs_count_training_samples():
 def test_a_diverged_run_counts_busy_cycles_only_up_to_the_stop():
     """The op that found the non-finite loss, and ops still running on other PEs, are cut at the
     stop cycle: no PE is busier than the run is long, and no op ends after it."""
-    from tests.builders import make, scenario_dict
+    from tests.builders import assert_same_run, make, scenario_dict
 
     from wafersim.runner import run
 
@@ -87,3 +87,22 @@ def test_a_diverged_run_counts_busy_cycles_only_up_to_the_stop():
     assert all(row["busy_cycles"] <= total and row["utilization"] <= 1 for row in result.metrics["pe_utilization"])
     assert result.ops["end"].max() <= total
     assert all(link["utilization"] <= 1 for link in result.metrics["network"]["busiest_links"])
+
+
+@pytest.mark.parametrize("engine", ["events", "compiled"])
+def test_a_stop_asked_for_ends_the_run_as_that_signal_would(engine):
+    """runner.run(stop=...): how a run on a Dask worker, which no signal reaches, is stopped."""
+    import signal
+
+    data = {**scenario_dict(samples=40, eval_every=8), "engine": engine}
+    asked = []
+
+    def never():
+        asked.append(None)
+        return None
+
+    assert_same_run(run(make(data), progress=False, stop=never), run(make(data), progress=False))
+    assert asked  # asked at the first progress update, then every STOP_POLL_SECONDS
+    stopped = run(make(data), progress=False, stop=lambda: signal.SIGTERM)
+    assert stopped.status == "interrupted" and stopped.message.endswith("by SIGTERM")
+    assert 0 < stopped.metrics["samples_trained"] < 40 and stopped.metrics["engine"]["used"] == engine

@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from tests.builders import when_tasks_run
 from tests.simulator.test_cli import QUICKSTART, read_metrics, tiny
 from tests.simulator.test_compare import write_tiny
 from tests.simulator.test_outdir import leftovers, run
@@ -102,22 +103,19 @@ def test_a_signal_during_a_compiled_run_stops_it_with_the_results_so_far(tmp_pat
     assert 0 < m["samples_trained"] < m["samples_planned"] and leftovers(out) == []
 
 
-def test_a_signal_during_compare_compares_the_runs_so_far(tmp_path, capsys, monkeypatch):
-    trained = pipeline.Recorder.trained
-
-    def sigterm_at_twenty(self, samples):
-        trained(self, samples)
-        if samples == 20:
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    monkeypatch.setattr(pipeline.Recorder, "trained", sigterm_at_twenty)
-    out = tmp_path / "out"
-    a, b = (write_tiny(tmp_path, name).write_text(write_tiny(tmp_path, name).read_text() + "engine: events\n")
-            and tmp_path / f"{name}.yaml" for name in ("a", "b"))
-    assert main(["compare", str(a), str(b), "--out", str(out), "--no-progress", "--no-figures", "--quiet"]) == 143
-    assert capsys.readouterr().err == f"error: interrupted during a; the runs so far are compared in {out}\n"
-    assert sorted(p.name for p in out.iterdir()) == ["a", "comparison.csv", "comparison.md"]
-    assert read_metrics(out / "a")["status"] == "interrupted" and leftovers(out) == []
+def test_a_signal_during_compare_stops_the_runs_under_way_with_their_results_so_far(tmp_path, capsys, cluster):
+    out, (a, b) = tmp_path / "out", (write_tiny(tmp_path, name) for name in ("a", "b"))
+    thread = when_tasks_run(cluster.scheduler_address, 2, lambda spy, busy: os.kill(os.getpid(), signal.SIGTERM))
+    code = main(["compare", str(a), str(b), "--out", str(out), "--no-progress", "--no-figures", "--quiet",
+                 "--scheduler", cluster.scheduler_address, "--set", "training.samples=20000000", "--allow-large"])
+    thread.join()
+    assert code == 143
+    assert capsys.readouterr().err == f"error: interrupted during a, b; the runs so far are compared in {out}\n"
+    assert sorted(p.name for p in out.iterdir()) == ["a", "b", "comparison.csv", "comparison.md"]
+    for name in ("a", "b"):
+        m = read_metrics(out / name)
+        assert m["status"] == "interrupted" and 0 < m["samples_trained"] < m["samples_planned"]
+    assert leftovers(out) == []
 
 
 def test_a_signal_while_the_results_are_written_waits_for_them(tmp_path, capsys, monkeypatch):

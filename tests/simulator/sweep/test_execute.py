@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import shutil
-import signal
-import threading
-import time
 
 import distributed
 import pytest
 
 from wafersim import runner
-from wafersim.sweep import execute
 from wafersim.sweep.execute import finished, run_point, run_sweep
 from wafersim.sweep.point import POINTS, Point
-from tests.builders import UNIFORM_HARDWARE, make, scenario_dict
+from tests.builders import UNIFORM_HARDWARE, kill_worker, make, scenario_dict, when_tasks_run
 
 
 def point(name: str, seed: int = 0, rate: float = 0.05, samples: int = 20, **scenario) -> Point:
@@ -145,22 +140,7 @@ def test_finished_means_the_same_scenario_completed_or_diverged(tmp_path, status
 def test_a_worker_killed_mid_sweep_loses_no_point(cluster, tmp_path):
     points = grid(samples=10000)  # about a second each: long enough to be killed while training
     killed = []
-
-    def kill_a_busy_worker():
-        with distributed.Client(cluster.scheduler_address, timeout=30) as spy:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                busy = [w for w, keys in spy.processing().items() if keys]
-                if busy:
-                    time.sleep(0.3)  # into the run, past its start
-                    pids = spy.run(os.getpid, workers=busy[:1])
-                    os.kill(pids[busy[0]], signal.SIGKILL)
-                    killed.append(busy[0])
-                    return
-                time.sleep(0.05)
-
-    killer = threading.Thread(target=kill_a_busy_worker)
-    killer.start()
+    killer = when_tasks_run(cluster.scheduler_address, 1, lambda spy, busy: kill_worker(spy, busy, killed), 0.3)
     outcome = run_sweep(points, tmp_path, scheduler=cluster.scheduler_address, progress=False)
     killer.join()
     assert killed, "no worker was ever busy"
@@ -194,8 +174,3 @@ def test_ctrl_c_stops_the_sweep_keeping_every_finished_folder_whole(monkeypatch,
     assert not rest.interrupted and rest.skipped == len(outcome.rows) and rest.ran == 8 - rest.skipped
     assert [row["status"] for row in rest.rows] == ["completed"] * 8
     assert leftovers(tmp_path) == []
-
-
-def test_the_row_of_an_exception_is_one_line():
-    assert execute.one_line(ValueError("")) == "ValueError"
-    assert execute.one_line(OSError("disk\n  full")) == "OSError: disk full"
