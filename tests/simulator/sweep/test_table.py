@@ -214,7 +214,13 @@ def test_write_parquet_only_when_pandas_and_pyarrow_import(tmp_path):
     make_sweep(tmp_path)
     names = [p.name for p in table.write(tmp_path)]
     if importlib.util.find_spec("pandas") and importlib.util.find_spec("pyarrow"):
+        import pandas as pd
+
         assert names == ["sweep.csv", "sweep_summary.csv", "sweep.parquet"]
+        parquet, text = pd.read_parquet(tmp_path / "sweep.parquet"), pd.read_csv(tmp_path / "sweep.csv")
+        assert list(parquet.columns) == list(text.columns) and len(parquet) == len(text) == 18
+        for column in ("point", "status", RULE, LR, SEED, "final_test_accuracy", "total_cycles"):
+            assert parquet[column].tolist() == text[column].tolist(), column
     else:
         assert names == ["sweep.csv", "sweep_summary.csv"] and not (tmp_path / "sweep.parquet").exists()
 
