@@ -45,8 +45,6 @@ def without_wall(rows: list[dict]) -> list[dict]:
     return [{k: v for k, v in row.items() if k != "wall_seconds"} for row in rows]
 
 
-
-
 @pytest.fixture(scope="module")
 def swept(cluster, tmp_path_factory):
     """The four-point grid swept once: (points, out folder, Outcome). Tests that change it work on a copy."""
@@ -174,3 +172,9 @@ def test_ctrl_c_stops_the_sweep_keeping_every_finished_folder_whole(monkeypatch,
     assert not rest.interrupted and rest.skipped == len(outcome.rows) and rest.ran == 8 - rest.skipped
     assert [row["status"] for row in rest.rows] == ["completed"] * 8
     assert leftovers(tmp_path) == []
+    whole = tmp_path / "uninterrupted"
+    full = run_sweep(points, whole, scheduler=cluster.scheduler_address, progress=False)
+    assert without_wall(rest.rows) == without_wall(full.rows)  # the rows a table is made of, and their results:
+    for p in points:
+        for name in ("metrics.json", "curve.csv", "weights.npz"):
+            assert (tmp_path / POINTS / p.name / name).read_bytes() == (whole / POINTS / p.name / name).read_bytes()
