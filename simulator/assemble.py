@@ -62,7 +62,11 @@ def assemble(scenario: Scenario, layout: Layout, data: Dataset, order: np.ndarra
                 saved[p.layer] = layer
             args = dict(chip=chip, schedule=layout.schedules[w - 1], k=p.layer, coords=coords,
                         layer=layer, port=port, recorder=recorder, memory=p.memory)
-            if not algorithm.data_parallel:
+            if not algorithm.data_parallel and algorithm.layer_program is not None:
+                program = algorithm.layer_program(scenario=scenario, **args)
+                if program.wants_labels:
+                    port.label_to(p.coord)
+            elif not algorithm.data_parallel:
                 program = LayerProgram(**args)
             elif algorithm.family == ALLREDUCE:
                 program = algorithm.program(worker=w, ring=rings[p.layer], batch_samples=step_samples,

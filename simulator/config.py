@@ -311,6 +311,15 @@ class Scenario(Strict):
                              "'.', '_' or '-', not starting with '.'")
         return value
 
+    @model_validator(mode="after")
+    def _algorithm_fits(self) -> "Scenario":
+        """The algorithm's own check against the network (dni: its interfaces lie inside it)."""
+        check = self.training.spec.check
+        problem = check(self.training.options, self.n_layers) if check is not None else None
+        if problem:
+            raise ValueError(problem)
+        return self
+
     @property
     def n_layers(self) -> int:
         return len(self.model.layers) - 1

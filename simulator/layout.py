@@ -97,7 +97,8 @@ def layout(scenario: Scenario, n_samples: int, n_train: int) -> Layout:
         main, _ = optimizers(t, n_train, n_samples)
         schedule = make_schedule(t, scenario.n_layers, n_samples)
         coords = place(scenario.placement, mesh.rows, mesh.cols, scenario.n_layers)
-        placed = [Placed(coord, "layer", None, k, shape, main, layer_memory(schedule, k, shape, main))
+        classes = shapes[-1].output_floats
+        placed = [Placed(coord, "layer", None, k, shape, main, layer_memory(schedule, k, shape, main, classes=classes))
                   for k, (coord, shape) in enumerate(zip(coords, shapes), start=1)]
         return Layout(placed, [schedule], n_samples)
 

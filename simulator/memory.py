@@ -32,11 +32,12 @@ class LayerMemory:
     activations: int
     weight_stash: int
     exchange_buffers: int = 0  # data parallel: gradients or weights landing from, or accrued for, other PEs
+    synthetic: int = 0  # dni: the synthetic-gradient module's parameters, gradients and optimizer state
 
     @property
     def static(self) -> int:
         """What stays for the whole run; per-sample data comes and goes."""
-        return self.weights + self.gradient_buffer + self.optimizer_state + self.exchange_buffers
+        return self.weights + self.gradient_buffer + self.optimizer_state + self.exchange_buffers + self.synthetic
 
     @property
     def total(self) -> int:
@@ -45,7 +46,8 @@ class LayerMemory:
     def describe(self) -> str:
         parts = [("weights", self.weights), ("gradient buffer", self.gradient_buffer),
                  ("optimizer state", self.optimizer_state), ("activations in flight", self.activations),
-                 ("stashed weights", self.weight_stash), ("exchange buffers", self.exchange_buffers)]
+                 ("stashed weights", self.weight_stash), ("exchange buffers", self.exchange_buffers),
+                 ("synthetic-gradient module", self.synthetic)]
         return " + ".join(f"{name} {value:,}" for name, value in parts if value)
 
 
@@ -78,18 +80,22 @@ def held_inputs_bound(schedule: Schedule, layer: int) -> int:
 
 
 def layer_memory(schedule: Schedule, layer: int, shape: LayerShape, optimizer: Transform,
-                 exchange: int = 0) -> LayerMemory:
-    """The SRAM bound for layer k (1-based) under `schedule`, plus `exchange` bytes of data-parallel buffers."""
+                 exchange: int = 0, classes: int = 0) -> LayerMemory:
+    """The SRAM bound for layer k (1-based) under `schedule`, plus `exchange` bytes of data-parallel buffers
+    (`classes`: the network's outputs, which a label-conditioned module reads)."""
     params = param_bytes(shape)
     window = schedule.window(layer)
+    side, side_per_sample = schedule.side_memory(layer, shape, classes)
     return LayerMemory(
         layer=layer,
         weights=params,
         gradient_buffer=params if builds_gradient(schedule, optimizer) else 0,
         optimizer_state=optimizer_state_bytes(shape, optimizer),
-        activations=(held_inputs_bound(schedule, layer) * shape.input_floats + window * shape.output_floats) * FLOAT_BYTES,
+        activations=(held_inputs_bound(schedule, layer) * shape.input_floats + window * shape.output_floats) * FLOAT_BYTES
+        + side_per_sample,
         weight_stash=window * shape.stash_bytes if schedule.anchored else 0,
         exchange_buffers=exchange,
+        synthetic=side,
     )
 
 

@@ -84,7 +84,8 @@ def collect(scenario: Scenario, chip, layout, programs: dict, recorder, overflow
             "sram_bound_bytes": p.memory.total,
             "sram_bound": {"weights": p.memory.weights, "gradient_buffer": p.memory.gradient_buffer,
                            "optimizer_state": p.memory.optimizer_state, "activations": p.memory.activations,
-                           "weight_stash": p.memory.weight_stash, "exchange_buffers": p.memory.exchange_buffers},
+                           "weight_stash": p.memory.weight_stash, "exchange_buffers": p.memory.exchange_buffers,
+                           **({"synthetic": p.memory.synthetic} if p.memory.synthetic else {})},
             "max_peak_sram_bytes": max(programs[q.coord].sram_peak for q in same_layer),
             "utilization": util(p.coord),
         })

@@ -31,6 +31,8 @@ OP_KINDS = (
     OpKind(2, "U", "update (U)", "#2ca02c", "update", False),
     OpKind(3, "S", "serve weights (S)", "#9467bd", "serve", False),
     OpKind(4, "R", "all-reduce add (R)", "#8c564b", "all-reduce", False),
+    OpKind(5, "G", "synthetic gradient (G)", "#e377c2", "synthetic", True),
+    OpKind(6, "T", "train synthetic module (T)", "#17becf", "synthetic", True),
 )
 
 

@@ -152,8 +152,9 @@ def run(scenario: Scenario, source: str = "scenario", progress: bool = True, tra
                 session.attach_progress(progress, stop)
                 _drive(session, True, checkpoint, scenario)
     except Diverged as exc:
+        hint = session.prepared.layout.schedules[0].divergence_hint()
         status, message = "diverged", (f"training diverged: {exc}; lower training.learning_rate "
-                                       f"(now {t.learning_rate}) or add a learning-rate half-life")
+                                       f"(now {t.learning_rate}){hint} or add a learning-rate half-life")
     except KeyboardInterrupt as exc:
         stop = signals.signal_name(signals.signal_of(exc))
         status, message = "interrupted", f"interrupted at cycle {session.chip.now} by {stop}"

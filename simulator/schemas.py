@@ -34,6 +34,12 @@ def scenario_schema() -> dict:
     training = schema["$defs"][props["training"]["$ref"].rsplit("/", 1)[1]]["properties"]
     for key, names in (("optimizer", OPTIMIZER_NAMES), ("lr_schedule", SCHEDULE_NAMES)):
         training[key]["anyOf"].insert(0, {"enum": list(names), "description": "the name alone, with its defaults"})
+    synthetic = schema["$defs"]["SyntheticConfig"]["properties"]  # dni's modules: their optimizer by name too
+    section = synthetic["optimizer"]
+    synthetic["optimizer"] = {"anyOf": [{"enum": list(OPTIMIZER_NAMES), "description": "the name alone, with its "
+                                         "defaults"}, {k: v for k, v in section.items() if k not in ("default",
+                                                                                                    "description")}],
+                              "default": section["default"], "description": section["description"]}
     return schema
 
 

@@ -97,3 +97,10 @@ class Session(RunState):
             return {}, {}
         layer_of = {p.coord: p.layer for p in self.prepared.layout.placed}
         return ops_table(self.chip.trace, layer_of, self.chip.now), messages_table(self.chip.messages)
+
+    def arrays(self) -> dict:
+        """weights.npz, with the synthetic-gradient modules' parameters (sg/<k>/...) of a dni run."""
+        extra = {}
+        for program in self.programs.values():
+            extra.update(getattr(program, "synthetic_arrays", dict)())
+        return {**super().arrays(), **extra}

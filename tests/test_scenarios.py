@@ -16,7 +16,7 @@ from wafersim.runner import prepare, run
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 
 
-@pytest.mark.parametrize("name", ["quickstart", "cp-anchored", "mbgd", "sgd"])
+@pytest.mark.parametrize("name", ["quickstart", "cp-anchored", "mbgd", "sgd", "dni", "cdni"])
 def test_digits_scenarios_validate(name):
     scenario = load_scenario(SCENARIOS / f"{name}.yaml")
     prepared = prepare(scenario, name)
@@ -38,7 +38,7 @@ def test_data_parallel_scenarios_validate_and_fit(name):
 
 def test_the_three_families_share_network_data_and_hardware():
     """CP, MBGD/SGD and the data-parallel family run on equal silicon: same chip, network and data."""
-    names = ["quickstart", "mbgd", "sgd", "cp-anchored"] + DATA_PARALLEL
+    names = ["quickstart", "mbgd", "sgd", "cp-anchored", "dni", "cdni"] + DATA_PARALLEL
     loaded = [load_scenario(SCENARIOS / f"{n}.yaml") for n in names]
     for other in loaded[1:]:
         assert other.hardware == loaded[0].hardware and other.model == loaded[0].model
@@ -61,6 +61,21 @@ def test_mnist_scenario_reads_the_directory_it_is_given(tmp_path):
     result = run(scenario, progress=False, trace=False)
     assert result.metrics["samples_trained"] == 20
     assert result.metrics["layers"][0]["n_in"] == 784
+
+
+def test_the_dni_study_runs_its_four_algorithms_on_one_network_and_the_directory_given(tmp_path):
+    from wafersim.compare import load_all
+
+    _write_idx(tmp_path, 50)
+    loaded = [s for _, s in load_all([SCENARIOS / "dni-study.yaml"], [f"dataset.path={tmp_path}", "training.epochs=1"])]
+    assert [s.training.algorithm for s in loaded] == ["sgd", "cp", "dni", "dni"]
+    assert [s.training.options.synthetic.conditioned for s in loaded[2:]] == [False, True]
+    for other in loaded[1:]:
+        assert (other.hardware, other.model, other.dataset) == (loaded[0].hardware, loaded[0].model, loaded[0].dataset)
+        assert other.training.learning_rate == loaded[0].training.learning_rate
+    result = run(load_scenario(SCENARIOS / "cdni-mnist.yaml", [f"dataset.path={tmp_path}", "training.epochs=null",
+                                                               "training.samples=20"]), progress=False, trace=False)
+    assert result.metrics["samples_trained"] == 20 and result.metrics["layers"][0]["synthetic"]["conditioned"]
 
 
 def test_quickstart_reaches_ninety_percent():

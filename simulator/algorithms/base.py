@@ -49,6 +49,14 @@ class Schedule:
         """Does the backward of `sample` complete a gradient that the layer must now apply?"""
         raise NotImplementedError
 
+    def divergence_hint(self) -> str:
+        """Other rates a diverged run may lower, as text after the learning rate's (", training.x (now v)")."""
+        return ""
+
+    def side_memory(self, layer: int, shape, classes: int) -> tuple[int, int]:
+        """(static, per-sample bound) SRAM bytes layer k keeps beside its own arrays (a synthetic-gradient module)."""
+        return 0, 0
+
     def timing_rules(self) -> TimingRules | None:
         """`may_forward` and `ends_group` as the compiled engine's two numbers, or None if they are not of that form."""
         return None

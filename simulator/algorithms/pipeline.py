@@ -59,6 +59,12 @@ class Port:
         self.input_bytes = X.shape[1] * FLOAT_BYTES
         self.sent = 0  # samples of the stream sent so far
         self.channels: tuple | None = None  # (to layer 1, to the top layer), once the PEs are on the chip
+        self.label_coords: list[Coord] = []  # PEs besides the top layer that get every label (cDNI)
+        self.label_channels: list = []
+
+    def label_to(self, coord: Coord) -> None:
+        """Send every label to the PE at `coord` as well (after the top layer's)."""
+        self.label_coords.append(coord)
 
     def send_next(self) -> None:
         """Send the next sample of the stream, if any: at the start, and each time layer 1 takes one in."""
@@ -71,9 +77,13 @@ class Port:
             chip = self.chip
             self.channels = (chip.channel(PORT, self.first, "x", self.input_bytes),
                              chip.channel(PORT, self.top, "y", FLOAT_BYTES))
+            self.label_channels = [chip.channel(PORT, coord, "y", FLOAT_BYTES) for coord in self.label_coords]
         inputs, labels = self.channels
         inputs.send(sample, self.X[row])
-        labels.send(sample, int(self.y[row]))
+        label = int(self.y[row])
+        labels.send(sample, label)
+        for channel in self.label_channels:
+            channel.send(sample, label)
 
 
 class Losses:
@@ -177,6 +187,7 @@ class LayerProgram:
         self.max_in_flight = 0
         self.updates = 0
         self.sram = SramLedger(memory.static)
+        self.wants_labels = False  # labels reach the top layer alone (a subclass may want them too)
         # `receive` below only files a message in this program's queues, so the PE may hand it
         # over late (`hardware.pe.Program`); a subclass with a receive of its own gets each on time.
         self.local_receive = type(self).receive is LayerProgram.receive

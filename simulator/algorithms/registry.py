@@ -38,6 +38,8 @@ class Algorithm:
     program: type | None = None  # the worker layer program, data-parallel families
     lock_free: bool = False  # shards answer reads without waiting for the update in progress
     exchange_bytes: Callable[[int, int], int] = field(default=no_exchange)  # (param bytes, workers) -> worker buffers
+    layer_program: type | None = None  # pipeline family: a LayerProgram subclass (given the scenario), if not the plain one
+    check: Callable | None = None  # (options, n_layers) -> why the options do not fit the network, or None
 
     @property
     def data_parallel(self) -> bool:

@@ -17,6 +17,7 @@ _LAZY = {
     "pipeline_diagram": "pipeline", "pipeline_stack": "pipeline",
     "PNG_META": "style", "save": "style",
     "metric_lines": "sweep", "paired_differences": "sweep", "heat_map": "sweep",
+    "has_synthetic": "synthetic", "synthetic_curves": "synthetic",
 }
 
 
@@ -30,4 +31,5 @@ def __getattr__(name: str):
 
 __all__ = ["KIND_COLORS", "KIND_NAMES", "PNG_META", "WindowError", "check_window", "convergence", "default_window", "draw_all",
            "has_staleness", "heat_map", "in_window", "metric_lines", "paired_differences", "pipeline_diagram",
-           "pipeline_stack", "resolve_window", "save", "staleness_histograms", "utilization_map", "utilization_maps"]
+           "pipeline_stack", "resolve_window", "save", "staleness_histograms", "synthetic_curves", "utilization_map",
+           "utilization_maps", "has_synthetic"]

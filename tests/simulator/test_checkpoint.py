@@ -23,6 +23,8 @@ CASES = {
     "downpour": {"algorithm": "downpour", "batch_size": 4, "workers": 2, "n_fetch": 2, "n_push": 2},
     "allreduce-adam": {"algorithm": "allreduce", "batch_size": 2, "workers": 2, "optimizer": "adam",
                        "learning_rate": 0.005},
+    "cdni-adam-module": {"algorithm": "dni", "synthetic": {"conditioned": True, "hidden": [5], "optimizer": "adam",
+                                                           "learning_rate": 0.01}},
 }
 
 

@@ -96,7 +96,7 @@ def test_allreduce_with_adam_is_mbgd_of_the_global_batch():
 @pytest.mark.parametrize("algorithm", list(ALGORITHMS))
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
 def test_every_algorithm_runs_with_every_optimizer_that_fits_it(algorithm, name):
-    training = {"batch_size": 4} if algorithm not in ("sgd", "cp") else {}
+    training = {"batch_size": 4} if "batch_size" in ALGORITHMS[algorithm].keys() else {}
     if ALGORITHMS[algorithm].data_parallel:
         training["workers"] = 2
     if OPTIMIZERS[name].minibatch_only and not ALGORITHMS[algorithm].in_order_minibatches:
