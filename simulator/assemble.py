@@ -7,6 +7,7 @@ import numpy as np
 from . import layers
 from .algorithms import ALLREDUCE
 from .algorithms.allreduce import Ring
+from .algorithms.dni_program import ModuleProgram
 from .algorithms.pipeline import LayerProgram, Port, Recorder
 from .algorithms.shard import ShardProgram
 from .algorithms.store import ParameterStore
@@ -85,6 +86,17 @@ def assemble(scenario: Scenario, layout: Layout, data: Dataset, order: np.ndarra
             lock_free=algorithm.lock_free, cycles_U=chip.op_cycles(layers.update_macs(p.shape, p.optimizer)),
             cycles_S=scenario.hardware.pe.op_overhead_cycles, param_bytes=layers.param_bytes(p.shape),
             recorder=recorder, memory=p.memory)
+
+    for p in layout.of_role("synthetic"):  # dni's modules on PEs of their own, next to their layers
+        layer_at = layout.of_layer("layer", p.layer)[0].coord
+        module = ModuleProgram(scenario=scenario, schedule=layout.schedules[0], chip=chip, coord=p.coord, k=p.layer,
+                               width=p.shape.output_floats, layer_at=layer_at, memory=p.memory)
+        programs[layer_at].attach(module)
+        if p.layer + 1 <= scenario.n_layers:  # the layer above sends M_k its targets
+            programs[layout.of_layer("layer", p.layer + 1)[0].coord].delta_to = p.coord
+        if module.wants_labels:
+            ports[0].label_to(p.coord)
+        programs[p.coord] = module
 
     for coord, program in programs.items():
         chip.add_pe(coord, program)

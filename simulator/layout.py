@@ -36,7 +36,8 @@ class Placed:
     @property
     def label(self) -> str:
         """Short text for maps and messages: 'L2', 'W1 L2' or 'S2'."""
-        return {"layer": f"L{self.layer}", "worker": f"W{self.worker} L{self.layer}", "shard": f"S{self.layer}"}[self.role]
+        return {"layer": f"L{self.layer}", "worker": f"W{self.worker} L{self.layer}", "shard": f"S{self.layer}",
+                "synthetic": f"M{self.layer}"}[self.role]
 
     @property
     def description(self) -> str:
@@ -100,6 +101,9 @@ def layout(scenario: Scenario, n_samples: int, n_train: int) -> Layout:
         classes = shapes[-1].output_floats
         placed = [Placed(coord, "layer", None, k, shape, main, layer_memory(schedule, k, shape, main, classes=classes))
                   for k, (coord, shape) in enumerate(zip(coords, shapes), start=1)]
+        placed += [Placed(coord, "synthetic", None, k, shapes[k - 1], schedule.optimizer,
+                          schedule.side_pe_memory(k, shapes[k - 1], classes))
+                   for k, coord in schedule.side_pes(coords, mesh.rows, mesh.cols).items()]
         return Layout(placed, [schedule], n_samples)
 
     options = t.options

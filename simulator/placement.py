@@ -57,3 +57,29 @@ def place_data_parallel(placement: str | list[list[int]], rows: int, cols: int, 
     regions = [order[w * n_layers:(w + 1) * n_layers] for w in range(workers)]
     server = order[workers * n_layers:need] if shards else []
     return regions, server
+
+
+class PlacementError(Exception):
+    """A placement that cannot be made, with the key that asks for it (for the ConfigError)."""
+
+    def __init__(self, key: str, text: str):
+        super().__init__(text)
+        self.key, self.text = key, text
+
+
+NEIGHBOURS = ((1, 0), (-1, 0), (0, 1), (0, -1))  # below, above, right, left: the order free PEs are tried in
+
+
+def free_neighbours(anchors: list[Coord], used: set[Coord], rows: int, cols: int, key: str) -> list[Coord]:
+    """One free PE next to each anchor (in NEIGHBOURS order), none used twice; PlacementError if one has none."""
+    taken, out = set(used), []
+    for anchor in anchors:
+        r, c = anchor
+        spot = next(((r + dr, c + dc) for dr, dc in NEIGHBOURS
+                     if 0 <= r + dr < rows and 0 <= c + dc < cols and (r + dr, c + dc) not in taken), None)
+        if spot is None:
+            raise PlacementError(key, f"no free PE next to {anchor} on the {rows}x{cols} mesh; use a larger mesh, "
+                                      "another placement, or keep the module on its layer's PE (same)")
+        taken.add(spot)
+        out.append(spot)
+    return out

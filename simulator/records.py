@@ -52,6 +52,8 @@ MESSAGE_KIND_TABLE = (
     MessageKind(4, "pull", "weight requests"),
     MessageKind(5, "weights", "weights"),
     MessageKind(6, "ring", "all-reduce chunks"),
+    MessageKind(7, "h", "synthetic-gradient inputs"),
+    MessageKind(8, "g", "synthetic gradients"),
 )
 
 # Derived lookups.

@@ -17,6 +17,7 @@ from .engine.session import CompiledSession, Unsupported
 from .estimate import Estimate, estimate, too_large
 from .layout import Layout, check_memory, layout
 from .memory import LayerMemory
+from .placement import PlacementError
 from .session import CheckpointPolicy, Session
 from .training.data import Dataset, load_dataset
 
@@ -90,7 +91,10 @@ def prepare(scenario: Scenario, source: str, trace: bool = True, checkpointing: 
     data = load_dataset(d.name, d.path, d.test_fraction, d.seed(scenario.training.seed),
                         n_features=m.layers[0], n_classes=m.layers[-1], samples=d.samples)
     n_train = len(data.y_train)
-    placed = layout(scenario, n_samples_of(scenario, n_train), n_train)
+    try:
+        placed = layout(scenario, n_samples_of(scenario, n_train), n_train)
+    except PlacementError as exc:
+        raise ConfigError(source, [(exc.key, exc.text)]) from None
     overflow = check_memory(scenario, placed.placed, source)
     try:
         choice = engines.choose(scenario, placed, checkpointing)

@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-ROLE_ORDER = {"layer": 0, "worker": 0, "shard": 1}  # layers (of each worker) first, then shards
+ROLE_ORDER = {"layer": 0, "worker": 0, "synthetic": 0, "shard": 1}  # layers (each with its dni module), then shards
 
 
 class Track(NamedTuple):
@@ -47,7 +47,7 @@ def pe_tracks(metrics: dict, ops: dict[str, np.ndarray] | None = None) -> list[T
     def key(coord):
         pe = pes.get(coord, {})
         role = _role(pe)
-        return (ROLE_ORDER.get(role, 2), pe.get("worker") or 0, pe.get("layer") or 0, coord)
+        return (ROLE_ORDER.get(role, 2), pe.get("worker") or 0, pe.get("layer") or 0, role == "synthetic", coord)
 
     return [Track(r, c, _label(pes.get((r, c), {})), _role(pes.get((r, c), {})))
             for r, c in sorted(used, key=key)]

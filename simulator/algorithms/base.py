@@ -57,6 +57,15 @@ class Schedule:
         """(static, per-sample bound) SRAM bytes layer k keeps beside its own arrays (a synthetic-gradient module)."""
         return 0, 0
 
+    def side_pes(self, coords: list, rows: int, cols: int) -> dict:
+        """Layer k -> a PE of its own for part of layer k's work, next to it (dni's modules with
+        placement: neighbour); none by default."""
+        return {}
+
+    def side_pe_memory(self, layer: int, shape, classes: int):
+        """The SRAM bound (a LayerMemory) of layer k's side PE."""
+        raise NotImplementedError
+
     def timing_rules(self) -> TimingRules | None:
         """`may_forward` and `ends_group` as the compiled engine's two numbers, or None if they are not of that form."""
         return None

@@ -14,19 +14,19 @@ it stands then. With no interface at all every layer is one module: exactly SGD.
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Literal
 
-import numpy as np
 from pydantic import Field, field_validator
 
+from ..hardware.mesh import Coord
 from ..layers import FLOAT_BYTES
-from ..layers.synthetic import Synthetic, SyntheticShape, synthetic_bytes
+from ..layers.synthetic import SyntheticShape, synthetic_bytes
+from ..memory import LayerMemory
 from ..optimizers import OptimizerConfig, SGDConfig, Transform, constant, make_optimizer
-from ..records import Op, new_record
+from ..placement import free_neighbours
 from ..schema import Strict
 from .base import Schedule
-from .pipeline import LayerProgram
+from .dni_program import DNIProgram
 from .registry import PIPELINE, Algorithm
 
 
@@ -41,6 +41,8 @@ class SyntheticConfig(Strict):
                                                                     "never learns)")
     optimizer: OptimizerConfig = Field(default=SGDConfig(), description="M_k's own optimizer")
     slack: int = Field(default=0, ge=0, description="samples an interface may await targets for beyond 2(j-k)+1")
+    placement: Literal["same", "neighbour"] = Field(
+        default="same", description="M_k on layer k's own PE (same), or on a free PE next to it (neighbour)")
 
     @field_validator("hidden")
     @classmethod
@@ -109,156 +111,37 @@ class DecoupledSchedule(Schedule):
     def synthetic_shape(self, width: int, classes: int) -> SyntheticShape:
         return SyntheticShape(width, classes if self.config.conditioned else 0, tuple(self.config.hidden))
 
-    def side_memory(self, layer: int, shape, classes: int) -> tuple[int, int]:
-        """(static, per-sample bound) SRAM bytes of layer k's synthetic-gradient module: M_k's arrays,
-        and the predictions and labels kept until their targets arrive."""
-        if layer not in self.interfaces:
-            return 0, 0
+    @property
+    def remote(self) -> bool:
+        """Do the modules sit on PEs of their own, next to their layers?"""
+        return self.config.placement == "neighbour"
+
+    def module_bytes(self, layer: int, shape, classes: int) -> tuple[int, int]:
+        """(static, per-sample bound) SRAM bytes of M_k: its arrays, and the inputs h_k, predictions
+        and labels it keeps until their targets arrive."""
         sg = self.synthetic_shape(shape.output_floats, classes)
-        return synthetic_bytes(sg, self.optimizer), self.window(layer) * (shape.output_floats + 1) * FLOAT_BYTES
+        return synthetic_bytes(sg, self.optimizer), self.window(layer) * (2 * shape.output_floats + 1) * FLOAT_BYTES
 
+    def side_memory(self, layer: int, shape, classes: int) -> tuple[int, int]:
+        """What layer k's PE keeps for its module: all of M_k's bytes when it sits there (the layer's
+        own activations already count h_k once), nothing when it sits on a neighbour."""
+        if layer not in self.interfaces or self.remote:
+            return 0, 0
+        static, per_sample = self.module_bytes(layer, shape, classes)
+        return static, per_sample - self.window(layer) * shape.output_floats * FLOAT_BYTES
 
-class DNIProgram(LayerProgram):
-    """A layer of a DNI network: the pipeline layer, plus M_k's G and T ops at an interface."""
+    def side_pes(self, coords: list[Coord], rows: int, cols: int) -> dict[int, Coord]:
+        """Interface layer k -> the free PE next to layer k's that holds M_k (placement: neighbour only)."""
+        if not self.remote:
+            return {}
+        spots = free_neighbours([coords[k - 1] for k in self.interfaces], set(coords), rows, cols,
+                                "training.synthetic.placement")
+        return dict(zip(self.interfaces, spots))
 
-    def __init__(self, *, scenario, **args):
-        super().__init__(**args)
-        schedule, k = self.schedule, self.k
-        self.interface = k in schedule.interfaces
-        self.sg_shape = schedule.synthetic_shape(self.shape.output_floats, scenario.model.layers[-1]) \
-            if self.interface else None
-        self.conditioned = self.interface and self.sg_shape.classes > 0
-        self.wants_labels = self.conditioned  # the port sends this PE every label too
-        self.arithmetic = self.interface and not scenario.timing_only
-        rng = np.random.default_rng([scenario.training.seed, 2, k])  # M_k's hidden layers: apart from the network's
-        self.sg = Synthetic(self.sg_shape, schedule.optimizer, rng) if self.arithmetic else None
-        self.eval_every = scenario.training.eval_every
-        self.to_predict: deque = deque()  # samples forwarded, awaiting G
-        self.targets: deque = deque()  # (sample, dL/dh_k from above) awaiting T
-        self.awaiting: dict[int, tuple] = {}  # sample -> (h, prediction, label, M_k updates at G, G start cycle)
-        self.record: list[tuple] = []  # per T: (sample, loss, cosine, age in M_k updates, age in cycles)
-        self.sg_updates = 0
-        if self.interface:
-            self.cycles_G = self.chip.op_cycles(self.sg_shape.predict_macs())
-            self.cycles_T = self.chip.op_cycles(self.sg_shape.train_macs(self.schedule.optimizer))
-
-    def extra_pickers(self) -> dict:
-        return {"G": self._pick_predict, "T": self._pick_train, "F": self._pick_forward_dni}
-
-    # -- messages: a delta for an interface layer is M_k's target, not its backward's input --
-    def receive(self, message) -> None:
-        kind, tag, payload = message
-        if kind == "e" and self.interface:
-            self.targets.append((tag, payload))
-        else:
-            super().receive(message)
-
-    # -- choosing ----------------------------------------------------------------------
-    def _pick_forward_dni(self) -> Op | None:
-        if self.interface and len(self.awaiting) + len(self.to_predict) >= self.window:
-            return None
-        return self._pick_forward()
-
-    def _pick_predict(self) -> Op | None:
-        if not self.to_predict or (self.conditioned and self.to_predict[0] not in self.labels):
-            return None
-        return self.predict()
-
-    def _pick_train(self) -> Op | None:
-        return self.train() if self.targets else None
-
-    # -- ops ------------------------------------------------------------------------------
-    def forward(self) -> Op:
-        op = super().forward()
-        if self.interface:
-            self.to_predict.append(op.tag)
-        return op
-
-    def predict(self) -> Op:
-        """G: M_k's prediction of dL/dh_k for the sample just forwarded, handed to B as its delta."""
-        sample = self.to_predict.popleft()
-        _, h, _ = self.held[sample]
-        label = self.labels.pop(sample) if self.conditioned else -1
-        g = self.sg.predict(h, label) if self.arithmetic else None
-        self.deltas.append((sample, g))
-        self.awaiting[sample] = (h, g, label, self.sg_updates, self.chip.now)
-        self.sram.alloc((self.shape.output_floats + 1) * FLOAT_BYTES)  # the prediction and label, until T
-        return new_record(Op, ("G", sample, self.cycles_G, _done))
-
-    def backward(self) -> Op:
-        op = super().backward()
-        if self.interface:
-            self.sram.alloc(self.out_bytes)  # h stays for T (the backward freed it with the input)
-        return op
-
-    def train(self) -> Op:
-        """T: one step of M_k towards the target that arrived from above."""
-        sample, target = self.targets.popleft()
-        h, g, label, updates_then, cycle_then = self.awaiting.pop(sample)
-        loss = cosine = None
-        if self.arithmetic:
-            loss = self.sg.train(h, label, target)
-            cosine = _cosine(g, target)
-        self.record.append((sample, loss, cosine, self.sg_updates - updates_then, self.chip.now - cycle_then))
-        self.sg_updates += 1
-        self.sram.free(self.out_bytes + (self.shape.output_floats + 1) * FLOAT_BYTES)
-        return new_record(Op, ("T", sample, self.cycles_T, _done))
-
-    # -- results ----------------------------------------------------------------------------
-    def stats(self) -> dict:
-        stats = super().stats()
-        if self.interface:
-            stats["op_cycles"].update(G=self.cycles_G, T=self.cycles_T)
-            stats["synthetic"] = synthetic_stats(self.record, self.sg_shape, self.eval_every)
-        return stats
-
-    def synthetic_arrays(self) -> dict[str, np.ndarray]:
-        return self.sg.arrays(self.k) if self.arithmetic else {}
-
-
-def _done() -> None:
-    """G and T send nothing when they end."""
-
-
-def _cosine(a: np.ndarray, b: np.ndarray) -> float:
-    """cos(a, b) in float64; NaN if either is zero (a zero prediction has no direction)."""
-    a, b = a.astype(np.float64), b.astype(np.float64)
-    norms = float(np.linalg.norm(a) * np.linalg.norm(b))
-    return float(a @ b) / norms if norms > 0 else float("nan")
-
-
-def _mean(values: list) -> float | None:
-    finite = [v for v in values if v is not None and np.isfinite(v)]
-    return float(np.mean(finite)) if finite else None
-
-
-def synthetic_stats(record: list[tuple], shape: SyntheticShape, every: int) -> dict:
-    """An interface's row in metrics.json: M_k's shape, its loss and cosine curve (means over the
-    targets of each `every` samples), their overall means, and the targets' ages."""
-    curve = []
-    for start in range(0, (record[-1][0] + 1) if record else 0, every):
-        window = [r for r in record if start <= r[0] < start + every]
-        if window:
-            curve.append([window[-1][0] + 1, _mean([r[1] for r in window]), _mean([r[2] for r in window])])
-    ages, counts = np.unique(np.asarray([r[3] for r in record], dtype=np.int64), return_counts=True)
-    tail = record[-max(1, len(record) // 10):] if record else []
-    return {"module": shape.describe(), "conditioned": shape.classes > 0, "updates": len(record),
-            "mean_loss": _mean([r[1] for r in record]), "final_loss": _mean([r[1] for r in tail]),
-            "mean_cosine": _mean([r[2] for r in record]), "final_cosine": _mean([r[2] for r in tail]),
-            "mean_age_updates": _mean([r[3] for r in record]), "mean_age_cycles": _mean([r[4] for r in record]),
-            "age_histogram": {str(int(a)): int(c) for a, c in zip(ages, counts)},
-            "age_runs": _runs([r[3] for r in record]), "curve": curve}
-
-
-def _runs(values: list[int]) -> list[list[int]]:
-    """[[value, times], ...]: the sequence run-length encoded (the ages of the targets, in sample order)."""
-    runs: list[list[int]] = []
-    for v in values:
-        if runs and runs[-1][0] == v:
-            runs[-1][1] += 1
-        else:
-            runs.append([int(v), 1])
-    return runs
+    def side_pe_memory(self, layer: int, shape, classes: int) -> LayerMemory:
+        static, per_sample = self.module_bytes(layer, shape, classes)
+        return LayerMemory(layer=layer, weights=0, gradient_buffer=0, optimizer_state=0, activations=per_sample,
+                           weight_stash=0, synthetic=static)
 
 
 ALGORITHM = Algorithm(

@@ -39,3 +39,15 @@ def test_place_explicit_coordinates():
 def test_place_too_many_layers():
     with pytest.raises(ValueError, match="10 layers do not fit on 9 PEs"):
         place("snake", 3, 3, 10)
+
+
+def test_free_neighbours_are_tried_below_above_right_left_and_never_shared():
+    from wafersim.placement import PlacementError, free_neighbours
+
+    used = {(0, 0), (0, 1), (0, 2)}
+    assert free_neighbours([(0, 0), (0, 1)], used, 2, 3, "k") == [(1, 0), (1, 1)]
+    assert free_neighbours([(1, 1)], {(1, 1), (2, 1)}, 3, 3, "k") == [(0, 1)]  # below taken: above
+    assert free_neighbours([(0, 0), (0, 0)], {(0, 0)}, 2, 2, "k") == [(1, 0), (0, 1)]
+    with pytest.raises(PlacementError) as info:
+        free_neighbours([(0, 0)], {(0, 0), (0, 1)}, 1, 2, "training.synthetic.placement")
+    assert info.value.key == "training.synthetic.placement" and "no free PE next to (0, 0) on the 1x2 mesh" in info.value.text

@@ -47,8 +47,11 @@ def reference_of(scenario, result):
 
 @pytest.mark.parametrize("hardware", [None, SLOW_LINKS], ids=["uniform", "slow-links"])
 @pytest.mark.parametrize("synthetic", [{}, {"interfaces": [2]}, {"interfaces": [1], "hidden": [6]},
-                                       {"conditioned": True}, {"conditioned": True, "hidden": [5, 3]}],
-                         ids=["all", "after-2", "after-1-hidden", "cdni", "cdni-two-hidden"])
+                                       {"conditioned": True}, {"conditioned": True, "hidden": [5, 3]},
+                                       {"placement": "neighbour"},
+                                       {"placement": "neighbour", "conditioned": True, "interfaces": [1]}],
+                         ids=["all", "after-2", "after-1-hidden", "cdni", "cdni-two-hidden", "neighbour",
+                              "neighbour-cdni-after-1"])
 def test_dni_equals_the_reference_update_rule_update_by_update(hardware, synthetic):
     """The timing decides only when each target trains M_k (its age); given those, every weight of the
     network and of every M_k, and every loss, is the reference's to float32 rounding."""
@@ -166,16 +169,41 @@ def test_a_run_the_modules_make_diverge_names_their_learning_rate_too():
             "learning-rate half-life") in result.message
 
 
-def test_the_synthetic_figure_draws_each_interface_loss_and_cosine(tmp_path):
-    from wafersim import plots
-    from wafersim.results import write
+def test_modules_placed_next_to_their_layers_run_g_and_t_there_and_trade_messages():
+    result = run(make(dni(placement="neighbour", conditioned=True)), progress=False)
+    roles = {(pe["row"], pe["col"]): pe["label"] for pe in result.metrics["pe_utilization"] if pe["role"]}
+    assert roles == {(0, 0): "L1", (0, 1): "L2", (0, 2): "L3", (1, 0): "M1", (1, 1): "M2"}  # snake; modules below
+    ops, letters = result.ops, {v: k for k, v in KINDS.items()}
+    at = {(r, c): "".join(letters[k] for k, rr, cc in zip(ops["kind"], ops["row"], ops["col"]) if (rr, cc) == (r, c))
+          for r, c in roles}
+    assert at[(0, 0)] == at[(0, 1)] == "FBU" * 40 and set(at[(1, 0)]) == set(at[(1, 1)]) == {"G", "T"}
+    by_kind = result.metrics["network"]["by_kind"]
+    assert by_kind["synthetic-gradient inputs"]["messages"] == by_kind["synthetic gradients"]["messages"] == 2 * 40
+    labels = result.messages["kind"] == MESSAGE_KINDS["y"]
+    destinations = set(zip(result.messages["dst_row"][labels], result.messages["dst_col"][labels]))
+    assert destinations == {(0, 2), (1, 0), (1, 1)}  # the top layer and both modules, not the interface layers
+    targets = result.messages["kind"] == MESSAGE_KINDS["e"]
+    assert set(zip(result.messages["dst_row"][targets], result.messages["dst_col"][targets])) == {(1, 0), (1, 1)}
+    module = next(row for row in result.metrics["layers"] if row["layer"] == 1)["synthetic"]
+    assert module["placement"] == "neighbour" and module["updates"] == 40
+    from wafersim.runner import prepare
 
-    result = run(make(dni(samples=60)), progress=False)
-    fig = plots.synthetic_curves(result.metrics)
-    loss_ax, cos_ax = fig.axes[:2]
-    rows = [row for row in result.metrics["layers"] if "synthetic" in row]
-    assert [line.get_label() for line in loss_ax.get_lines()] == ["after layer 1", "after layer 2"]
-    for line, row in zip(cos_ax.get_lines(), rows):
-        assert list(line.get_xdata()) == [point[0] for point in row["synthetic"]["curve"]] == [20, 40, 60]
-        np.testing.assert_allclose(line.get_ydata(), [point[2] for point in row["synthetic"]["curve"]])
-    assert "synthetic.png" in [p.name for p in write(result, tmp_path)]
+    for p in prepare(make(dni(placement="neighbour", conditioned=True)), "s").layout.of_role("synthetic"):
+        peak = result.metrics["peak_sram_bytes"][f"{p.coord[0]},{p.coord[1]}"]
+        assert p.memory.static < peak <= p.memory.total  # M_k's arrays, and what it keeps until its targets
+
+
+def test_a_module_with_no_free_neighbour_is_refused_before_the_run(tmp_path):
+    import yaml
+
+    from wafersim.runner import prepare
+
+    data = dni(layers=(8, 8, 8, 8, 4), placement="neighbour")
+    data["hardware"]["mesh"] = {"rows": 1, "cols": 4}
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError) as info:
+        prepare(load_scenario(path, []), str(path))
+    assert str(info.value) == (f"{path}: 1 problem(s) in the configuration:\n  - training.synthetic.placement: no free "
+                               "PE next to (0, 0) on the 1x4 mesh; use a larger mesh, another placement, or keep the "
+                               "module on its layer's PE (same)")
