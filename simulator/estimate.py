@@ -85,10 +85,8 @@ def estimate(scenario, layout, data, trace: bool = True, compiled: bool = False)
     shapes = [p.shape for p in layout.worker(1)]
     if t.spec.data_parallel:
         updates = sum(len(s.batches) for s in layout.schedules)  # one per minibatch of every worker
-    elif layout.schedules[0].sums_gradients:
-        updates = -(-n // t.options.batch_size)
     else:
-        updates = n
+        updates = layout.schedules[0].updates()
     n_workers = len(layout.schedules)
     # Per update and layer a few exchange messages (push, pull, weights, ring chunks).
     exchange = updates * D * (4 + 3 * max(0, n_workers - 1)) if t.spec.data_parallel else 0

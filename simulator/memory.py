@@ -93,7 +93,7 @@ def layer_memory(schedule: Schedule, layer: int, shape: LayerShape, optimizer: T
         optimizer_state=optimizer_state_bytes(shape, optimizer),
         activations=(held_inputs_bound(schedule, layer) * shape.input_floats + window * shape.output_floats) * FLOAT_BYTES
         + side_per_sample,
-        weight_stash=window * shape.stash_bytes if schedule.anchored else 0,
+        weight_stash=schedule.stash_bytes(layer, shape),
         exchange_buffers=exchange,
         synthetic=side,
     )

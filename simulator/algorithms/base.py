@@ -29,6 +29,7 @@ class Schedule:
     name = "schedule"
     anchored = False  # does the backward use the weights of its own forward (weight stashing)?
     sums_gradients = False  # are gradients summed in a buffer over several samples before an update?
+    gates_backward = False  # does a backward wait for more than its delta (`may_backward`)?
     # The order in which a free PE looks for work: a pending update (U) first, so it lands
     # before anything else reads the weights; then a forward (F); then a backward (B).
     priority: tuple[str, ...] = DEFAULT_PRIORITY
@@ -49,9 +50,23 @@ class Schedule:
         """Does the backward of `sample` complete a gradient that the layer must now apply?"""
         raise NotImplementedError
 
+    def updates(self) -> int:
+        """How many updates each layer applies over the run: one per sample unless gradients are summed."""
+        return self.n_samples
+
+    def may_backward(self, sample: int, held: dict) -> bool:
+        """With `gates_backward`: may a layer holding the samples `held` (forwarded, not yet
+        back-propagated) run the backward of `sample`, whose delta has arrived?"""
+        return True
+
     def divergence_hint(self) -> str:
         """Other rates a diverged run may lower, as text after the learning rate's (", training.x (now v)")."""
         return ""
+
+    def stash_bytes(self, layer: int, shape) -> int:
+        """SRAM bytes of the old weight versions layer k may keep: one stashed copy per sample in
+        flight under the anchored rule, none otherwise."""
+        return self.window(layer) * shape.stash_bytes if self.anchored else 0
 
     def side_memory(self, layer: int, shape, classes: int) -> tuple[int, int]:
         """(static, per-sample bound) SRAM bytes layer k keeps beside its own arrays (a synthetic-gradient module)."""

@@ -31,6 +31,9 @@ class MinibatchGD(Schedule):
     def ends_group(self, sample: int) -> bool:
         return (sample + 1) % self.batch_size == 0 or sample == self.n_samples - 1
 
+    def updates(self) -> int:
+        return -(-self.n_samples // self.batch_size)
+
     def timing_rules(self) -> TimingRules:
         return TimingRules(gate_batch=self.batch_size, group_batch=self.batch_size)
 

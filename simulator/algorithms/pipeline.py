@@ -191,9 +191,10 @@ class LayerProgram:
         # `receive` below only files a message in this program's queues, so the PE may hand it
         # over late (`hardware.pe.Program`); a subclass with a receive of its own gets each on time.
         self.local_receive = type(self).receive is LayerProgram.receive
+        self.gated = schedule.gates_backward
         pickers = {"U": self._pick_update, "F": self._pick_forward, "B": self._pick_backward, **self.extra_pickers()}
         self._pickers = [pickers[kind] for kind in self.priority()]
-        if self.priority() == DEFAULT_PRIORITY:
+        if self.priority() == DEFAULT_PRIORITY and not self.gated:
             self.start_next = self._start_default
 
     def priority(self) -> tuple[str, ...]:
@@ -256,7 +257,9 @@ class LayerProgram:
         return None
 
     def _pick_backward(self) -> Op | None:
-        return self.backward() if self.deltas else None
+        if not self.deltas or (self.gated and not self.schedule.may_backward(self.deltas[0][0], self.held)):
+            return None
+        return self.backward()
 
     # -- the three ops -----------------------------------------------------------
     def forward(self) -> Op:
