@@ -91,7 +91,9 @@ def layer_memory(schedule: Schedule, layer: int, shape: LayerShape, optimizer: T
         weights=params,
         gradient_buffer=params if builds_gradient(schedule, optimizer) else 0,
         optimizer_state=optimizer_state_bytes(shape, optimizer),
-        activations=(held_inputs_bound(schedule, layer) * shape.input_floats + window * shape.output_floats) * FLOAT_BYTES
+        activations=(held_inputs_bound(schedule, layer) * shape.input_floats
+                     # rematerialized: only the output the backward in progress recomputed
+                     + (window if schedule.keeps_output(layer) else 1) * shape.output_floats) * FLOAT_BYTES
         + side_per_sample,
         weight_stash=schedule.stash_bytes(layer, shape),
         exchange_buffers=exchange,

@@ -63,6 +63,10 @@ class Schedule:
         """Other rates a diverged run may lower, as text after the learning rate's (", training.x (now v)")."""
         return ""
 
+    def keeps_output(self, layer: int) -> bool:
+        """Does layer k keep each held sample's output from its forward to its backward (else it recomputes it)?"""
+        return True
+
     def stash_bytes(self, layer: int, shape) -> int:
         """SRAM bytes of the old weight versions layer k may keep: one stashed copy per sample in
         flight under the anchored rule, none otherwise."""
