@@ -44,6 +44,13 @@ class SyntheticConfig(Strict):
     placement: Literal["same", "neighbour"] = Field(
         default="same", description="M_k on layer k's own PE (same), or on a free PE next to it (neighbour)")
 
+    @field_validator("interfaces", mode="before")
+    @classmethod
+    def _all_or_layers(cls, value):
+        if isinstance(value, str) and value != "all":
+            raise ValueError(f"is {value!r}: give 'all' or a list of layer numbers, e.g. [1, 2]")
+        return value
+
     @field_validator("hidden")
     @classmethod
     def _positive(cls, value: list[int]) -> list[int]:

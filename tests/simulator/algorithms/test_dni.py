@@ -136,6 +136,7 @@ def test_dni_runs_on_the_event_engine_and_says_why():
                           "1..2 (the top layer has the true gradient)"),
     ({"hidden": [4, 4, 4]}, "training.synthetic.hidden"),
     ({"hidden": [0]}, "hidden widths must be at least 1"),
+    ({"interfaces": "some"}, "training.synthetic.interfaces: is 'some': give 'all' or a list of layer numbers"),
     ({"learning_rate": -1}, "training.synthetic.learning_rate"),
     ({"colour": "red"}, "training.synthetic.colour"),
 ])
