@@ -3,10 +3,11 @@
 Interfaces sit after chosen layers k < D. The layers between two interfaces (or between
 the input and the first one, or the last one and the top) form a module trained by
 backprop one sample at a time, like SGD: layer k forwards sample s only once it has
-applied s updates. At an interface, the synthetic-gradient module M_k on layer k's PE
-predicts g = M_k(h_k) (cDNI: M_k([h_k; onehot(y)])) right after the forward (op G), and
-layer k back-propagates g and updates at once (B, U) instead of waiting for the gradient
-from above. The delta the layer above sends down (its B's W^T dz, made from its own
+applied s updates. At an interface, the synthetic-gradient module M_k (on layer k's PE,
+or with placement: neighbour on a free PE next to it; see dni_program.py) predicts
+g = M_k(h_k) (cDNI: M_k([h_k; onehot(y)])) right after the forward (op G), and layer k
+back-propagates g and updates at once (B, U) instead of waiting for the gradient from
+above. The delta the layer above sends down (its B's W^T dz, made from its own
 synthetic or true gradient: bootstrapping) is M_k's regression target, dL/dh_k; when it
 arrives, op T takes one optimizer step of M_k on 1/2 ||M_k(h_k) - target||^2 with M_k as
 it stands then. With no interface at all every layer is one module: exactly SGD.
