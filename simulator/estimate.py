@@ -94,6 +94,9 @@ def estimate(scenario, layout, data, trace: bool = True, compiled: bool = False)
     if t.spec.family == ALLREDUCE:
         ops += updates * D * (n_workers - 1)  # and N - 1 R ops
     messages = n * 2 * D + exchange  # activations, deltas and labels: 2D per sample
+    extra_ops, extra_messages = layout.schedules[0].side_traffic()  # per sample: dni's G, T and their messages
+    ops += n * extra_ops
+    messages += n * extra_messages
     events = ops + messages
     macs = sum(n * (s.forward_macs() + s.backward_macs(True)) + updates * s.param_count * 4 for s in shapes)
     arithmetic = not scenario.timing_only

@@ -63,6 +63,11 @@ class Schedule:
         """Other rates a diverged run may lower, as text after the learning rate's (", training.x (now v)")."""
         return ""
 
+    def side_traffic(self) -> tuple[int, int]:
+        """(ops, messages) per sample beyond every layer's F, B and U and the activations, deltas and
+        labels (dni's modules), for the host-cost estimate."""
+        return 0, 0
+
     def keeps_output(self, layer: int) -> bool:
         """Does layer k keep each held sample's output from its forward to its backward (else it recomputes it)?"""
         return True

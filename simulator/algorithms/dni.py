@@ -119,6 +119,11 @@ class DecoupledSchedule(Schedule):
     def synthetic_shape(self, width: int, classes: int) -> SyntheticShape:
         return SyntheticShape(width, classes if self.config.conditioned else 0, tuple(self.config.hidden))
 
+    def side_traffic(self) -> tuple[int, int]:
+        """G and T per interface; h_k out and the prediction back when the module has its own PE; its labels."""
+        n = len(self.interfaces)
+        return 2 * n, (2 * n if self.remote else 0) + (n if self.config.conditioned else 0)
+
     @property
     def remote(self) -> bool:
         """Do the modules sit on PEs of their own, next to their layers?"""

@@ -67,3 +67,14 @@ def test_the_estimate_follows_the_engine_and_the_trace():
     assert bare.parts[trace] == 0
     replay = runner.prepare(make(base), "s", trace=False).cost
     assert 0 < replay.parts[trace] < compiled.parts[trace]
+
+
+@pytest.mark.parametrize("synthetic", [{}, {"conditioned": True}, {"placement": "neighbour", "conditioned": True}])
+def test_the_estimate_counts_every_op_and_message_of_a_dni_run(synthetic):
+    """F, B and U per layer, G and T per interface, and the messages: activations, deltas, labels, and
+    h_k and predictions when the modules have PEs of their own."""
+    data = scenario_dict(algorithm="dni", samples=20)
+    data["training"]["synthetic"] = synthetic
+    scenario = make(data)
+    result = runner.run(scenario, progress=False)
+    assert runner.prepare(scenario, "s").cost.events == len(result.ops["kind"]) + len(result.messages["kind"])
