@@ -58,8 +58,8 @@ def test_gpipe_cycles_bubble_and_in_flight_closed_form(K, M, hop):
 @pytest.mark.parametrize("hop", [0, 2])
 def test_1f1b_cycles_and_in_flight(K, M, hop):
     """1F1B holds at most K-k+1 micro-batches at stage k; it takes GPipe's time, plus a round trip
-    2d for each of (M-1) - ceil((M-1)/K) of stage 1's alternations (found on this grid; with no
-    link delay, GPipe's time, as the paper has it)."""
+    2d for each of the M-1 micro-batches after the first but one in every K (measured on this grid,
+    not derived; with no link delay, GPipe's time, as the paper has it)."""
     d, batches = hop + 1, 3
     metrics = run(scenario("1f1b", K, batches * M, hop, micro_batches=M), progress=False).metrics
     extra = 2 * d * ((M - 1) - math.ceil((M - 1) / K))
