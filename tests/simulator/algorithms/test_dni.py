@@ -6,6 +6,8 @@ import copy
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from tests.builders import UNIFORM_HARDWARE, make, scenario_dict
 
 from wafersim.config import ConfigError, load_scenario
@@ -208,3 +210,36 @@ def test_a_module_with_no_free_neighbour_is_refused_before_the_run(tmp_path):
     assert str(info.value) == (f"{path}: 1 problem(s) in the configuration:\n  - training.synthetic.placement: no free "
                                "PE next to (0, 0) on the 1x4 mesh; use a larger mesh, another placement, or keep the "
                                "module on its layer's PE (same)")
+
+
+@st.composite
+def random_dni(draw):
+    """A DNI scenario on random hardware timings, widths, interfaces, modules and placements."""
+    depth = draw(st.integers(2, 4))
+    layers = tuple(draw(st.lists(st.integers(3, 8), min_size=depth, max_size=depth))) + (draw(st.integers(2, 4)),)
+    hardware = copy.deepcopy(UNIFORM_HARDWARE)
+    hardware["pe"].update(macs_per_cycle=draw(st.integers(1, 64)), op_overhead_cycles=draw(st.integers(0, 5)))
+    hardware["noc"].update(hop_latency_cycles=draw(st.integers(0, 5)), link_bytes_per_cycle=draw(st.integers(1, 64)),
+                           contention=draw(st.booleans()))
+    interfaces = draw(st.lists(st.integers(1, depth - 1), unique=True, max_size=depth - 1))
+    synthetic = {"interfaces": sorted(interfaces), "hidden": draw(st.sampled_from([[], [4]])),
+                 "conditioned": draw(st.booleans()), "placement": draw(st.sampled_from(["same", "neighbour"])),
+                 "learning_rate": draw(st.sampled_from([0.0, 0.01, 0.05]))}
+    data = dni(layers=layers, samples=draw(st.integers(5, 20)), hardware=hardware, **synthetic)
+    data["training"]["seed"] = draw(st.integers(0, 3))
+    return data
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_dni())
+def test_dni_equals_the_reference_on_random_cases(data):
+    """Whatever the timing, placement, network and modules: the reference given the reported ages."""
+    scenario = make(data)
+    result = run(scenario, progress=False, trace=False)
+    W, b, sg, losses, _ = reference_of(scenario, result)
+    for k in range(scenario.n_layers):
+        np.testing.assert_allclose(result.weights[f"W{k + 1}"], W[k], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(result.weights[f"b{k + 1}"], b[k], rtol=1e-4, atol=1e-5)
+    for k, params in sg.items():
+        for i, (W_sg, b_sg) in enumerate(params, 1):
+            np.testing.assert_allclose(result.weights[f"sg/{k}/W{i}"], W_sg, rtol=1e-4, atol=1e-5)

@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from tests.builders import UNIFORM_HARDWARE, make, scenario_dict
 
 from wafersim.runner import run, sample_order
@@ -186,3 +188,26 @@ def test_rematerialization_trades_a_forward_per_backward_for_the_outputs_memory(
         assert r["sram_bound_bytes"] == p["sram_bound_bytes"] - saved
         assert r["peak_sram_bytes"] <= r["sram_bound_bytes"]
     assert remat.metrics["total_cycles"] > plain.metrics["total_cycles"]
+
+
+@st.composite
+def random_hardware(draw) -> dict:
+    hw = copy.deepcopy(UNIFORM_HARDWARE)
+    hw["pe"].update(macs_per_cycle=draw(st.integers(1, 64)), op_overhead_cycles=draw(st.integers(0, 5)))
+    hw["noc"].update(hop_latency_cycles=draw(st.integers(0, 5)), link_bytes_per_cycle=draw(st.integers(1, 64)),
+                     contention=draw(st.booleans()))
+    return hw
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_hardware(), st.integers(2, 4), st.integers(1, 6), st.integers(4, 20))
+def test_synchronous_and_2bw_weights_never_depend_on_the_timing(hw, K, M, samples):
+    """gpipe, 1f1b and pipedream-2bw on random hardware timings: the weights the uniform hardware gives, bit for bit."""
+    for algorithm in ("gpipe", "1f1b", "pipedream-2bw"):
+        def go(hardware):
+            return run(make(scenario_dict(layers=tuple([5] * K + [3]), algorithm=algorithm, samples=samples,
+                                          dataset_samples=40, hardware=hardware, micro_batches=M)),
+                       progress=False, trace=False)
+        timed, uniform = go(hw), go(UNIFORM_HARDWARE)
+        for name in uniform.weights:
+            assert np.array_equal(timed.weights[name], uniform.weights[name]), (algorithm, name)
