@@ -28,7 +28,7 @@ from pydantic import BaseModel, Field, ValidationError, create_model, field_vali
 
 from .algorithms import ALGORITHMS, ALLREDUCE, Algorithm
 from .optimizers import (OPTIMIZERS, SCHEDULE_CONFIGS, ConstantSchedule, HalfLifeSchedule, MomentumConfig,
-                         OptimizerConfig, ScheduleConfig, SGDConfig)
+                         OptimizerConfig, ScheduleConfig, SGDConfig, named_section)
 from .schema import INT64_LIMIT, Strict
 from .messages import one_line
 from .training.data import train_size
@@ -193,7 +193,7 @@ class _TrainingKeys(Strict):
     @classmethod
     def _name_alone(cls, value: Any) -> Any:
         """`optimizer: adam` is short for `optimizer: {name: adam}`."""
-        return {"name": value} if isinstance(value, str) else value
+        return named_section(value)
 
     @field_validator("seed")
     @classmethod

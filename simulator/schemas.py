@@ -33,14 +33,20 @@ def scenario_schema() -> dict:
                        "description": model["layers"]["description"]}
     training = schema["$defs"][props["training"]["$ref"].rsplit("/", 1)[1]]["properties"]
     for key, names in (("optimizer", OPTIMIZER_NAMES), ("lr_schedule", SCHEDULE_NAMES)):
-        training[key]["anyOf"].insert(0, {"enum": list(names), "description": "the name alone, with its defaults"})
-    synthetic = schema["$defs"]["SyntheticConfig"]["properties"]  # dni's modules: their optimizer by name too
-    section = synthetic["optimizer"]
-    synthetic["optimizer"] = {"anyOf": [{"enum": list(OPTIMIZER_NAMES), "description": "the name alone, with its "
-                                         "defaults"}, {k: v for k, v in section.items() if k not in ("default",
-                                                                                                    "description")}],
-                              "default": section["default"], "description": section["description"]}
+        _or_name(training, key, names)
+    _or_name(schema["$defs"]["SyntheticConfig"]["properties"], "optimizer", OPTIMIZER_NAMES)  # dni's modules
     return schema
+
+
+def _or_name(properties: dict, key: str, names) -> None:
+    """Let section `key` also be given by its name alone (`named_section`): one more choice, an enum of the names."""
+    alone = {"enum": list(names), "description": "the name alone, with its defaults"}
+    section = properties[key]
+    if "anyOf" in section:  # an optional section: [the sections, null]
+        section["anyOf"].insert(0, alone)
+        return
+    kept = {k: v for k, v in section.items() if k in ("default", "description")}
+    properties[key] = {"anyOf": [alone, {k: v for k, v in section.items() if k not in kept}], **kept}
 
 
 def write_schemas(out_dir: Path) -> list[Path]:

@@ -23,7 +23,7 @@ from ..hardware.mesh import Coord
 from ..layers import FLOAT_BYTES
 from ..layers.synthetic import SyntheticShape, synthetic_bytes
 from ..memory import LayerMemory
-from ..optimizers import OptimizerConfig, SGDConfig, Transform, constant, make_optimizer
+from ..optimizers import OptimizerConfig, SGDConfig, Transform, constant, make_optimizer, named_section
 from ..placement import free_neighbours
 from ..schema import Strict
 from .base import Schedule
@@ -62,7 +62,7 @@ class SyntheticConfig(Strict):
     @field_validator("optimizer", mode="before")
     @classmethod
     def _name_alone(cls, value):
-        return {"name": value} if isinstance(value, str) else value
+        return named_section(value)
 
     def layers(self, n_layers: int) -> tuple[int, ...]:
         """The interface layers, ascending."""

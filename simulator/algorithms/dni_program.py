@@ -19,11 +19,7 @@ from ..layers import FLOAT_BYTES
 from ..layers.synthetic import Synthetic, SyntheticShape
 from ..memory import SramLedger
 from ..records import Op, new_record
-from .pipeline import LayerProgram
-
-
-def _done() -> None:
-    """G and T send nothing when they end (a remote G's send is its own finish)."""
+from .pipeline import LayerProgram, _nothing
 
 
 class Module:
@@ -152,7 +148,7 @@ class DNIProgram(LayerProgram):
         h = self.held[sample][1]
         label = self.labels.pop(sample) if self.module.conditioned else -1
         self.deltas.append((sample, self.module.predict(sample, h, label)))
-        return new_record(Op, ("G", sample, self.module.cycles_G, _done))
+        return new_record(Op, ("G", sample, self.module.cycles_G, _nothing))
 
     def backward(self) -> Op:
         op = super().backward()
@@ -163,7 +159,7 @@ class DNIProgram(LayerProgram):
     def train(self) -> Op:
         sample = self.module.train()
         self.sram.free(self.out_bytes)
-        return new_record(Op, ("T", sample, self.module.cycles_T, _done))
+        return new_record(Op, ("T", sample, self.module.cycles_T, _nothing))
 
     # -- results -----------------------------------------------------------------------------
     def stats(self) -> dict:
@@ -229,7 +225,7 @@ class ModuleProgram:
     def train(self) -> Op:
         sample = self.module.train()
         self.sram.free(self.h_bytes)
-        return new_record(Op, ("T", sample, self.module.cycles_T, _done))
+        return new_record(Op, ("T", sample, self.module.cycles_T, _nothing))
 
     def stats(self) -> dict:
         return {"op_cycles": {"G": self.module.cycles_G, "T": self.module.cycles_T}}

@@ -10,7 +10,7 @@ from .base import State, Transform, UpdateInfo, apply, chain, no_state, state_ar
 from .registry import (BYTES_PER_FLOAT, OPTIMIZER_NAMES, OPTIMIZERS, SCHEDULE_CONFIGS, SCHEDULE_NAMES,
                        AdadeltaConfig, AdagradConfig, AdamConfig, ConjugateGradientConfig, ConstantSchedule, CosineSchedule, HalfLifeSchedule,
                        MomentumConfig, NesterovConfig, OptimizerConfig, OptimizerKind, RMSPropConfig, ScheduleConfig,
-                       SGDConfig, StepSchedule, facts, make_optimizer, make_schedule)
+                       SGDConfig, StepSchedule, facts, make_optimizer, make_schedule, named_section)
 from .schedules import Schedule, constant, cosine, half_life, step_decay, warmup
 from .transforms import (CG_METHODS, adadelta, adagrad, adam, average, conjugate_gradient, learning_rate, momentum,
                          nesterov, rmsprop)
@@ -54,6 +54,7 @@ __all__ = [
     "half_life",
     "learning_rate",
     "make_optimizer",
+    "named_section",
     "make_schedule",
     "momentum",
     "nesterov",

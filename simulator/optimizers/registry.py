@@ -138,6 +138,11 @@ OPTIMIZERS: dict[str, OptimizerKind] = {kind.name: kind for kind in [
 OPTIMIZER_NAMES = tuple(OPTIMIZERS)
 
 
+def named_section(value: Any) -> Any:
+    """A section given by its name alone, `adam`, is short for `{name: adam}` (a field validator's `before` step)."""
+    return {"name": value} if isinstance(value, str) else value
+
+
 def make_optimizer(config: Any, schedule: Schedule) -> Transform:
     """The full chain of an optimizer section: average(), its core transforms, learning_rate(schedule)."""
     kind = OPTIMIZERS[config.name]
