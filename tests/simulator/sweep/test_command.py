@@ -111,3 +111,14 @@ def test_an_interrupted_sweep_says_how_to_finish_it(tmp_path, capsys, monkeypatc
     assert main(["sweep", path, "--out", str(out), "--no-progress", "--no-figures"]) == 130
     assert capsys.readouterr().err == (f"error: {path}: interrupted; the points finished are in {out / 'points'}: run "
                                        "the same command again to finish the rest\n")
+
+
+def test_a_scheduler_nobody_answers_at_is_refused_and_no_point_runs(tmp_path, capsys, monkeypatch):
+    from wafersim import cluster
+
+    monkeypatch.setattr(cluster, "CONNECT_SECONDS", 1)
+    path, out = sweep_file(tmp_path), tmp_path / "out"
+    assert main(["sweep", path, "--out", str(out), "--no-progress", "--scheduler", "tcp://127.0.0.1:9"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {path}: no Dask scheduler answers at tcp://127.0.0.1:9 (") and err.count("\n") == 1
+    assert "start one with `dask scheduler`" in err and list((out / "points").iterdir()) == []
