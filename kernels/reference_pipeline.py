@@ -6,12 +6,20 @@ updates once per sample, in sample order. Its backward reads the weights its for
 (`anchored`: weight stashing, as PipeDream and CP's anchored rule do) or the current ones,
 the weights after s updates (immediate). PipeDream's delays are K-k, CP's 2(D-k). Computes
 in the arrays' dtype (float32), as the other reference loops.
+
+`versioned_kernel_reference` is the same loop with the version each layer reads given per
+sample, and computed with the simulator's compiled kernels, call for call as a layer makes
+them: a run that follows the step model equals it bit for bit, where the NumPy loop agrees
+only to float32 rounding (the kernels' fast-math sums are ordered differently).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from wafersim_kernels.activations import ACTIVATIONS
+from wafersim_kernels.dense import (activation_backward, delta_to_input, dense_backward, dense_forward,
+                                    dense_forward_loss, rank_one_update)
 from wafersim_kernels.reference import _activate_ref, _derivative_ref, _sample_gradients, softmax_cross_entropy_ref
 
 
@@ -60,3 +68,49 @@ def two_bw_reference(weights, biases, X, y, order, micro_batches, lr, act):
                    [b - lr * (g / n) for b, g in zip(current[1], sums_b)])
         previous, current = current, updated
     return current[0], current[1], losses
+
+
+def versioned_kernel_reference(weights, biases, X, y, order, lr, act, versions, anchored):
+    """`stale_reference` with `versions[k][s]`, the updates applied to layer k+1's weights that
+    sample s's forward reads (at most s), in place of the delays, and the simulator's kernels
+    (plain SGD, per-sample updates streamed into W and b). Returns (weights, biases, losses)."""
+    history = [[(np.array(W, copy=True), np.array(b, copy=True))] for W, b in zip(weights, biases)]
+    D = len(weights)
+    code = ACTIVATIONS[act]
+    losses = np.full(len(order), np.nan)
+    for s, row in enumerate(order):
+        x, used, inputs, outputs = X[row], [], [], []
+        for k in range(D):
+            W, b = history[k][versions[k][s]]
+            used.append(W)
+            inputs.append(x)
+            out = np.empty(W.shape[0], W.dtype)
+            if k == D - 1:
+                losses[s] = dense_forward_loss(W, b, x, np.empty_like(out), int(y[row]), out)
+            else:
+                dense_forward(W, b, x, out, code)
+            outputs.append(out)
+            x = out
+        e = None
+        for k in range(D - 1, -1, -1):
+            W_now, b_now = history[k][s]
+            W_read = used[k] if anchored else W_now
+            if k == D - 1:
+                dz = outputs[k]
+                delta = None
+                if k > 0:
+                    delta = np.empty(W_now.shape[1], W_now.dtype)
+                    delta_to_input(W_read, dz, delta)
+            else:
+                dz = np.empty(W_now.shape[0], W_now.dtype)
+                delta = None
+                if k > 0:
+                    delta = np.empty(W_now.shape[1], W_now.dtype)
+                    dense_backward(W_read, outputs[k], e, dz, delta, code)
+                else:
+                    activation_backward(outputs[k], e, dz, code)
+            W_new, b_new = W_now.copy(), b_now.copy()
+            rank_one_update(W_new, b_new, dz, inputs[k], -lr, True)
+            history[k].append((W_new, b_new))
+            e = delta
+    return [h[-1][0] for h in history], [h[-1][1] for h in history], losses

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .layers import FLOAT_BYTES, LayerShape, optimizer_state_bytes, param_bytes
+from .layers import LayerShape, optimizer_state_bytes, param_bytes
 from .optimizers import Transform
 
 if TYPE_CHECKING:
@@ -84,17 +84,13 @@ def layer_memory(schedule: Schedule, layer: int, shape: LayerShape, optimizer: T
     """The SRAM bound for layer k (1-based) under `schedule`, plus `exchange` bytes of data-parallel buffers
     (`classes`: the network's outputs, which a label-conditioned module reads)."""
     params = param_bytes(shape)
-    window = schedule.window(layer)
     side, side_per_sample = schedule.side_memory(layer, shape, classes)
     return LayerMemory(
         layer=layer,
         weights=params,
         gradient_buffer=params if builds_gradient(schedule, optimizer) else 0,
         optimizer_state=optimizer_state_bytes(shape, optimizer),
-        activations=(held_inputs_bound(schedule, layer) * shape.input_floats
-                     # rematerialized: only the output the backward in progress recomputed
-                     + (window if schedule.keeps_output(layer) else 1) * shape.output_floats) * FLOAT_BYTES
-        + side_per_sample,
+        activations=schedule.activation_bytes(layer, shape, held_inputs_bound(schedule, layer)) + side_per_sample,
         weight_stash=schedule.stash_bytes(layer, shape),
         exchange_buffers=exchange,
         synthetic=side,

@@ -33,6 +33,7 @@ OP_KINDS = (
     OpKind(4, "R", "all-reduce add (R)", "#8c564b", "all-reduce", False),
     OpKind(5, "G", "synthetic gradient (G)", "#e377c2", "synthetic", True),
     OpKind(6, "T", "train synthetic module (T)", "#17becf", "synthetic", True),
+    OpKind(7, "C", "recompute (C)", "#bcbd22", "recompute", True),
 )
 
 
@@ -54,6 +55,7 @@ MESSAGE_KIND_TABLE = (
     MessageKind(6, "ring", "all-reduce chunks"),
     MessageKind(7, "h", "synthetic-gradient inputs"),
     MessageKind(8, "g", "synthetic gradients"),
+    MessageKind(9, "r", "recomputed activations"),
 )
 
 # Derived lookups.

@@ -153,3 +153,16 @@ def kill_worker(spy, busy: list, killed: list) -> None:
         pids = spy.run(os.getpid, workers=busy[:1])
         os.kill(pids[busy[0]], signal.SIGKILL)
         killed.append(busy[0])
+
+
+def reference_inputs(s: Scenario):
+    """What a reference loop needs for a synthetic-data scenario: initial weights and biases, the data, the sample order."""
+    from wafersim.runner import sample_order
+    from wafersim.training.data import load_dataset
+    from wafersim.training.model import init_params
+
+    m, t = s.model, s.training
+    data = load_dataset("synthetic", None, s.dataset.test_fraction, t.seed, n_features=m.layers[0],
+                        n_classes=m.layers[-1], samples=s.dataset.samples)
+    W0, b0 = init_params(m, t.seed)
+    return W0, b0, data, sample_order(len(data.y_train), t.samples, t.seed)

@@ -6,6 +6,7 @@ from typing import NamedTuple
 
 from pydantic import Field
 
+from ..layers import FLOAT_BYTES
 from ..schema import Strict
 
 DEFAULT_PRIORITY = ("U", "F", "B")
@@ -71,6 +72,13 @@ class Schedule:
     def keeps_output(self, layer: int) -> bool:
         """Does layer k keep each held sample's output from its forward to its backward (else it recomputes it)?"""
         return True
+
+    def activation_bytes(self, layer: int, shape, inputs: int) -> int:
+        """SRAM bytes of the activations layer k may hold, given that it holds at most `inputs`
+        inputs (waiting or held): an output per sample in its window, or, if it recomputes
+        them (`keeps_output` false), only the one the backward in progress recomputed."""
+        outputs = self.window(layer) if self.keeps_output(layer) else 1
+        return (inputs * shape.input_floats + outputs * shape.output_floats) * FLOAT_BYTES
 
     def stash_bytes(self, layer: int, shape) -> int:
         """SRAM bytes of the old weight versions layer k may keep: one stashed copy per sample in

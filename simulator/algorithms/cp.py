@@ -1,4 +1,8 @@
-"""Continuous propagation (paper Alg. 1, Fig. 1c): every layer forwards, back-propagates and updates every step."""
+"""Continuous propagation (paper Alg. 1, Fig. 1c): every layer forwards, back-propagates and updates every step.
+
+With `reverse_checkpoint` (Fig. 1d) some layers recompute their activations instead of
+keeping them: `reverse_checkpoint.py` defines when and with which weights.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,13 @@ from typing import Literal
 
 from pydantic import Field
 
+from ..layers import FLOAT_BYTES, param_bytes
 from ..schema import Strict
 from .base import Schedule, TimingRules
+from .pipeline import LayerProgram
+from .recompute_program import RecomputeProgram
 from .registry import PIPELINE, Algorithm
+from .reverse_checkpoint import ReverseCheckpoint, check
 
 
 class CPOptions(Strict):
@@ -17,6 +25,9 @@ class CPOptions(Strict):
     delta_rule: Literal["immediate", "anchored"] = Field(
         default="immediate", description="cp: the backward uses the current weights (immediate) or its forward's (anchored)")
     in_flight_slack: int = Field(default=0, ge=0, description="cp: samples a layer may hold beyond 2(D-k)+1")
+    reverse_checkpoint: ReverseCheckpoint | None = Field(
+        default=None, description="cp: keep the inputs of some layers only and recompute the other activations "
+                                  "before the backward (paper Fig. 1d); none: keep every activation")
 
 
 class ContinuousPropagation(Schedule):
@@ -51,7 +62,88 @@ class ContinuousPropagation(Schedule):
         return TimingRules(gate_batch=0, group_batch=0)
 
 
+class CheckpointedCP(ContinuousPropagation):
+    """CP with reverse checkpointing: CP's windows and updates, plus each segment's recompute wave (op C)."""
+
+    priority = ("U", "C", "F", "B")  # a recompute first: the deltas coming down wait for it
+    gates_backward = True  # a backward waits for its sample's recomputed activations
+
+    def __init__(self, n_layers: int, n_samples: int, delta_rule: str, slack: int, config: ReverseCheckpoint):
+        super().__init__(n_layers, n_samples, delta_rule, slack)
+        self.config = config
+        self.checkpoints = config.checkpoints(n_layers)
+        self.recompute_stashed = config.weights == "stashed"
+        ends = [c - 1 for c in self.checkpoints[1:]] + [n_layers]
+        self.segments = dict(zip(self.checkpoints, ends))  # checkpoint c -> the segment's last layer e
+
+    def plain(self) -> ContinuousPropagation:
+        """The same CP without checkpointing, for the SRAM it would need."""
+        return ContinuousPropagation(self.n_layers, self.n_samples, "anchored" if self.anchored else "immediate",
+                                     self.slack)
+
+    def checkpoint_of(self, layer: int) -> int:
+        """The checkpoint of layer k's segment."""
+        return max(c for c in self.checkpoints if c <= layer)
+
+    def segment_end(self, layer: int) -> int:
+        """The last layer of layer k's segment."""
+        return self.segments[self.checkpoint_of(layer)]
+
+    def lag(self, checkpoint: int) -> int:
+        """How many samples after s the checkpoint forwards before it recomputes s."""
+        return max(0, 2 * (self.n_layers - self.segments[checkpoint]) - 1)
+
+    def cap(self, checkpoint: int) -> int:
+        """The most recomputed, not yet back-propagated samples any layer of the checkpoint's segment holds."""
+        return max(1, self.window(checkpoint) - self.lag(checkpoint))
+
+    def keeps_output(self, layer: int) -> bool:
+        return False
+
+    def timing_rules(self):
+        return None  # the compiled engine has no recompute wave
+
+    def activation_bytes(self, layer: int, shape, inputs: int) -> int:
+        """Inputs: up to `inputs` waiting for F or kept by a checkpoint, and above a checkpoint up to cap
+        recomputed ones (r), which may land before the forward has used its own input. Outputs: the
+        recomputed samples' (at most cap) and the forward's in progress, dropped once it is sent."""
+        checkpoint = self.checkpoint_of(layer)
+        cap = self.cap(checkpoint)
+        received = 0 if layer == checkpoint else cap
+        outputs = min(self.window(layer), cap + 1)
+        return ((inputs + received) * shape.input_floats + outputs * shape.output_floats) * FLOAT_BYTES
+
+    def copy_bytes(self, shape) -> int:
+        """One kept weight version: W and b for a stashed recompute, else W for the anchored backward."""
+        return param_bytes(shape) if self.recompute_stashed else shape.stash_bytes
+
+    def stashes(self, layer: int) -> bool:
+        """Does layer k keep old weight versions (for its recompute, or its anchored backward)?"""
+        return self.recompute_stashed or (self.anchored and layer > 1)
+
+    def stash_bytes(self, layer: int, shape) -> int:
+        return self.window(layer) * self.copy_bytes(shape) if self.stashes(layer) else 0
+
+    def side_traffic(self) -> tuple[int, int]:
+        """Per sample: a C op on every layer, and an r message inside each segment."""
+        return self.n_layers, sum(e - c for c, e in self.segments.items())
+
+
+def schedule(o: CPOptions, n_layers: int, n_samples: int) -> ContinuousPropagation:
+    """CP's schedule from its options: plain, or with reverse checkpointing."""
+    if o.reverse_checkpoint is None:
+        return ContinuousPropagation(n_layers, n_samples, o.delta_rule, o.in_flight_slack)
+    return CheckpointedCP(n_layers, n_samples, o.delta_rule, o.in_flight_slack, o.reverse_checkpoint)
+
+
+def program(*, scenario, **args) -> LayerProgram:
+    """A layer's program: the plain one, or, with reverse checkpointing, one that recomputes."""
+    if isinstance(args["schedule"], CheckpointedCP):
+        return RecomputeProgram(scenario=scenario, **args)
+    return LayerProgram(**args)
+
+
 ALGORITHM = Algorithm(
     name="cp", summary="continuous propagation: samples stream back to back, every layer updates per sample",
-    options=CPOptions, family=PIPELINE,
-    schedule=lambda o, n_layers, n_samples: ContinuousPropagation(n_layers, n_samples, o.delta_rule, o.in_flight_slack))
+    options=CPOptions, family=PIPELINE, schedule=schedule, layer_program=program,
+    check=check)

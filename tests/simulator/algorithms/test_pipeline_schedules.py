@@ -9,11 +9,9 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.builders import UNIFORM_HARDWARE, make, scenario_dict
+from tests.builders import UNIFORM_HARDWARE, make, reference_inputs, scenario_dict
 
-from wafersim.runner import run, sample_order
-from wafersim.training.data import load_dataset
-from wafersim.training.model import init_params
+from wafersim.runner import run
 from wafersim_kernels.reference import cp_reference
 from wafersim_kernels.reference_pipeline import stale_reference, two_bw_reference
 
@@ -107,11 +105,7 @@ def test_pipedream_equals_the_stale_step_model(hop):
     stashed weights, to float32 rounding."""
     s = scenario("pipedream", 3, 40, hop)
     result = run(s, progress=False)
-    m, t = s.model, s.training
-    data = load_dataset("synthetic", None, s.dataset.test_fraction, t.seed, n_features=m.layers[0],
-                        n_classes=m.layers[-1], samples=s.dataset.samples)
-    W0, b0 = init_params(m, t.seed)
-    order = sample_order(len(data.y_train), 40, t.seed)
+    W0, b0, data, order = reference_inputs(s)
     W, b, losses = stale_reference(W0, b0, data.X_train, data.y_train, order, 0.05, "relu", [2, 1, 0], anchored=True)
     for k in range(3):
         np.testing.assert_allclose(result.weights[f"W{k + 1}"], W[k], rtol=1e-5, atol=1e-6)
@@ -131,14 +125,6 @@ def test_the_stale_step_model_with_cp_delays_is_cp_reference(anchored):
     for k in range(2):
         np.testing.assert_allclose(W[k], cW[k], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(losses, closses, rtol=1e-5)
-
-
-def reference_inputs(s):
-    m, t = s.model, s.training
-    data = load_dataset("synthetic", None, s.dataset.test_fraction, t.seed, n_features=m.layers[0],
-                        n_classes=m.layers[-1], samples=s.dataset.samples)
-    W0, b0 = init_params(m, t.seed)
-    return W0, b0, data, sample_order(len(data.y_train), t.samples, t.seed)
 
 
 @pytest.mark.parametrize("M", [1, 3, 4])
