@@ -23,6 +23,7 @@ from wafersim_kernels.optim import (
     hestenes_stiefel_dots,
     momentum_accumulate,
     nesterov_direction,
+    spike_direction,
     rmsprop_direction,
     zero,
 )
@@ -66,6 +67,7 @@ __all__ = [
     "momentum_accumulate",
     "nesterov_direction",
     "sgd_reference",
+    "spike_direction",
     "softmax_cross_entropy",
     "softmax_cross_entropy_ref",
     "train_sgd",

@@ -57,6 +57,18 @@ def nesterov_direction(b, g, mu):
 
 
 @fast_njit
+def spike_direction(v, g, mu, a, b):
+    """v = mu * v + g, then g = a * v + b * g, in place: g becomes the spike-compensated direction."""
+    vf = v.reshape(-1)
+    gf = g.reshape(-1)
+    m, af, bf = vf.dtype.type(mu), vf.dtype.type(a), vf.dtype.type(b)
+    for k in range(vf.shape[0]):
+        vk = m * vf[k] + gf[k]
+        vf[k] = vk
+        gf[k] = af * vk + bf * gf[k]
+
+
+@fast_njit
 def adagrad_direction(s, g, eps):
     """s = s + g^2, then g = g / (sqrt(s) + eps), in place (Duchi et al. 2011)."""
     sf = s.reshape(-1)

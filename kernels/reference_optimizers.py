@@ -31,6 +31,12 @@ def nesterov_direction_ref(b, g, mu):
     return b1.astype(b.dtype), (_f64(g) + mu * b1).astype(g.dtype)
 
 
+def spike_direction_ref(v, g, mu, a, b):
+    """(v', d) with v' = mu v + g and d = a v' + b g (spike compensation, Kosson et al. 2021)."""
+    v1 = mu * _f64(v) + _f64(g)
+    return v1.astype(v.dtype), (a * v1 + b * _f64(g)).astype(g.dtype)
+
+
 def adagrad_direction_ref(s, g, eps):
     """(s', d) with s' = s + g^2 and d = g / (sqrt(s') + eps)."""
     s1 = _f64(s) + _f64(g) ** 2

@@ -1,4 +1,4 @@
-"""Plain-NumPy references of asynchronous pipelined SGD: fixed per-layer delays (PipeDream, CP), and 2BW.
+"""Plain-NumPy references of asynchronous pipelined SGD: fixed per-layer delays (PipeDream, CP), 2BW, and CP's corrections.
 
 The synchronous step model of an asynchronous pipeline with one sample per update: layer k
 (1..D) forwards sample s with its weights after max(0, s - delays[k-1]) updates, then
@@ -6,6 +6,9 @@ updates once per sample, in sample order. Its backward reads the weights its for
 (`anchored`: weight stashing, as PipeDream and CP's anchored rule do) or the current ones,
 the weights after s updates (immediate). PipeDream's delays are K-k, CP's 2(D-k). Computes
 in the arrays' dtype (float32), as the other reference loops.
+
+`corrected_reference` is CP's step model under heavy-ball momentum with Kosson et al.'s
+spike compensation and linear weight prediction.
 
 `versioned_kernel_reference` is the same loop with the version each layer reads given per
 sample, and computed with the simulator's compiled kernels, call for call as a layer makes
@@ -113,4 +116,46 @@ def versioned_kernel_reference(weights, biases, X, y, order, lr, act, versions, 
             rank_one_update(W_new, b_new, dz, inputs[k], -lr, True)
             history[k].append((W_new, b_new))
             e = delta
+    return [h[-1][0] for h in history], [h[-1][1] for h in history], losses
+
+
+def corrected_reference(weights, biases, X, y, order, lr, act, mu, delays, spike, predict, anchored):
+    """CP's step model (`stale_reference` with `delays[k]` = 2(D-k)) under heavy-ball momentum with
+    Kosson et al.'s corrections. Layer k forwards sample s on its weights after max(0, s - D_k)
+    updates, extrapolated with `predict` to W + D_k (W - W_prev) along the step that made them;
+    its update is v = mu v + g with the step -lr v, or with `spike` -lr (a v + b g), a = mu^D_k,
+    b = (1 - mu^D_k) / (1 - mu). Returns (weights, biases, losses)."""
+    history = [[(np.array(W, copy=True), np.array(b, copy=True))] for W, b in zip(weights, biases)]
+    velocity = [(np.zeros_like(W), np.zeros_like(b)) for W, b in zip(weights, biases)]
+    D = len(weights)
+    f32 = np.float32
+    losses = np.full(len(order), np.nan)
+    for s, row in enumerate(order):
+        x, used, inputs, outputs = X[row], [], [], []
+        for k in range(D):
+            v = max(0, s - delays[k])
+            W, b = history[k][v]
+            if predict and delays[k] > 0 and v > 0:
+                W_prev, b_prev = history[k][v - 1]
+                W, b = W + f32(delays[k]) * (W - W_prev), b + f32(delays[k]) * (b - b_prev)
+            used.append(W)
+            inputs.append(x)
+            z = W @ x + b
+            x = z if k == D - 1 else _activate_ref(z, act)
+            outputs.append(x)
+        losses[s], dz = softmax_cross_entropy_ref(z, int(y[row]))
+        for k in range(D - 1, -1, -1):
+            W_now, b_now = history[k][s]
+            delta = (used[k] if anchored else W_now).T @ dz
+            grads = (np.outer(dz, inputs[k]), dz)
+            a = mu ** delays[k] if spike else 1.0
+            c = (1.0 - a) / (1.0 - mu) if spike else 0.0
+            stepped = []
+            for p, vel, g in zip((W_now, b_now), velocity[k], grads):
+                vel *= f32(mu)
+                vel += g
+                stepped.append(p - f32(lr) * (f32(a) * vel + f32(c) * g))
+            history[k].append(tuple(stepped))
+            if k > 0:
+                dz = delta * _derivative_ref(outputs[k - 1], act)
     return [h[-1][0] for h in history], [h[-1][1] for h in history], losses

@@ -228,6 +228,9 @@ class _TrainingKeys(Strict):
             raise ValueError(f"training.optimizer: {optimizer.name} builds each direction from consecutive minibatch "
                              f"gradients of one set of weights, which {self.algorithm} does not compute (its updates "
                              f"apply per-sample or stale gradients); use it with {fits}")
+        problem = algorithm.optimizer_check(self.options, optimizer) if algorithm.optimizer_check else None
+        if problem:
+            raise ValueError(problem)
         return self
 
     @property

@@ -99,7 +99,10 @@ def layout(scenario: Scenario, n_samples: int, n_train: int) -> Layout:
         schedule = make_schedule(t, scenario.n_layers, n_samples)
         coords = place(scenario.placement, mesh.rows, mesh.cols, scenario.n_layers)
         classes = shapes[-1].output_floats
-        placed = [Placed(coord, "layer", None, k, shape, main, layer_memory(schedule, k, shape, main, classes=classes))
+        lr = make_lr_schedule(t.schedule_config, t.learning_rate, n_train, n_samples)
+        own = [schedule.layer_optimizer(k, t.optimizer_config, lr) or main for k in range(1, len(shapes) + 1)]
+        placed = [Placed(coord, "layer", None, k, shape, own[k - 1],
+                         layer_memory(schedule, k, shape, own[k - 1], classes=classes))
                   for k, (coord, shape) in enumerate(zip(coords, shapes), start=1)]
         placed += [Placed(coord, "synthetic", None, k, shapes[k - 1], schedule.optimizer,
                           schedule.side_pe_memory(k, shapes[k - 1], classes))

@@ -80,6 +80,11 @@ class Schedule:
         outputs = self.window(layer) if self.keeps_output(layer) else 1
         return (inputs * shape.input_floats + outputs * shape.output_floats) * FLOAT_BYTES
 
+    def layer_optimizer(self, layer: int, config, lr_schedule):
+        """An optimizer of layer k's own (a Transform) from the scenario's optimizer section and
+        learning-rate schedule, or None: the scenario's optimizer (cp's spike compensation)."""
+        return None
+
     def stash_bytes(self, layer: int, shape) -> int:
         """SRAM bytes of the old weight versions layer k may keep: one stashed copy per sample in
         flight under the anchored rule, none otherwise."""
@@ -100,6 +105,11 @@ class Schedule:
 
     def timing_rules(self) -> TimingRules | None:
         """`may_forward` and `ends_group` as the compiled engine's two numbers, or None if they are not of that form."""
+        return None
+
+    def why_uncompiled(self) -> str | None:
+        """Why the compiled engine cannot run this schedule, where that is more particular than
+        having no `timing_rules` (a cp option the compiled engine lacks), or None."""
         return None
 
 

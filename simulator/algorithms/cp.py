@@ -2,6 +2,17 @@
 
 With `reverse_checkpoint` (Fig. 1d) some layers recompute their activations instead of
 keeping them: `reverse_checkpoint.py` defines when and with which weights.
+
+Kosson et al. 2021 ("Pipelined Backpropagation at Scale") correct the staleness of such a
+pipeline, whose layer k applies gradients D_k = 2(D-k) updates old (CP's staleness once the
+pipeline is full), in two ways, both options here:
+
+- `spike_compensation`: momentum's step becomes a v + b g, a = mu^D_k, b = (1 - mu^D_k) /
+  (1 - mu) (`optimizers.spike_compensation`): each late gradient takes at once the steps it
+  missed, so its total weight is what it would have been without delay.
+- `weight_prediction` (linear weight prediction, weight-difference form): the forward runs on
+  W + D_k (W - W_prev), the weights extrapolated D_k updates ahead along the last step, to
+  approach the weights its backward and update will meet (`prediction_program.py`).
 """
 
 from __future__ import annotations
@@ -11,9 +22,11 @@ from typing import Literal
 from pydantic import Field
 
 from ..layers import FLOAT_BYTES, param_bytes
+from ..optimizers import average, chain, learning_rate, spike_compensation
 from ..schema import Strict
 from .base import Schedule, TimingRules
 from .pipeline import LayerProgram
+from .prediction_program import PredictingProgram
 from .recompute_program import RecomputeProgram
 from .registry import PIPELINE, Algorithm
 from .reverse_checkpoint import ReverseCheckpoint, check
@@ -28,6 +41,12 @@ class CPOptions(Strict):
     reverse_checkpoint: ReverseCheckpoint | None = Field(
         default=None, description="cp: keep the inputs of some layers only and recompute the other activations "
                                   "before the backward (paper Fig. 1d); none: keep every activation")
+    spike_compensation: bool = Field(
+        default=False, description="cp: momentum steps a v + b g for gradients 2(D-k) updates stale (Kosson et al. "
+                                   "2021); needs optimizer momentum")
+    weight_prediction: bool = Field(
+        default=False, description="cp: the forward runs on W + 2(D-k) (W - W_prev), the weights predicted 2(D-k) "
+                                   "updates ahead (Kosson et al. 2021); needs the immediate delta rule")
 
 
 class ContinuousPropagation(Schedule):
@@ -101,7 +120,10 @@ class CheckpointedCP(ContinuousPropagation):
         return False
 
     def timing_rules(self):
-        return None  # the compiled engine has no recompute wave
+        return None
+
+    def why_uncompiled(self) -> str:
+        return "cp with training.reverse_checkpoint: the compiled engine has no recompute wave"
 
     def activation_bytes(self, layer: int, shape, inputs: int) -> int:
         """Inputs: up to `inputs` waiting for F or kept by a checkpoint, and above a checkpoint up to cap
@@ -129,21 +151,81 @@ class CheckpointedCP(ContinuousPropagation):
         return self.n_layers, sum(e - c for c, e in self.segments.items())
 
 
+class CorrectedCP(ContinuousPropagation):
+    """CP with Kosson et al.'s corrections: spike-compensated momentum and/or linear weight prediction,
+    each layer's for its delay D_k = 2(D-k)."""
+
+    def __init__(self, n_layers: int, n_samples: int, delta_rule: str, slack: int, spike: bool, predict: bool):
+        super().__init__(n_layers, n_samples, delta_rule, slack)
+        self.spike, self.predict = spike, predict
+
+    def delay(self, layer: int) -> int:
+        """D_k: how many updates old layer k's gradients are once the pipeline is full."""
+        return 2 * (self.n_layers - layer)
+
+    def layer_optimizer(self, layer: int, config, lr_schedule):
+        """Spike compensation: momentum's core replaced by its compensated form for this layer's delay."""
+        if not self.spike:
+            return None
+        return chain(average(), spike_compensation(config.mu, self.delay(layer)), learning_rate(lr_schedule),
+                     name=f"{config.name}+spike_compensation")
+
+    def predicts(self, layer: int) -> bool:
+        return self.predict and self.delay(layer) > 0
+
+    def stash_bytes(self, layer: int, shape) -> int:
+        """Weight prediction: the last step (W and b) and the predicted weights the forward reads."""
+        return super().stash_bytes(layer, shape) + (2 * param_bytes(shape) if self.predicts(layer) else 0)
+
+    def timing_rules(self):
+        return None
+
+    def why_uncompiled(self) -> str:
+        return ("cp with training.spike_compensation or weight_prediction: the compiled engine replays plain "
+                "optimizer steps on the current weights")
+
+
+def fits(options: CPOptions, n_layers: int) -> str | None:
+    """Why CP's options do not fit a network of `n_layers` layers or one another, or None."""
+    if options.weight_prediction and options.delta_rule == "anchored":
+        return ("training.weight_prediction predicts the weights the backward will meet, which the anchored delta "
+                "rule replaces by the forward's own: use delta_rule: immediate, or drop weight_prediction")
+    if (options.weight_prediction or options.spike_compensation) and options.reverse_checkpoint is not None:
+        return ("training.spike_compensation and weight_prediction correct plain CP; drop reverse_checkpoint to use "
+                "them")
+    return check(options, n_layers)
+
+
+def fits_optimizer(options: CPOptions, optimizer) -> str | None:
+    """Why the optimizer section does not fit CP's options, or None."""
+    if options.spike_compensation and optimizer.name != "momentum":
+        return (f"training.spike_compensation rescales heavy-ball momentum's steps, and the optimizer is "
+                f"{optimizer.name}: set training.optimizer: {{name: momentum, mu: 0.9}} (or training.momentum: 0.9), "
+                "or drop spike_compensation")
+    return None
+
+
 def schedule(o: CPOptions, n_layers: int, n_samples: int) -> ContinuousPropagation:
-    """CP's schedule from its options: plain, or with reverse checkpointing."""
-    if o.reverse_checkpoint is None:
-        return ContinuousPropagation(n_layers, n_samples, o.delta_rule, o.in_flight_slack)
-    return CheckpointedCP(n_layers, n_samples, o.delta_rule, o.in_flight_slack, o.reverse_checkpoint)
+    """CP's schedule from its options: plain, with reverse checkpointing, or with Kosson's corrections."""
+    if o.reverse_checkpoint is not None:
+        return CheckpointedCP(n_layers, n_samples, o.delta_rule, o.in_flight_slack, o.reverse_checkpoint)
+    if o.spike_compensation or o.weight_prediction:
+        return CorrectedCP(n_layers, n_samples, o.delta_rule, o.in_flight_slack, o.spike_compensation,
+                           o.weight_prediction)
+    return ContinuousPropagation(n_layers, n_samples, o.delta_rule, o.in_flight_slack)
 
 
 def program(*, scenario, **args) -> LayerProgram:
-    """A layer's program: the plain one, or, with reverse checkpointing, one that recomputes."""
-    if isinstance(args["schedule"], CheckpointedCP):
+    """A layer's program: the plain one, one that recomputes (reverse checkpointing), or one that predicts."""
+    schedule = args["schedule"]
+    if isinstance(schedule, CheckpointedCP):
         return RecomputeProgram(scenario=scenario, **args)
+    if isinstance(schedule, CorrectedCP) and schedule.predicts(args["k"]):
+        return PredictingProgram(scenario=scenario, **args)
     return LayerProgram(**args)
 
 
 ALGORITHM = Algorithm(
     name="cp", summary="continuous propagation: samples stream back to back, every layer updates per sample",
-    options=CPOptions, family=PIPELINE, schedule=schedule, layer_program=program,
-    check=check)
+    options=CPOptions, family=PIPELINE, schedule=schedule, layer_program=program, check=fits,
+    optimizer_check=fits_optimizer)

@@ -40,6 +40,7 @@ class Algorithm:
     exchange_bytes: Callable[[int, int], int] = field(default=no_exchange)  # (param bytes, workers) -> worker buffers
     layer_program: type | None = None  # pipeline family: a LayerProgram subclass (given the scenario), if not the plain one
     check: Callable | None = None  # (options, n_layers) -> why the options do not fit the network, or None
+    optimizer_check: Callable | None = None  # (options, optimizer section) -> why they do not fit together, or None
 
     @property
     def data_parallel(self) -> bool:

@@ -30,7 +30,7 @@ def unsupported(scenario, layout) -> str | None:
                 "mbgd and allreduce")
     schedule = layout.schedules[0]
     if any(s.timing_rules() is None for s in layout.schedules):
-        return f"algorithm {t.algorithm}'s schedule has no compiled form"
+        return schedule.why_uncompiled() or f"algorithm {t.algorithm}'s schedule has no compiled form"
     if tuple(schedule.priority) != DEFAULT_PRIORITY:
         return f"algorithm {t.algorithm} chooses ops in the order {''.join(schedule.priority)}, not UFB"
     return None

@@ -13,7 +13,7 @@ from .registry import (BYTES_PER_FLOAT, OPTIMIZER_NAMES, OPTIMIZERS, SCHEDULE_CO
                        SGDConfig, StepSchedule, facts, make_optimizer, make_schedule, named_section)
 from .schedules import Schedule, constant, cosine, half_life, step_decay, warmup
 from .transforms import (CG_METHODS, adadelta, adagrad, adam, average, conjugate_gradient, learning_rate, momentum,
-                         nesterov, rmsprop)
+                         nesterov, rmsprop, spike_compensation)
 
 __all__ = [
     "BYTES_PER_FLOAT",
@@ -60,6 +60,7 @@ __all__ = [
     "nesterov",
     "no_state",
     "rmsprop",
+    "spike_compensation",
     "state_arrays",
     "step",
     "step_decay",

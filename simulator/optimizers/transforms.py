@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 
 from wafersim_kernels import (adadelta_direction, adagrad_direction, adam_direction, cg_direction, dot, hestenes_stiefel_dots,
-                     momentum_accumulate, nesterov_direction, rmsprop_direction)
+                     momentum_accumulate, nesterov_direction, rmsprop_direction, spike_direction)
 
 from .base import Transform, UpdateInfo, no_state
 
@@ -87,6 +87,32 @@ def nesterov(mu: float) -> Transform:
         return directions, coef, state
 
     return Transform("nesterov", init, update, state_per_param=1, macs_per_param=2, linear=False)
+
+
+def spike_compensation(mu: float, delay: int) -> Transform:
+    """Heavy-ball momentum with spike compensation for gradients `delay` updates stale
+    (Kosson et al. 2021, "Pipelined Backpropagation at Scale"): v = mu v + g, and the
+    direction is a v + b g with a = mu^D and b = (1 - mu^D) / (1 - mu).
+
+    A gradient that arrives D updates late has missed the D steps momentum would already
+    have taken with it, 1 + mu + ... + mu^(D-1) = b of them: it takes them at once (the
+    spike, b g), and its share of v thereafter is scaled by a, so its total weight is
+    b + a / (1 - mu) = 1 / (1 - mu), as without delay. D = 0 is plain momentum. State 'v'
+    (1 float per parameter); 3 MACs per parameter (mu v + g, then a multiply and a fused
+    multiply-add). The direction is written into the gradient buffer.
+    """
+    a = mu ** delay
+    b = (1.0 - a) / (1.0 - mu)
+
+    def init(params):
+        return {"v": _zeros(params)}
+
+    def update(directions, coef, state, info):
+        for v, g in zip(state["v"], directions):
+            spike_direction(v, g, mu, a, b)
+        return directions, coef, state
+
+    return Transform("spike_compensation", init, update, state_per_param=1, macs_per_param=3, linear=False)
 
 
 def adagrad(eps: float) -> Transform:

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from wafersim_kernels import (adadelta_direction, adagrad_direction, adam_direction, cg_direction, dot, hestenes_stiefel_dots,
-                     nesterov_direction, rmsprop_direction)
+                     nesterov_direction, rmsprop_direction, spike_direction)
 from wafersim_kernels.reference_optimizers import (adadelta_direction_ref, adagrad_direction_ref, adam_direction_ref,
                                           cg_direction_ref, dot_ref, hestenes_stiefel_dots_ref, nesterov_direction_ref,
-                                          rmsprop_direction_ref)
+                                          rmsprop_direction_ref, spike_direction_ref)
 
 SHAPES = [(1,), (13,), (64,), (1, 1), (7, 13), (64, 128)]
 # A few float32 operations in a row, one of them a division that fastmath may turn into
@@ -39,6 +39,17 @@ def test_nesterov_direction(shape):
     expected = nesterov_direction_ref(b, g, 0.9)
     nesterov_direction(b, g, 0.9)
     _check([b, g], expected)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("delay", [0, 1, 4])
+def test_spike_direction(shape, delay):
+    v, g = _arrays(shape, 2)
+    a = 0.9 ** delay
+    b = (1 - a) / (1 - 0.9)
+    expected = spike_direction_ref(v, g, 0.9, a, b)
+    spike_direction(v, g, 0.9, a, b)
+    _check([v, g], expected)
 
 
 @pytest.mark.parametrize("shape", SHAPES)

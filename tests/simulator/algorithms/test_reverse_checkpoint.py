@@ -211,3 +211,20 @@ def test_only_cp_has_the_key(tmp_path):
                                                  reverse_checkpoint={"every": 1})))
     with pytest.raises(ConfigError, match="reverse_checkpoint"):
         load_scenario(path, [])
+
+
+@pytest.mark.parametrize("weights", ["stashed", "immediate"])
+def test_a_resumed_checkpointed_run_equals_the_uninterrupted_one(weights, tmp_path, monkeypatch):
+    """The recompute queues, kept inputs and weight copies are part of the run's checkpoint."""
+    from tests.simulator.test_checkpoint import _same, _stopped_after
+
+    from wafersim.runner import Checkpointing
+    from wafersim.session import CheckpointPolicy
+
+    s = scenario(4, 40, rule="anchored", every=2, weights=weights)
+    whole = run(s, progress=False)
+    _stopped_after(2, monkeypatch)
+    policy = CheckpointPolicy(samples=10)
+    assert run(s, progress=False, checkpoint=Checkpointing(tmp_path, policy)).status == "interrupted"
+    monkeypatch.undo()
+    _same(run(s, progress=False, checkpoint=Checkpointing(tmp_path, policy, resume=True)), whole)
