@@ -7,6 +7,9 @@ updates once per sample, in sample order. Its backward reads the weights its for
 the weights after s updates (immediate). PipeDream's delays are K-k, CP's 2(D-k). Computes
 in the arrays' dtype (float32), as the other reference loops.
 
+`pipemare_reference` is PipeMare's rule, PipeDream's delays without stashing, with its
+learning-rate rescheduling and discrepancy correction.
+
 `corrected_reference` is CP's step model under heavy-ball momentum with Kosson et al.'s
 spike compensation and linear weight prediction.
 
@@ -156,6 +159,41 @@ def corrected_reference(weights, biases, X, y, order, lr, act, mu, delays, spike
                 vel += g
                 stepped.append(p - f32(lr) * (f32(a) * vel + f32(c) * g))
             history[k].append(tuple(stepped))
+            if k > 0:
+                dz = delta * _derivative_ref(outputs[k - 1], act)
+    return [h[-1][0] for h in history], [h[-1][1] for h in history], losses
+
+
+def pipemare_reference(weights, biases, X, y, order, lr, act, rescheduling, correction, decay):
+    """PipeMare's update rule on the step model of uniform ops (plain SGD). Stage k (1..K, 0-based
+    here) forwards sample s on its weights after max(0, s - (K-k)) updates and back-propagates on
+    its current ones, with `correction` (T2, not on the first or top stage) W - (K-k) delta instead,
+    delta <- decay delta + (1 - decay) (W_new - W_old) after each update; with `rescheduling` T
+    (T1) its step is lr tau^-p, tau = max(K-k, 1), p = 1 - min(s / T, 1). Returns (weights, biases, losses)."""
+    history = [[(np.array(W, copy=True), np.array(b, copy=True))] for W, b in zip(weights, biases)]
+    deltas = [np.zeros_like(W) for W in weights]
+    D = len(weights)
+    f32 = np.float32
+    losses = np.full(len(order), np.nan)
+    for s, row in enumerate(order):
+        x, inputs, outputs = X[row], [], []
+        for k in range(D):
+            W, b = history[k][max(0, s - (D - 1 - k))]
+            inputs.append(x)
+            z = W @ x + b
+            x = z if k == D - 1 else _activate_ref(z, act)
+            outputs.append(x)
+        losses[s], dz = softmax_cross_entropy_ref(z, int(y[row]))
+        for k in range(D - 1, -1, -1):
+            W_now, b_now = history[k][s]
+            tau = D - 1 - k
+            W_read = W_now - f32(tau) * deltas[k] if correction and 0 < k < D - 1 else W_now
+            delta = W_read.T @ dz
+            p = 1.0 - min(s / rescheduling, 1.0) if rescheduling else 0.0
+            rate = f32(lr * float(max(tau, 1)) ** -p)
+            W_new, b_new = W_now - rate * np.outer(dz, inputs[k]), b_now - rate * dz
+            deltas[k] = f32(decay) * deltas[k] + f32(1.0 - decay) * (W_new - W_now)
+            history[k].append((W_new, b_new))
             if k > 0:
                 dz = delta * _derivative_ref(outputs[k - 1], act)
     return [h[-1][0] for h in history], [h[-1][1] for h in history], losses

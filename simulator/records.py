@@ -34,6 +34,7 @@ OP_KINDS = (
     OpKind(5, "G", "synthetic gradient (G)", "#e377c2", "synthetic", True),
     OpKind(6, "T", "train synthetic module (T)", "#17becf", "synthetic", True),
     OpKind(7, "C", "recompute (C)", "#bcbd22", "recompute", True),
+    OpKind(8, "W", "weight gradient (W)", "#d62728", "backward", True),  # zb-h1's split backward
 )
 
 

@@ -18,7 +18,7 @@ SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 
 @pytest.mark.parametrize("name", ["quickstart", "cp-anchored", "cp-checkpoint", "cp-momentum", "cp-spike", "cp-predict",
                                   "cp-spike-predict", "mbgd", "sgd", "dni", "cdni", "gpipe", "1f1b", "pipedream",
-                                  "pipedream-vsync", "pipedream-2bw"])
+                                  "pipedream-vsync", "pipedream-2bw", "pipemare", "zb-h1"])
 def test_digits_scenarios_validate(name):
     scenario = load_scenario(SCENARIOS / f"{name}.yaml")
     prepared = prepare(scenario, name)
@@ -41,7 +41,8 @@ def test_data_parallel_scenarios_validate_and_fit(name):
 def test_the_three_families_share_network_data_and_hardware():
     """CP, MBGD/SGD and the data-parallel family run on equal silicon: same chip, network and data."""
     names = ["quickstart", "mbgd", "sgd", "cp-anchored", "cp-checkpoint", "cp-momentum", "cp-spike", "cp-predict",
-             "cp-spike-predict", "dni", "cdni", "gpipe", "1f1b", "pipedream", "pipedream-vsync", "pipedream-2bw"]
+             "cp-spike-predict", "dni", "cdni", "gpipe", "1f1b", "pipedream", "pipedream-vsync", "pipedream-2bw",
+             "pipemare", "zb-h1"]
     names += DATA_PARALLEL
     loaded = [load_scenario(SCENARIOS / f"{n}.yaml") for n in names]
     for other in loaded[1:]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import allreduce, asgd, cp, dni, downpour, gpipe, hogwild, mbgd, pipedream, sgd
+from . import allreduce, asgd, cp, dni, downpour, gpipe, hogwild, mbgd, pipedream, pipemare, sgd, zerobubble
 from .base import Schedule
 from .cp import ContinuousPropagation
 from .mbgd import MinibatchGD
@@ -12,7 +12,8 @@ from .sgd import SGD
 # Adding an algorithm: its module (options, schedule or worker program, ALGORITHM) and one entry here.
 ALGORITHMS = registry(sgd.ALGORITHM, cp.ALGORITHM, mbgd.ALGORITHM, asgd.ALGORITHM, downpour.ALGORITHM,
                       hogwild.ALGORITHM, allreduce.ALGORITHM, dni.ALGORITHM, gpipe.GPIPE, gpipe.ONE_F_ONE_B,
-                      pipedream.ALGORITHM, pipedream.TWO_BW)
+                      pipedream.ALGORITHM, pipedream.TWO_BW, pipemare.ALGORITHM,
+                      zerobubble.ALGORITHM)
 
 
 def make_schedule(training, n_layers: int, n_samples: int) -> Schedule:

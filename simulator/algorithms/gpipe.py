@@ -30,7 +30,7 @@ from .registry import PIPELINE, Algorithm
 class MicroBatched(Strict):
     """Algorithms that cut a mini-batch into micro-batches of one sample."""
 
-    micro_batches: int = Field(default=4, ge=1, description="gpipe, 1f1b, pipedream-2bw: micro-batches (of one "
+    micro_batches: int = Field(default=4, ge=1, description="gpipe, 1f1b, pipedream-2bw, zb-h1: micro-batches (of one "
                                                              "sample each) per mini-batch, M")
 
 

@@ -64,6 +64,15 @@ class DenseShape:
         return self.n_out + (0 if self.first else self.n_in * self.n_out) + (
             self.n_in * self.n_out if builds_gradient else 0)
 
+    def input_gradient_macs(self) -> int:
+        """The B of a split backward (zb-h1): dz = delta * phi'(h) and W^T @ dz, without the gradient."""
+        return self.n_out + (0 if self.first else self.n_in * self.n_out)
+
+    def weight_gradient_macs(self, builds_gradient: bool) -> int:
+        """Its W: the outer product dz x^T into the gradient buffer, or nothing if the update streams
+        it; so B + W is `backward_macs`."""
+        return self.n_in * self.n_out if builds_gradient else 0
+
     @property
     def stash_bytes(self) -> int:
         """One stashed weight version for the anchored delta rule: W (the backward's W^T);
@@ -181,6 +190,35 @@ class Dense:
             delta = _empty(shape.n_in, _F32)
             delta_to_input(self.W if weights is None else weights, dz, delta)
         return delta
+
+    def backward_input(self, x: np.ndarray, out: np.ndarray, e: np.ndarray | None,
+                       weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """The B of a split backward (zb-h1): `backward` without the gradient, returning (dz, dL/dx).
+        dz is a fresh array (it waits for its W while later samples run their B); the kernels and
+        their inputs are `backward`'s, so dz and dL/dx are bitwise its."""
+        shape = self.shape
+        delta = None
+        if shape.top:
+            dz = out
+        else:
+            dz = _empty(shape.n_out, _F32)
+            if shape.first:
+                activation_backward(out, e, dz, self.act)
+            else:
+                delta = _empty(shape.n_in, _F32)
+                dense_backward(self.W if weights is None else weights, out, e, dz, delta, self.act)
+        if shape.top and not shape.first:
+            delta = _empty(shape.n_in, _F32)
+            delta_to_input(self.W if weights is None else weights, dz, delta)
+        return dz, delta
+
+    def backward_weight(self, x: np.ndarray, dz: np.ndarray) -> None:
+        """Its W: keep the gradient dz x^T of one sample as `backward` does (summed into the buffer,
+        or its factors kept to stream); run in sample order, the buffer sums as `backward`'s do."""
+        if self.streams:
+            self.factors = (dz, x)
+        else:
+            accumulate_gradient(self.grad_W, self.grad_b, dz, x)
 
     def stash(self) -> np.ndarray:
         """A copy of the weights the backward reads, kept for samples still in flight (anchored rule)."""

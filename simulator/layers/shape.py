@@ -28,6 +28,10 @@ class LayerShape(Protocol):
 
     def backward_macs(self, builds_gradient: bool) -> int: ...
 
+    def input_gradient_macs(self) -> int: ...  # a split backward's B (zb-h1)
+
+    def weight_gradient_macs(self, builds_gradient: bool) -> int: ...  # its W: B + W = backward_macs
+
     @property
     def stash_bytes(self) -> int: ...
 

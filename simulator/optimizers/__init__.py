@@ -12,8 +12,8 @@ from .registry import (BYTES_PER_FLOAT, OPTIMIZER_NAMES, OPTIMIZERS, SCHEDULE_CO
                        MomentumConfig, NesterovConfig, OptimizerConfig, OptimizerKind, RMSPropConfig, ScheduleConfig,
                        SGDConfig, StepSchedule, facts, make_optimizer, make_schedule, named_section)
 from .schedules import Schedule, constant, cosine, half_life, step_decay, warmup
-from .transforms import (CG_METHODS, adadelta, adagrad, adam, average, conjugate_gradient, learning_rate, momentum,
-                         nesterov, rmsprop, spike_compensation)
+from .transforms import (CG_METHODS, adadelta, adagrad, adam, average, conjugate_gradient, delay_rescheduling,
+                         learning_rate, momentum, nesterov, rmsprop, spike_compensation)
 
 __all__ = [
     "BYTES_PER_FLOAT",
@@ -50,6 +50,7 @@ __all__ = [
     "conjugate_gradient",
     "constant",
     "cosine",
+    "delay_rescheduling",
     "facts",
     "half_life",
     "learning_rate",

@@ -143,10 +143,11 @@ def named_section(value: Any) -> Any:
     return {"name": value} if isinstance(value, str) else value
 
 
-def make_optimizer(config: Any, schedule: Schedule) -> Transform:
-    """The full chain of an optimizer section: average(), its core transforms, learning_rate(schedule)."""
+def make_optimizer(config: Any, schedule: Schedule, scaling: tuple[Transform, ...] = ()) -> Transform:
+    """The full chain of an optimizer section: average(), its core transforms, `scaling` (transforms
+    of the coefficient alone, such as PipeMare's rescheduling), learning_rate(schedule)."""
     kind = OPTIMIZERS[config.name]
-    return chain(average(), *kind.core(config), learning_rate(schedule), name=config.name)
+    return chain(average(), *kind.core(config), *scaling, learning_rate(schedule), name=config.name)
 
 
 def facts(name: str, config: Any = None) -> tuple[int, int]:

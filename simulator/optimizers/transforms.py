@@ -115,6 +115,24 @@ def spike_compensation(mu: float, delay: int) -> Transform:
     return Transform("spike_compensation", init, update, state_per_param=1, macs_per_param=3, linear=False)
 
 
+def delay_rescheduling(delay: int, samples: int) -> Transform:
+    """PipeMare's learning-rate rescheduling (Yang et al. 2021, technique T1): the step of a
+    stage whose gradients are `delay` updates stale is scaled by tau^-p, tau = max(delay, 1),
+    p = 1 - min(t / samples, 1) after t samples: lr / tau at the start, annealed to lr over
+    `samples` (0: no rescheduling). The form follows the public re-implementation in
+    PluralisResearch/AsyncPP (sync_main.py, "PipeMare type LR correction").
+
+    No state, no MACs (a scalar), linear: it goes before `learning_rate`.
+    """
+    tau = float(max(delay, 1))
+
+    def update(directions, coef, state, info):
+        p = 1.0 - min(info.samples / samples, 1.0) if samples else 0.0
+        return directions, coef * tau ** -p, state
+
+    return Transform("delay_rescheduling", no_state, update, state_per_param=0, macs_per_param=0, linear=True)
+
+
 def adagrad(eps: float) -> Transform:
     """Adagrad (Duchi et al. 2011): s = s + g^2, and the direction is g / (sqrt(s) + eps).
 
