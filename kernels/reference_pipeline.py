@@ -29,28 +29,25 @@ from wafersim_kernels.dense import (activation_backward, delta_to_input, dense_b
 from wafersim_kernels.reference import _activate_ref, _derivative_ref, _sample_gradients, softmax_cross_entropy_ref
 
 
+def _forward(x, label: int, D: int, act, read):
+    """One sample's forward through D layers, layer k on the weights read(k) gives:
+    (weights used, inputs, outputs, loss, dL/dz of the top)."""
+    used, inputs, outputs = [], [], []
+    for k in range(D):
+        W, b = read(k)
+        used.append(W)
+        inputs.append(x)
+        z = W @ x + b
+        x = z if k == D - 1 else _activate_ref(z, act)
+        outputs.append(x)
+    loss, dz = softmax_cross_entropy_ref(z, label)
+    return used, inputs, outputs, loss, dz
+
+
 def stale_reference(weights, biases, X, y, order, lr, act, delays, anchored):
-    """Returns (weights, biases, losses); `delays[k]` is layer k+1's staleness in updates once the pipeline is full."""
-    history = [[(np.array(W, copy=True), np.array(b, copy=True))] for W, b in zip(weights, biases)]
-    D = len(weights)
-    losses = np.full(len(order), np.nan)
-    for s, row in enumerate(order):
-        x, used, inputs, outputs = X[row], [], [], []
-        for k in range(D):
-            W, b = history[k][max(0, s - delays[k])]
-            used.append(W)
-            inputs.append(x)
-            z = W @ x + b
-            x = z if k == D - 1 else _activate_ref(z, act)
-            outputs.append(x)
-        losses[s], dz = softmax_cross_entropy_ref(z, int(y[row]))
-        for k in range(D - 1, -1, -1):
-            W_now, b_now = history[k][s]
-            delta = (used[k] if anchored else W_now).T @ dz
-            history[k].append((W_now - lr * np.outer(dz, inputs[k]), b_now - lr * dz))
-            if k > 0:
-                dz = delta * _derivative_ref(outputs[k - 1], act)
-    return [h[-1][0] for h in history], [h[-1][1] for h in history], losses
+    """Returns (weights, biases, losses); `delays[k]` is layer k+1's staleness in updates once the pipeline
+    is full. Plain SGD: `corrected_reference` without momentum or corrections."""
+    return corrected_reference(weights, biases, X, y, order, lr, act, 0.0, delays, False, False, anchored)
 
 
 def two_bw_reference(weights, biases, X, y, order, micro_batches, lr, act):
@@ -134,19 +131,15 @@ def corrected_reference(weights, biases, X, y, order, lr, act, mu, delays, spike
     f32 = np.float32
     losses = np.full(len(order), np.nan)
     for s, row in enumerate(order):
-        x, used, inputs, outputs = X[row], [], [], []
-        for k in range(D):
+        def read(k):
             v = max(0, s - delays[k])
             W, b = history[k][v]
             if predict and delays[k] > 0 and v > 0:
                 W_prev, b_prev = history[k][v - 1]
                 W, b = W + f32(delays[k]) * (W - W_prev), b + f32(delays[k]) * (b - b_prev)
-            used.append(W)
-            inputs.append(x)
-            z = W @ x + b
-            x = z if k == D - 1 else _activate_ref(z, act)
-            outputs.append(x)
-        losses[s], dz = softmax_cross_entropy_ref(z, int(y[row]))
+            return W, b
+
+        used, inputs, outputs, losses[s], dz = _forward(X[row], int(y[row]), D, act, read)
         for k in range(D - 1, -1, -1):
             W_now, b_now = history[k][s]
             delta = (used[k] if anchored else W_now).T @ dz
@@ -176,14 +169,8 @@ def pipemare_reference(weights, biases, X, y, order, lr, act, rescheduling, corr
     f32 = np.float32
     losses = np.full(len(order), np.nan)
     for s, row in enumerate(order):
-        x, inputs, outputs = X[row], [], []
-        for k in range(D):
-            W, b = history[k][max(0, s - (D - 1 - k))]
-            inputs.append(x)
-            z = W @ x + b
-            x = z if k == D - 1 else _activate_ref(z, act)
-            outputs.append(x)
-        losses[s], dz = softmax_cross_entropy_ref(z, int(y[row]))
+        _, inputs, outputs, losses[s], dz = _forward(X[row], int(y[row]), D, act,
+                                                     lambda k: history[k][max(0, s - (D - 1 - k))])
         for k in range(D - 1, -1, -1):
             W_now, b_now = history[k][s]
             tau = D - 1 - k

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import copy
+import json
 import threading
+
+import numpy as np
+from hypothesis import strategies as st
 
 from wafersim.config import Scenario
 
@@ -108,8 +112,6 @@ def with_engine(data: dict, engine: str) -> dict:
 def assert_same_run(a, b) -> None:
     """Two RunResults are bitwise identical: status, message, curve, weights, op and message
     tables, and metrics apart from the `engine` entry and the scenario (which names the engine)."""
-    import numpy as np
-
     assert (a.status, a.message) == (b.status, b.message)
     assert np.array_equal(np.array(a.curve, dtype=float), np.array(b.curve, dtype=float), equal_nan=True)
     for mine, theirs in ((a.weights, b.weights), (a.ops, b.ops), (a.messages, b.messages)):
@@ -166,3 +168,60 @@ def reference_inputs(s: Scenario):
                         n_classes=m.layers[-1], samples=s.dataset.samples)
     W0, b0 = init_params(m, t.seed)
     return W0, b0, data, sample_order(len(data.y_train), t.samples, t.seed)
+
+
+def assert_same_result(a, b) -> None:
+    """Equal in every part (NaN equal to NaN, as in timing-only curves: compared by their text), apart
+    from the engine entry: a pipelined run without checkpoints runs on the compiled engine, a
+    checkpointed one on the event engine, and they must agree."""
+    assert a.status == b.status and repr(a.curve) == repr(b.curve)
+
+    def metrics(m):
+        return json.dumps({k: v for k, v in m.items() if k != "engine"}, sort_keys=True)
+
+    assert metrics(a.metrics) == metrics(b.metrics)
+    for part in ("weights", "ops", "messages"):
+        x, y = getattr(a, part), getattr(b, part)
+        assert list(x) == list(y)
+        for key in x:
+            np.testing.assert_array_equal(x[key], y[key], err_msg=f"{part} {key}")
+
+
+def stop_after_checkpoints(n_checkpoints: int, monkeypatch) -> list:
+    """Make the run stop (as on Ctrl-C) right after its n-th checkpoint is saved."""
+    from wafersim import checkpoint
+
+    real_save, saved = checkpoint.save, []
+
+    def save(*args, **kwargs):
+        real_save(*args, **kwargs)
+        saved.append(args[3])
+        if len(saved) == n_checkpoints:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint, "save", save)
+    return saved
+
+
+def assert_resumes_seamlessly(s: Scenario, tmp_path, monkeypatch) -> None:
+    """A run of `s` checkpointed every 10 samples, stopped after its second checkpoint and resumed,
+    ends exactly as the run never stopped."""
+    from wafersim.runner import Checkpointing, run
+    from wafersim.session import CheckpointPolicy
+
+    whole = run(s, progress=False)
+    stop_after_checkpoints(2, monkeypatch)
+    policy = CheckpointPolicy(samples=10)
+    assert run(s, progress=False, checkpoint=Checkpointing(tmp_path, policy)).status == "interrupted"
+    monkeypatch.undo()
+    assert_same_result(run(s, progress=False, checkpoint=Checkpointing(tmp_path, policy, resume=True)), whole)
+
+
+@st.composite
+def random_hardware(draw) -> dict:
+    """Hardware with random op and link costs (the uniform hardware's mesh and SRAM): any timing a run may meet."""
+    hw = copy.deepcopy(UNIFORM_HARDWARE)
+    hw["pe"].update(macs_per_cycle=draw(st.integers(1, 64)), op_overhead_cycles=draw(st.integers(0, 5)))
+    hw["noc"].update(hop_latency_cycles=draw(st.integers(0, 5)), link_bytes_per_cycle=draw(st.integers(1, 64)),
+                     contention=draw(st.booleans()))
+    return hw

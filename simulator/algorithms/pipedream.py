@@ -42,6 +42,7 @@ from .base import Schedule
 from .gpipe import MicroBatched
 from .pipeline import LayerProgram
 from .registry import PIPELINE, Algorithm
+from .stash import weights_of
 
 TAG_BYTES = 4  # a weight version, as a 32-bit integer beside the activation
 
@@ -122,13 +123,8 @@ class VerticalSyncProgram(LayerProgram):
         """Run op() on the weights of `version`: the current ones, or a kept copy."""
         if version == self.version or not (self.keeps and self.arithmetic):
             return op()
-        layer = self.layer
-        current = layer.W, layer.b
-        layer.W, layer.b = self.copies[version]
-        try:
+        with weights_of(self.layer, *self.copies[version]):
             return op()
-        finally:
-            layer.W, layer.b = current
 
     def forward(self) -> Op:
         sample = self.inputs[0][0]
@@ -237,13 +233,8 @@ class TwoBufferProgram(LayerProgram):
         if version == self.version or not self.arithmetic:
             return op()
         assert version == self.version - 1, "2BW reads the current or the previous version only"
-        layer = self.layer
-        current = layer.W, layer.b
-        layer.W, layer.b = self.shadow
-        try:
+        with weights_of(self.layer, *self.shadow):
             return op()
-        finally:
-            layer.W, layer.b = current
 
     def forward(self) -> Op:
         sample = self.inputs[0][0]

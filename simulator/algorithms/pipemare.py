@@ -31,6 +31,7 @@ from ..schema import Strict
 from .pipedream import PipeDream
 from .pipeline import LayerProgram, op_macs
 from .registry import PIPELINE, Algorithm
+from .stash import weights_of
 
 
 class PipeMareOptions(Strict):
@@ -97,13 +98,8 @@ class CorrectingProgram(LayerProgram):
     def backward(self) -> Op:
         if not self.arithmetic:
             return super().backward()
-        layer = self.layer
-        current = layer.W
-        layer.W = current - self.horizon * self.delta
-        try:
+        with weights_of(self.layer, self.layer.W - self.horizon * self.delta):
             return super().backward()
-        finally:
-            layer.W = current
 
     def update(self) -> Op:
         before = self.layer.W.copy() if self.arithmetic else None

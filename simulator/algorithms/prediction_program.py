@@ -16,6 +16,7 @@ import numpy as np
 from ..layers import param_bytes
 from ..records import Op
 from .pipeline import LayerProgram, op_macs
+from .stash import weights_of
 
 
 class PredictingProgram(LayerProgram):
@@ -34,14 +35,9 @@ class PredictingProgram(LayerProgram):
     def forward(self) -> Op:
         if self.step is None:
             return super().forward()
-        layer = self.layer
-        current = layer.W, layer.b
-        dW, db = self.step
-        layer.W, layer.b = current[0] + self.horizon * dW, current[1] + self.horizon * db
-        try:
+        layer, (dW, db) = self.layer, self.step
+        with weights_of(layer, layer.W + self.horizon * dW, layer.b + self.horizon * db):
             return super().forward()
-        finally:
-            layer.W, layer.b = current
 
     def update(self) -> Op:
         if self.version == 0:

@@ -15,7 +15,7 @@ from collections import deque
 from ..memory import layer_memory
 from ..records import Op, new_record
 from .pipeline import LayerProgram, _nothing
-from .stash import WeightStash
+from .stash import WeightStash, weights_of
 
 
 class RecomputeProgram(LayerProgram):
@@ -151,13 +151,8 @@ class RecomputeProgram(LayerProgram):
         """Run op() on a kept weight version ((W, b), or W alone), or on the current weights (copy None)."""
         if copy is None:
             return op()
-        layer = self.layer
-        current = layer.W, layer.b
-        layer.W, layer.b = copy if isinstance(copy, tuple) else (copy, layer.b)
-        try:
+        with weights_of(self.layer, *(copy if isinstance(copy, tuple) else (copy,))):
             return op()
-        finally:
-            layer.W, layer.b = current
 
     def _release(self, version: int) -> None:
         if self.copies.release(version):

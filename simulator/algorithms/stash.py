@@ -1,7 +1,8 @@
-"""Weight stashing for the anchored delta rule: old weight versions kept while samples in flight still need them."""
+"""Weight stashing: old weight versions kept while samples in flight still need them, and running an op on one."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -39,3 +40,17 @@ class WeightStash:
             del self.copies[version]
             return True
         return False
+
+
+@contextmanager
+def weights_of(layer, W, b=None):
+    """Run the block with `layer`'s weights (and bias, if given) replaced by W (and b): an old version
+    or a predicted one, for one op's arithmetic; the layer's own arrays are put back after."""
+    current = layer.W, layer.b
+    layer.W = W
+    if b is not None:
+        layer.b = b
+    try:
+        yield
+    finally:
+        layer.W, layer.b = current

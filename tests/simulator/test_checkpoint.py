@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
-from tests.builders import make, scenario_dict
+from tests.builders import assert_same_result, make, scenario_dict, stop_after_checkpoints
 
 from wafersim import checkpoint, runner
 from wafersim.checkpoint import CheckpointError
@@ -32,54 +31,23 @@ def _scenario(**training):
     return make(scenario_dict(layers=(8, 8, 8, 4), samples=40, eval_every=8, **training))
 
 
-def _same(a, b):
-    """Equal in every part (NaN equal to NaN, as in timing-only curves: compared by their text), apart
-    from the engine entry: a pipelined run without checkpoints runs on the compiled engine, a
-    checkpointed one on the event engine, and they must agree."""
-    assert a.status == b.status and repr(a.curve) == repr(b.curve)
-
-    def metrics(m):
-        return json.dumps({k: v for k, v in m.items() if k != "engine"}, sort_keys=True)
-
-    assert metrics(a.metrics) == metrics(b.metrics)
-    for part in ("weights", "ops", "messages"):
-        x, y = getattr(a, part), getattr(b, part)
-        assert list(x) == list(y)
-        for key in x:
-            np.testing.assert_array_equal(x[key], y[key], err_msg=f"{part} {key}")
-
-
-def _stopped_after(n_checkpoints: int, monkeypatch):
-    """Make the run stop (as on Ctrl-C) right after its n-th checkpoint is saved."""
-    real_save, saved = checkpoint.save, []
-
-    def save(*args, **kwargs):
-        real_save(*args, **kwargs)
-        saved.append(args[3])
-        if len(saved) == n_checkpoints:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(checkpoint, "save", save)
-    return saved
-
-
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("timing_only", [False, True])
 def test_resumed_run_equals_the_uninterrupted_one(case, timing_only, tmp_path, monkeypatch):
     scenario = _scenario(**CASES[case]).model_copy(update={"timing_only": timing_only})
     whole = runner.run(scenario, progress=False)
-    saved = _stopped_after(2, monkeypatch)
+    saved = stop_after_checkpoints(2, monkeypatch)
     policy = CheckpointPolicy(samples=10)
     stopped = runner.run(scenario, progress=False, checkpoint=Checkpointing(tmp_path, policy))
     assert stopped.status == "interrupted" and len(saved) == 2
     assert checkpoint.header(tmp_path)["samples_trained"] == saved[-1] < 40
     monkeypatch.undo()
     resumed = runner.run(scenario, progress=False, checkpoint=Checkpointing(tmp_path, policy, resume=True))
-    _same(resumed, whole)
+    assert_same_result(resumed, whole)
 
 
 def test_a_checkpoint_is_refused_for_another_scenario(tmp_path, monkeypatch):
-    _stopped_after(1, monkeypatch)
+    stop_after_checkpoints(1, monkeypatch)
     runner.run(_scenario(), progress=False, checkpoint=Checkpointing(tmp_path, CheckpointPolicy(samples=10)))
     monkeypatch.undo()
     other = _scenario(learning_rate=0.01)
@@ -93,7 +61,7 @@ def test_no_checkpoint_no_resume(tmp_path):
 
 
 def test_a_damaged_checkpoint_is_refused(tmp_path, monkeypatch):
-    _stopped_after(1, monkeypatch)
+    stop_after_checkpoints(1, monkeypatch)
     scenario = _scenario()
     runner.run(scenario, progress=False, checkpoint=Checkpointing(tmp_path, CheckpointPolicy(samples=10)))
     (tmp_path / checkpoint.STATE).write_bytes(b"not a pickle")
@@ -103,7 +71,7 @@ def test_a_damaged_checkpoint_is_refused(tmp_path, monkeypatch):
 
 def test_checkpoints_do_not_change_the_result(tmp_path):
     scenario = _scenario()
-    _same(runner.run(scenario, progress=False,
+    assert_same_result(runner.run(scenario, progress=False,
                      checkpoint=Checkpointing(tmp_path, CheckpointPolicy(samples=5))), runner.run(scenario, progress=False))
 
 
@@ -123,7 +91,7 @@ def test_the_command_line_resumes_into_the_same_folder_byte_for_byte(tmp_path, m
     assert main(["run", str(path), "--out", str(whole), "--no-progress", "--checkpoint-every", "10"]) == 0
     assert not checkpoint.folder_of(whole).exists()  # a finished run leaves no checkpoint
 
-    _stopped_after(1, monkeypatch)
+    stop_after_checkpoints(1, monkeypatch)
     assert main(["run", str(path), "--out", str(out), "--no-progress", "--checkpoint-every", "10"]) == EXIT_INTERRUPTED
     assert f"--out {out} --resume" in capsys.readouterr().err
     monkeypatch.undo()
@@ -169,7 +137,7 @@ def test_a_run_killed_hard_resumes_from_its_last_checkpoint(tmp_path):
 
 
 def test_a_checkpoint_of_another_version_is_refused(tmp_path, monkeypatch):
-    _stopped_after(1, monkeypatch)
+    stop_after_checkpoints(1, monkeypatch)
     scenario = _scenario()
     runner.run(scenario, progress=False, checkpoint=Checkpointing(tmp_path, CheckpointPolicy(samples=10)))
     head = json.loads((tmp_path / checkpoint.HEADER).read_text())

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 import yaml
-from tests.builders import UNIFORM_HARDWARE, make, reference_inputs, scenario_dict
+from tests.builders import UNIFORM_HARDWARE, assert_resumes_seamlessly, make, reference_inputs, scenario_dict
 
 from wafersim.config import ConfigError, load_scenario
 from wafersim.runner import run
@@ -136,15 +136,5 @@ def test_the_corrections_are_keys_of_cp_alone(tmp_path):
 
 def test_a_resumed_corrected_run_equals_the_uninterrupted_one(tmp_path, monkeypatch):
     """The last steps, the compensated velocities and the predictions in flight are part of the checkpoint."""
-    from tests.simulator.test_checkpoint import _same, _stopped_after
-
-    from wafersim.runner import Checkpointing
-    from wafersim.session import CheckpointPolicy
-
     s = scenario(3, samples=40, spike_compensation=True, weight_prediction=True)
-    whole = run(s, progress=False)
-    _stopped_after(2, monkeypatch)
-    policy = CheckpointPolicy(samples=10)
-    assert run(s, progress=False, checkpoint=Checkpointing(tmp_path, policy)).status == "interrupted"
-    monkeypatch.undo()
-    _same(run(s, progress=False, checkpoint=Checkpointing(tmp_path, policy, resume=True)), whole)
+    assert_resumes_seamlessly(s, tmp_path, monkeypatch)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.builders import UNIFORM_HARDWARE, make, reference_inputs, scenario_dict
+from tests.builders import UNIFORM_HARDWARE, make, random_hardware, reference_inputs, scenario_dict
 
 from wafersim.runner import run
 from wafersim_kernels.reference import cp_reference
@@ -174,15 +174,6 @@ def test_rematerialization_trades_a_forward_per_backward_for_the_outputs_memory(
         assert r["sram_bound_bytes"] == p["sram_bound_bytes"] - saved
         assert r["peak_sram_bytes"] <= r["sram_bound_bytes"]
     assert remat.metrics["total_cycles"] > plain.metrics["total_cycles"]
-
-
-@st.composite
-def random_hardware(draw) -> dict:
-    hw = copy.deepcopy(UNIFORM_HARDWARE)
-    hw["pe"].update(macs_per_cycle=draw(st.integers(1, 64)), op_overhead_cycles=draw(st.integers(0, 5)))
-    hw["noc"].update(hop_latency_cycles=draw(st.integers(0, 5)), link_bytes_per_cycle=draw(st.integers(1, 64)),
-                     contention=draw(st.booleans()))
-    return hw
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -9,7 +9,8 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.builders import UNIFORM_HARDWARE, make, reference_inputs, scenario_dict
+from tests.builders import (UNIFORM_HARDWARE, assert_resumes_seamlessly, make, random_hardware, reference_inputs,
+                            scenario_dict)
 
 from wafersim.config import ConfigError, load_scenario
 from wafersim.records import KINDS
@@ -164,10 +165,7 @@ def test_stashed_recompute_keeps_weight_versions_the_plain_rule_does_not():
 
 @st.composite
 def random_case(draw):
-    hw = copy.deepcopy(UNIFORM_HARDWARE)
-    hw["pe"].update(macs_per_cycle=draw(st.integers(1, 64)), op_overhead_cycles=draw(st.integers(0, 5)))
-    hw["noc"].update(hop_latency_cycles=draw(st.integers(0, 5)), link_bytes_per_cycle=draw(st.integers(1, 64)),
-                     contention=draw(st.booleans()))
+    hw = draw(random_hardware())
     K = draw(st.integers(1, 5))
     widths = [draw(st.integers(2, 9)) for _ in range(K)] + [3]
     return hw, widths, draw(st.integers(1, 4)), draw(st.sampled_from(["stashed", "immediate"])), \
@@ -216,15 +214,5 @@ def test_only_cp_has_the_key(tmp_path):
 @pytest.mark.parametrize("weights", ["stashed", "immediate"])
 def test_a_resumed_checkpointed_run_equals_the_uninterrupted_one(weights, tmp_path, monkeypatch):
     """The recompute queues, kept inputs and weight copies are part of the run's checkpoint."""
-    from tests.simulator.test_checkpoint import _same, _stopped_after
-
-    from wafersim.runner import Checkpointing
-    from wafersim.session import CheckpointPolicy
-
     s = scenario(4, 40, rule="anchored", every=2, weights=weights)
-    whole = run(s, progress=False)
-    _stopped_after(2, monkeypatch)
-    policy = CheckpointPolicy(samples=10)
-    assert run(s, progress=False, checkpoint=Checkpointing(tmp_path, policy)).status == "interrupted"
-    monkeypatch.undo()
-    _same(run(s, progress=False, checkpoint=Checkpointing(tmp_path, policy, resume=True)), whole)
+    assert_resumes_seamlessly(s, tmp_path, monkeypatch)

@@ -17,7 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
-from tests.builders import UNIFORM_HARDWARE, assert_same_run, make, reference_inputs, scenario_dict
+from tests.builders import (UNIFORM_HARDWARE, assert_resumes_seamlessly, assert_same_run, make, random_hardware,
+                            reference_inputs, scenario_dict)
 
 from wafersim import algorithms
 from wafersim.config import load_scenario
@@ -193,15 +194,6 @@ def test_a_slow_first_stage_tags_two_samples_with_each_version(K):
     assert_is_the_step_model(session, s, [versions] * K)
 
 
-@st.composite
-def random_hardware(draw) -> dict:
-    hw = copy.deepcopy(UNIFORM_HARDWARE)
-    hw["pe"].update(macs_per_cycle=draw(st.integers(1, 64)), op_overhead_cycles=draw(st.integers(0, 5)))
-    hw["noc"].update(hop_latency_cycles=draw(st.integers(0, 5)), link_bytes_per_cycle=draw(st.integers(1, 64)),
-                     contention=draw(st.booleans()))
-    return hw
-
-
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(random_hardware(), st.lists(st.sampled_from([3, 5, 8, 16, 32]), min_size=2, max_size=5))
 def test_vertical_sync_on_any_timing_is_one_version_per_sample(hw, widths):
@@ -231,17 +223,8 @@ def test_vertical_sync_is_a_key_of_pipedream_alone():
 @pytest.mark.parametrize("timing_only", [False, True])
 def test_a_resumed_vertical_sync_run_equals_the_uninterrupted_one(timing_only, tmp_path, monkeypatch):
     """The tags in flight and the kept versions are part of the checkpoint."""
-    from tests.simulator.test_checkpoint import _same, _stopped_after
-
-    from wafersim.runner import Checkpointing
-
     s = vsync(4, samples=40).model_copy(update={"timing_only": timing_only})
-    whole = run(s, progress=False)
-    _stopped_after(2, monkeypatch)
-    policy = CheckpointPolicy(samples=10)
-    assert run(s, progress=False, checkpoint=Checkpointing(tmp_path, policy)).status == "interrupted"
-    monkeypatch.undo()
-    _same(run(s, progress=False, checkpoint=Checkpointing(tmp_path, policy, resume=True)), whole)
+    assert_resumes_seamlessly(s, tmp_path, monkeypatch)
 
 
 def test_the_shipped_scenario_is_pipedream_yaml_with_vertical_sync(tmp_path):

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
-from tests.builders import UNIFORM_HARDWARE, dense_layer, make, scenario_dict
-from tests.simulator.algorithms.test_pipeline_schedules import C, gpipe_period, hardware, random_hardware, scenario
+from tests.builders import (UNIFORM_HARDWARE, assert_resumes_seamlessly, dense_layer, make, random_hardware,
+                            scenario_dict)
+from tests.simulator.algorithms.test_pipeline_schedules import C, gpipe_period, hardware, scenario
 
 from wafersim.algorithms.zerobubble import hand_script
 from wafersim.layers import DenseShape
@@ -169,20 +170,8 @@ def test_a_timing_only_run_takes_the_same_cycles():
 @pytest.mark.parametrize("timing_only", [False, True])
 def test_a_resumed_run_equals_the_uninterrupted_one(timing_only, tmp_path, monkeypatch):
     """Stopped after its second checkpoint and resumed, a run ends as one never stopped (scripts and all)."""
-    from tests.simulator.test_checkpoint import _same, _stopped_after
-
-    from wafersim import runner
-    from wafersim.runner import Checkpointing
-    from wafersim.session import CheckpointPolicy
-
     s = scenario("zb-h1", 3, 40, 1, micro_batches=4).model_copy(update={"timing_only": timing_only})
-    whole = runner.run(s, progress=False)
-    saved = _stopped_after(2, monkeypatch)
-    stopped = runner.run(s, progress=False, checkpoint=Checkpointing(tmp_path, CheckpointPolicy(samples=10)))
-    assert stopped.status == "interrupted" and len(saved) == 2
-    monkeypatch.undo()
-    _same(runner.run(s, progress=False, checkpoint=Checkpointing(tmp_path, CheckpointPolicy(samples=10),
-                                                                 resume=True)), whole)
+    assert_resumes_seamlessly(s, tmp_path, monkeypatch)
 
 
 @pytest.mark.parametrize("K, M", [(3, 1), (4, 2), (6, 4)])
