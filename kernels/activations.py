@@ -48,3 +48,10 @@ def derivative_from_output(h, act):
     if act == TANH:
         return 1.0 - h * h
     return 1.0
+
+
+@fast_njit
+def activate_in_place(h, act):
+    """h[i] = act(h[i]) for a flat array h (a convolution's feature maps after the bias)."""
+    for i in range(h.shape[0]):
+        h[i] = activate(h[i], act)

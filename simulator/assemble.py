@@ -35,7 +35,7 @@ def assemble(scenario: Scenario, layout: Layout, data: Dataset, order: np.ndarra
         k = p.layer
         W, b = (weights[k - 1], biases[k - 1]) if own else (weights[k - 1].copy(), biases[k - 1].copy())
         schedule = layout.schedules[(p.worker or 1) - 1]
-        builds = p.role == "shard" or builds_gradient(schedule, p.optimizer)
+        builds = p.role == "shard" or builds_gradient(schedule, p.optimizer, p.shape)
         return layers.build(p.shape, W, b, p.optimizer, arithmetic, builds, flat)
 
     programs: dict[Coord, object] = {}

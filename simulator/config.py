@@ -31,6 +31,7 @@ from .optimizers import (OPTIMIZERS, SCHEDULE_CONFIGS, ConstantSchedule, HalfLif
                          OptimizerConfig, ScheduleConfig, SGDConfig, named_section)
 from .schema import INT64_LIMIT, Strict
 from .messages import one_line
+from .model_config import MAX_STACK_LAYERS, LayerStack, ModelConfig  # noqa: F401 (part of the configuration API)
 from .training.data import train_size
 
 
@@ -109,53 +110,6 @@ class HardwareConfig(Strict):
     mesh: MeshConfig
     pe: PEConfig
     noc: NocConfig
-
-
-MAX_STACK_LAYERS = 1_000_000
-
-
-class LayerStack(Strict):
-    """A deep network written compactly: the input width, the `hidden` widths `repeat` times, the output width."""
-
-    input: int = Field(ge=1, description="input width")
-    hidden: list[int] = Field(min_length=1, description="hidden widths, repeated in order")
-    repeat: int = Field(ge=1, le=1_000_000, description="times the hidden widths repeat")
-    output: int = Field(ge=1, description="output width (the logits)")
-
-    @model_validator(mode="after")
-    def _bounded(self) -> "LayerStack":
-        """A stack is built whole in memory: at most MAX_STACK_LAYERS layers (a million, beyond any wafer)."""
-        layers = len(self.hidden) * self.repeat + 1
-        if layers > MAX_STACK_LAYERS:
-            raise ValueError(f"{len(self.hidden)} hidden widths repeated {self.repeat:,} times make {layers:,} layers, "
-                             f"more than the {MAX_STACK_LAYERS:,} a stack may have; lower repeat")
-        return self
-
-    def widths(self) -> list[int]:
-        return [self.input, *self.hidden * self.repeat, self.output]
-
-
-class ModelConfig(Strict):
-    """A fully connected network: layer widths from the input to the logits."""
-
-    layers: list[int] = Field(
-        min_length=2, description="widths, input first; or {input, hidden, repeat, output} for a deep stack")
-    activation: Literal["relu", "tanh"] = "relu"
-    init: Literal["glorot", "he"] = "glorot"
-    bias: bool = True
-
-    @field_validator("layers", mode="before")
-    @classmethod
-    def _stack(cls, value: Any) -> Any:
-        """`{input: 64, hidden: [64], repeat: 2000, output: 10}` is [64, 64 (2000 times), 10]."""
-        return LayerStack.model_validate(value).widths() if isinstance(value, dict) else value
-
-    @model_validator(mode="after")
-    def _positive_widths(self) -> "ModelConfig":
-        bad = [i for i, w in enumerate(self.layers) if w < 1]
-        if bad:
-            raise ValueError(f"model.layers[{bad[0]}] must be a positive width, got {self.layers[bad[0]]}")
-        return self
 
 
 class DatasetConfig(Strict):
@@ -325,7 +279,7 @@ class Scenario(Strict):
 
     @property
     def n_layers(self) -> int:
-        return len(self.model.layers) - 1
+        return self.model.n_layers
 
     @property
     def n_pes(self) -> int:

@@ -67,9 +67,10 @@ class SramLedger:
         self.in_use -= nbytes
 
 
-def builds_gradient(schedule: Schedule, optimizer: Transform) -> bool:
-    """Does the layer build its gradient in a buffer (rather than stream a rank-one update)?"""
-    return schedule.sums_gradients or not optimizer.linear
+def builds_gradient(schedule: Schedule, optimizer: Transform, shape: LayerShape) -> bool:
+    """Does the layer build its gradient in a buffer (rather than stream a rank-one update, which
+    only a dense layer's per-sample gradient under a linear, stateless optimizer allows)?"""
+    return schedule.sums_gradients or not optimizer.linear or not shape.streamable
 
 
 def held_inputs_bound(schedule: Schedule, layer: int) -> int:
@@ -88,7 +89,7 @@ def layer_memory(schedule: Schedule, layer: int, shape: LayerShape, optimizer: T
     return LayerMemory(
         layer=layer,
         weights=params,
-        gradient_buffer=params if builds_gradient(schedule, optimizer) else 0,
+        gradient_buffer=params if builds_gradient(schedule, optimizer, shape) else 0,
         optimizer_state=optimizer_state_bytes(shape, optimizer),
         activations=schedule.activation_bytes(layer, shape, held_inputs_bound(schedule, layer)) + side_per_sample,
         weight_stash=schedule.stash_bytes(layer, shape),

@@ -164,8 +164,8 @@ def reference_inputs(s: Scenario):
     from wafersim.training.model import init_params
 
     m, t = s.model, s.training
-    data = load_dataset("synthetic", None, s.dataset.test_fraction, t.seed, n_features=m.layers[0],
-                        n_classes=m.layers[-1], samples=s.dataset.samples)
+    data = load_dataset("synthetic", None, s.dataset.test_fraction, t.seed, n_features=m.input_floats,
+                        n_classes=m.classes, samples=s.dataset.samples)
     W0, b0 = init_params(m, t.seed)
     return W0, b0, data, sample_order(len(data.y_train), t.samples, t.seed)
 

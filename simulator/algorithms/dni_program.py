@@ -27,7 +27,7 @@ class Module:
 
     def __init__(self, scenario, schedule, k: int, width: int, chip, sram: SramLedger):
         self.k, self.chip, self.sram = k, chip, sram
-        self.shape: SyntheticShape = schedule.synthetic_shape(width, scenario.model.layers[-1])
+        self.shape: SyntheticShape = schedule.synthetic_shape(width, scenario.model.classes)
         self.conditioned = self.shape.classes > 0
         self.arithmetic = not scenario.timing_only
         rng = np.random.default_rng([scenario.training.seed, 2, k])  # M_k's hidden layers: apart from the network's

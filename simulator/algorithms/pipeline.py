@@ -139,7 +139,7 @@ class Recorder:
 
 def op_macs(shape, schedule: Schedule, optimizer) -> tuple[int, int, int]:
     """The MACs of a pipeline layer's F, B and U ops (its B builds the gradient if the schedule or optimizer needs it)."""
-    return (shape.forward_macs(), shape.backward_macs(builds_gradient(schedule, optimizer)),
+    return (shape.forward_macs(), shape.backward_macs(builds_gradient(schedule, optimizer, shape)),
             update_macs(shape, optimizer))
 
 

@@ -123,7 +123,7 @@ class ZeroBubbleProgram(LayerProgram):
         shape = self.shape
         self.cycles_B = self.chip.op_cycles(shape.input_gradient_macs())
         self.cycles_W = self.chip.op_cycles(shape.weight_gradient_macs(builds_gradient(self.schedule,
-                                                                                       self.layer.optimizer)))
+                                                                                       self.layer.optimizer, shape)))
         self.script: deque = deque()  # (kind, sample) still to run in the current mini-batch
         self.next_first = 0  # first sample of the next mini-batch
         self.start_next = self.next_in_script  # the script replaces the priority pickers

@@ -50,8 +50,9 @@ class CompiledSession(RunState):
         for w, schedule in enumerate(layout.schedules):
             for k, p in enumerate(layout.worker(w + 1)):
                 W, b = (self.weights[k], self.biases[k]) if w == 0 else (self.weights[k].copy(), self.biases[k].copy())
-                self.layers.append(layer_types.build(p.shape, W, b, p.optimizer, self.arithmetic,
-                                                     builds_gradient(schedule, p.optimizer), self.plan.all_reduce))
+                builds = builds_gradient(schedule, p.optimizer, p.shape)
+                self.layers.append(layer_types.build(p.shape, W, b, p.optimizer, self.arithmetic, builds,
+                                                     self.plan.all_reduce))
         D = self.plan.depth
         self.saved = dict(enumerate(self.layers[:D], 1))
         self.mesh = Mesh(scenario.hardware.mesh.rows, scenario.hardware.mesh.cols)

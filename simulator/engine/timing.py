@@ -28,6 +28,9 @@ def unsupported(scenario, layout) -> str | None:
     if t.data_parallel and t.spec.family != ALLREDUCE:
         return (f"algorithm {t.algorithm} is a parameter-server algorithm; the compiled engine runs sgd, cp, "
                 "mbgd and allreduce")
+    kinds = sorted({p.shape.kind for p in layout.placed} - {"dense"})
+    if kinds:
+        return f"the compiled engine runs dense layers; this network has {' and '.join(kinds)} layers"
     schedule = layout.schedules[0]
     if any(s.timing_rules() is None for s in layout.schedules):
         return schedule.why_uncompiled() or f"algorithm {t.algorithm}'s schedule has no compiled form"

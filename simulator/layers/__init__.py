@@ -7,25 +7,70 @@ timing-only run. `SHAPES` and `LAYERS` map the model's layer kind to its classes
 
 from __future__ import annotations
 
+from .conv import Conv2D, ConvShape
 from .dense import Dense, DenseShape
+from .pool import Pool, PoolShape
 from .shape import FLOAT_BYTES, LayerShape, optimizer_state_bytes, param_bytes, update_macs
 from .timing import Timing
 
+LAYERS = {"dense": Dense, "conv": Conv2D, "pool": Pool}  # shape.kind -> the arithmetic class
 
-def network_shapes(model) -> list[DenseShape]:
+
+class ShapeError(ValueError):
+    """A layer of the model does not fit the output of the one below it."""
+
+
+def network_shapes(model) -> list:
     """The shape of every layer k = 1..D of a scenario's `model` section, input first."""
-    widths = list(model.layers)
-    D = len(widths) - 1
-    return [DenseShape(n_in, n_out, model.bias, model.activation, first=k == 1, top=k == D)
-            for k, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:]), start=1)]
+    if not model.mapped:
+        widths = list(model.layers)
+        D = len(widths) - 1
+        return [DenseShape(n_in, n_out, model.bias, model.activation, first=k == 1, top=k == D)
+                for k, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:]), start=1)]
+    shapes, below = [], tuple(model.input)  # (C, H, W) of an image, or (n,) once flattened
+    D = len(model.layers)
+    for k, spec in enumerate(model.layers, start=1):
+        shape = _shape(spec, below, model, first=k == 1, top=k == D, where=f"model.layers[{k - 1}] ({spec.type})")
+        shapes.append(shape)
+        below = (shape.output_floats,) if shape.kind == "dense" else shape.out_shape
+    return shapes
+
+
+def _shape(spec, below: tuple, model, first: bool, top: bool, where: str):
+    """One layer's shape over an input of shape `below`; a ShapeError names the layer and both shapes."""
+    activation = getattr(spec, "activation", None) or model.activation
+    if spec.type == "dense":
+        n_in = 1
+        for v in below:
+            n_in *= v
+        return DenseShape(n_in, spec.out, model.bias, activation, first=first, top=top)
+    if len(below) != 3:
+        raise ShapeError(f"{where} needs an image (channels x height x width) below it, but gets {below[0]} flat "
+                         "values from a dense layer: put convolutions and pooling before the dense layers")
+    C, H, W = below
+    text = f"{C}x{H}x{W}"
+    if spec.type == "conv":
+        shape = ConvShape(C, H, W, spec.out, spec.kernel, spec.stride, spec.pad, model.bias, activation, first, top)
+        if shape.out_height < 1 or shape.out_width < 1:
+            raise ShapeError(f"{where}: a {spec.kernel}x{spec.kernel} kernel with pad {spec.pad} does not fit its "
+                             f"{text} input; lower kernel, or raise pad")
+        return shape
+    if spec.type == "global_pool":
+        return PoolShape(C, H, W, "global", max(H, W), 1, first, top)
+    shape = PoolShape(C, H, W, spec.kind, spec.size, spec.stride or spec.size, first, top)
+    if shape.out_height < 1 or shape.out_width < 1:
+        raise ShapeError(f"{where}: a {spec.size}x{spec.size} window does not fit its {text} input; lower size")
+    return shape
 
 
 def build(shape, W, b, optimizer, arithmetic: bool, builds_gradient: bool, flat_gradient: bool = False):
-    """The layer object a program computes with: the arithmetic layer, or its timing twin."""
+    """The layer object a program computes with: the arithmetic layer of its kind, or its timing twin."""
     if not arithmetic:
         return Timing(shape, optimizer)
-    return Dense(shape, W, b, optimizer, builds_gradient, flat_gradient)
+    if shape.kind == "pool":
+        return Pool(shape, optimizer)
+    return LAYERS[shape.kind](shape, W, b, optimizer, builds_gradient, flat_gradient)
 
 
-__all__ = ["Dense", "DenseShape", "FLOAT_BYTES", "LayerShape", "Timing", "build", "network_shapes",
-           "optimizer_state_bytes", "param_bytes", "update_macs"]
+__all__ = ["Conv2D", "ConvShape", "Dense", "DenseShape", "FLOAT_BYTES", "LAYERS", "LayerShape", "Pool", "PoolShape",
+           "ShapeError", "Timing", "build", "network_shapes", "optimizer_state_bytes", "param_bytes", "update_macs"]

@@ -23,6 +23,7 @@ class LayerShape(Protocol):
     rows: int  # output units; a lock-free update writes parameters one row (and its bias) at a time
     input_floats: int  # floats of one sample's input (the activation message from below)
     output_floats: int  # floats of one sample's output (the activation message up, or the loss delta kept)
+    streamable: bool  # may a per-sample update stream its gradient into the weights (dense: dz x^T)?
 
     def forward_macs(self) -> int: ...
 

@@ -450,17 +450,21 @@ def make_synthetic(n_samples: int, n_features: int, n_classes: int, seed: int, t
     return Dataset("synthetic", *split(X, y, test_fraction, seed), n_classes=n_classes)
 
 
-def _check_shape(name: str, data_features: int, data_classes: int, n_features: int, n_classes: int) -> None:
-    """Raise DataError when the model's input/output widths do not match the data set."""
+WIDTH_KEYS = ("model.layers[0]", "model.layers[-1]")  # where a dense model states its input and output widths
+
+
+def _check_shape(name: str, data_features: int, data_classes: int, n_features: int, n_classes: int,
+                 keys: tuple[str, str] = WIDTH_KEYS) -> None:
+    """Raise DataError when the model's input/output widths (stated at `keys`) do not match the data set."""
     if n_features != data_features:
         raise DataError(
-            f"model.layers[0] is {n_features} but the {name} inputs have {data_features} features; "
-            f"set model.layers[0] to {data_features}"
+            f"{keys[0]} is {n_features} but the {name} inputs have {data_features} features; "
+            f"set {keys[0]} to {data_features}"
         )
     if n_classes != data_classes:
         raise DataError(
-            f"model.layers[-1] is {n_classes} but {name} has {data_classes} classes; "
-            f"set model.layers[-1] to {data_classes}"
+            f"{keys[1]} is {n_classes} but {name} has {data_classes} classes; "
+            f"set {keys[1]} to {data_classes}"
         )
 
 
@@ -502,11 +506,13 @@ def load_dataset(
     n_features: int,
     n_classes: int,
     samples: int | None = None,
+    keys: tuple[str, str] = WIDTH_KEYS,
 ) -> Dataset:
     """Load the named data set ("digits", "mnist" or "synthetic") checked against the model's widths.
 
     For synthetic, n_features/n_classes set the shape and `samples` the count (default 2000).
-    For digits and mnist, n_features/n_classes must match the data, and a non-None `samples`
+    For digits and mnist, n_features/n_classes must match the data (a mismatch names `keys`,
+    where the model states them), and a non-None `samples`
     keeps only the first `samples` of a seeded shuffle before splitting. When MNIST provides
     both the train and t10k pairs the given split is kept and `samples` is shared between
     the parts in their original proportion.
@@ -517,7 +523,7 @@ def load_dataset(
 
     if name == "digits":
         X, y = _digits_arrays()
-        _check_shape(name, X.shape[1], 10, n_features, n_classes)
+        _check_shape(name, X.shape[1], 10, n_features, n_classes, keys)
         if samples is not None:
             _check_samples(samples, X.shape[0], name)
             X, y = _take_first(X, y, samples, seed)
@@ -531,7 +537,7 @@ def load_dataset(
             )
         train, test = _mnist_arrays(Path(path))
         data_features = (train if train is not None else test)[0].shape[1]
-        _check_shape(name, data_features, MNIST_CLASSES, n_features, n_classes)
+        _check_shape(name, data_features, MNIST_CLASSES, n_features, n_classes, keys)
         if train is not None and test is not None:
             Xtr, ytr = train
             Xte, yte = test

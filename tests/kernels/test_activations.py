@@ -62,3 +62,14 @@ def test_nan_propagates_through_activate(act):
 
 def test_relu_of_negative_infinity_is_zero():
     assert activate(np.float32(-np.inf), RELU) == 0.0
+
+
+@pytest.mark.parametrize("act", ["relu", "tanh", "identity"])
+def test_activate_in_place_is_the_oracle_on_every_element(act):
+    from wafersim_kernels.activations import activate_in_place
+    from wafersim_kernels.reference import _activate_ref
+
+    z = np.random.default_rng(3).standard_normal(257).astype(np.float32)
+    h = z.copy()
+    activate_in_place(h, ACTIVATIONS[act])
+    np.testing.assert_allclose(h, _activate_ref(z, act), rtol=1e-6, atol=1e-7)
