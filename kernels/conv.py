@@ -2,21 +2,25 @@
 
 Layout: an input x is (C, H, W), conv weights (O, C, K, K), bias (O,), the conv output
 (O, Ho, Wo) with Ho = (H + 2 pad - K) // stride + 1 (Wo likewise). Every array must be
-C-contiguous (the kernels reshape their arguments to 2-D views); float32 is what they are
-tuned for, but they are dtype-generic like the dense kernels (the tests run them in float64
-too).
+C-contiguous (the kernels reshape their arguments to 2-D views; Numba refuses a
+non-contiguous array at compile time). float32 is the dtype they are tuned and tested for
+(accumulators take the arrays' dtype). Conv output sizes: conv2d_output_size.
 
-The convolutions are im2col + one matrix product (np.dot, i.e. BLAS sgemm, inside Numba):
-the patch matrix cols (C K K, Ho Wo) is built in a scratch array the kernel allocates
-itself, then out = W (O, C K K) @ cols, dcols = W.T @ dz and gW += dz @ cols.T. A 1x1 conv
-with stride 1 and no padding skips the patch matrix (x itself is cols). On the NiN-like
-benchmark stack this measured several times faster than the direct six-deep loop
-(benchmarks/bench_conv.py times both).
+The convolutions are im2col + one matrix product: the patch matrix (C K K by Ho Wo, or its
+transpose) is built in a scratch array the kernel allocates itself (from a zero-padded copy
+of x, so the gather loops have no bounds tests), then out = W (O, C K K) @ cols,
+dcols = W.T @ dz (scattered back, col2im) and gW += dz @ cols.T. A 1x1 conv with stride 1
+and no padding skips the patch matrix (x itself is cols). The products are _gemm_nt, a
+tiled Numba loop in which every output element is one contiguous dot product, rather than
+np.dot (OpenBLAS sgemm): OpenBLAS was up to 2x faster on a single product but no faster
+over the whole benchmark stack, and its bits change with its thread count (1 vs 2 threads
+differ), which would make results depend on threadpool settings. A direct six-deep loop
+nest (no im2col) measured 2-5x slower. benchmarks/bench_conv.py times the stack.
 
-Results are deterministic: the patch and scatter loops run in a fixed order, and a BLAS
-product sums each output element in an order fixed by the shapes (OpenBLAS splits threads
-over output blocks, not over the summed dimension), so the same inputs give the same bits
-on every call and with one BLAS thread or several (the tests check both).
+Deterministic: every loop runs in a fixed order on one thread, so the same inputs give the
+same bits on every call, whatever BLAS or Numba threading is configured. The scratch
+arrays (patch matrix, padded copies, transposes) are allocated per call; at these sizes
+that costs ~1 us, far below the arithmetic.
 """
 
 import numpy as np

@@ -32,7 +32,7 @@ from .optimizers import (OPTIMIZERS, SCHEDULE_CONFIGS, ConstantSchedule, HalfLif
 from .schema import INT64_LIMIT, Strict
 from .messages import one_line
 from .model_config import MAX_STACK_LAYERS, LayerStack, ModelConfig  # noqa: F401 (part of the configuration API)
-from .training.data import train_size
+from .training.data import IMAGE_SETS, train_size
 
 
 # A ConfigError message stays under 2 KB however hostile the input, so that it fits a
@@ -115,13 +115,28 @@ class HardwareConfig(Strict):
 class DatasetConfig(Strict):
     """Where the samples come from and how they are split."""
 
-    name: Literal["digits", "mnist", "synthetic"] = "digits"
-    path: str | None = Field(default=None, description="directory of IDX files (mnist)")
+    name: Literal["digits", "mnist", "synthetic", "cifar10", "cifar100", "svhn"] = "digits"
+    path: str | None = Field(default=None, description="directory of IDX files (mnist), of CIFAR batches of either "
+                                                       "version or the folder they were extracted into (cifar10, "
+                                                       "cifar100), of train_32x32.mat and test_32x32.mat (svhn)")
     test_fraction: float = Field(default=0.2, gt=0, lt=1)
-    samples: int | None = Field(default=None, ge=2, description="subset size (digits, mnist) or generated count (synthetic)")
+    samples: int | None = Field(default=None, ge=2, description="subset size (digits, mnist, cifar10, cifar100, "
+                                                                "svhn) or generated count (synthetic)")
+    normalize: bool = Field(default=False, description="cifar10, cifar100, svhn: standardize each channel with the "
+                                                       "training images' mean and std")
+    extra: bool = Field(default=False, description="svhn: append extra_32x32.mat to the training part")
     split_seed: int | None = Field(
         default=None, ge=0, description="seed of the train/test split, the subset and generated data; "
                                         "unset: training.seed")
+
+    @model_validator(mode="after")
+    def _image_keys(self) -> "DatasetConfig":
+        if self.normalize and self.name not in IMAGE_SETS:
+            raise ValueError(f"dataset.normalize standardizes the channels of an image set ({', '.join(IMAGE_SETS)}), "
+                             f"not {self.name}; remove it")
+        if self.extra and self.name != "svhn":
+            raise ValueError(f"dataset.extra appends SVHN's extra images, and the data set is {self.name}; remove it")
+        return self
 
     def seed(self, training_seed: int) -> int:
         """The seed that draws the data set: `split_seed`, or the training seed when it is unset."""
@@ -760,7 +775,7 @@ def sample_problems(scenario: Scenario) -> list[tuple[str, str]]:
         if n > MAX_TRAINING_SAMPLES:
             return [(key, f"is {n:,}, {beyond}; lower training.samples")]
     else:
-        n_train = train_size(d.name, d.path, d.test_fraction, d.samples)
+        n_train = train_size(d.name, d.path, d.test_fraction, d.samples, d.extra)
         if n_train is None:
             return []  # the data set cannot be loaded; loading it says why
         key, exact = "training.epochs", t.epochs * n_train

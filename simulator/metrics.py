@@ -65,7 +65,8 @@ def collect(scenario: Scenario, chip, layout, programs: dict, recorder, overflow
         p, pe = placed.get(coord), chip.pes.get(coord)
         pe_rows.append({"row": coord[0], "col": coord[1], "layer": p.layer if p else None,
                         "role": p.role if p else None, "worker": p.worker if p else None,
-                        "label": p.label if p else None, "utilization": util(coord) if pe else 0.0,
+                        "label": p.label if p else None, "kind": p.shape.kind if p else None,
+                        "utilization": util(coord) if pe else 0.0,
                         "busy_cycles": pe.busy_cycles_by(total) if pe else 0, "ops": pe.ops if pe else 0})
     used = [row["utilization"] for row in pe_rows if row["role"] is not None]
 

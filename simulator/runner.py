@@ -89,7 +89,8 @@ def prepare(scenario: Scenario, source: str, trace: bool = True, checkpointing: 
     m = scenario.model
     d = scenario.dataset
     data = load_dataset(d.name, d.path, d.test_fraction, d.seed(scenario.training.seed),
-                        n_features=m.input_floats, n_classes=m.classes, samples=d.samples, keys=m.width_keys)
+                        n_features=m.input_floats, n_classes=m.classes, samples=d.samples, keys=m.width_keys,
+                        extra=d.extra, normalize=d.normalize)
     n_train = len(data.y_train)
     try:
         placed = layout(scenario, n_samples_of(scenario, n_train), n_train)

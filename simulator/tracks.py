@@ -24,9 +24,10 @@ class Track(NamedTuple):
 
 
 def _label(pe: dict) -> str:
-    if pe.get("label"):
-        return pe["label"]
-    return f"L{pe['layer']}" if pe.get("layer") is not None else "PE"
+    """The PE's label; a layer other than dense says its kind ("L2 conv")."""
+    label = pe.get("label") or (f"L{pe['layer']}" if pe.get("layer") is not None else "PE")
+    kind = pe.get("kind")
+    return f"{label} {kind}" if kind not in (None, "dense") and pe.get("role") != "synthetic" else label
 
 
 def _role(pe: dict) -> str | None:

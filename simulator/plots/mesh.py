@@ -75,7 +75,9 @@ def draw_mesh(ax, metrics: dict, fontsize_scale: float = 1.0):
         elif not labelled:
             text = ""
         else:
-            text = f"{pe.get('label') or 'L%s' % pe['layer']}\n{pe['utilization']:.0%}"
+            kind = pe.get("kind")
+            label = pe.get('label') or 'L%s' % pe['layer']
+            text = f"{label}{' ' + kind if kind not in (None, 'dense') else ''}\n{pe['utilization']:.0%}"
         if text:
             ax.text(pe["col"], pe["row"] - 0.1, text, ha="center", va="center", fontsize=fontsize,
                     color="white" if pe["utilization"] < 0.6 else "black")

@@ -13,7 +13,8 @@ import numpy as np
 
 from ..messages import one_line
 
-DATASET_NAMES = ("digits", "mnist", "synthetic")
+DATASET_NAMES = ("digits", "mnist", "synthetic", "cifar10", "cifar100", "svhn")
+IMAGE_SETS = ("cifar10", "cifar100", "svhn")  # in images.py: (channels, height, width) images from their files
 
 # Sample count for the synthetic set when the configuration gives none.
 DEFAULT_SYNTHETIC_SAMPLES = 2000
@@ -507,15 +508,20 @@ def load_dataset(
     n_classes: int,
     samples: int | None = None,
     keys: tuple[str, str] = WIDTH_KEYS,
+    extra: bool = False,
+    normalize: bool = False,
 ) -> Dataset:
-    """Load the named data set ("digits", "mnist" or "synthetic") checked against the model's widths.
+    """Load the named data set (`DATASET_NAMES`) checked against the model's widths.
 
     For synthetic, n_features/n_classes set the shape and `samples` the count (default 2000).
-    For digits and mnist, n_features/n_classes must match the data (a mismatch names `keys`,
-    where the model states them), and a non-None `samples`
-    keeps only the first `samples` of a seeded shuffle before splitting. When MNIST provides
-    both the train and t10k pairs the given split is kept and `samples` is shared between
-    the parts in their original proportion.
+    For the others, n_features/n_classes must match the data (a mismatch names `keys`, where
+    the model states them), and a non-None `samples` keeps only the first `samples` of a
+    seeded shuffle before splitting. When the files provide both a train and a test part
+    (MNIST's train and t10k pairs, CIFAR's batches, SVHN's .mat files) the given split is
+    kept and `samples` is shared between the parts in their original proportion. The image
+    sets (cifar10, cifar100, svhn; `images.py`) come as rows of C*H*W floats in [0, 1],
+    channel by channel, or with `normalize` each channel standardized by the training
+    images' mean and std; `extra` appends SVHN's extra set to its training part.
     """
     if name == "synthetic":
         count = DEFAULT_SYNTHETIC_SAMPLES if samples is None else samples
@@ -538,26 +544,48 @@ def load_dataset(
         train, test = _mnist_arrays(Path(path))
         data_features = (train if train is not None else test)[0].shape[1]
         _check_shape(name, data_features, MNIST_CLASSES, n_features, n_classes, keys)
-        if train is not None and test is not None:
-            Xtr, ytr = train
-            Xte, yte = test
-            if samples is not None:
-                _check_samples(samples, Xtr.shape[0] + Xte.shape[0], name)
-                # Keep the train:test proportion of the given split, at least one sample each side.
-                n_test = _kept_test(samples, Xtr.shape[0], Xte.shape[0])
-                Xtr, ytr = _take_first(Xtr, ytr, samples - n_test, seed)
-                Xte, yte = _take_first(Xte, yte, n_test, seed)
-            return Dataset(name, Xtr, ytr, Xte, yte, n_classes=MNIST_CLASSES)
-        X, y = train if train is not None else test
-        if samples is not None:
-            _check_samples(samples, X.shape[0], name)
-            X, y = _take_first(X, y, samples, seed)
-        return Dataset(name, *split(X, y, test_fraction, seed), n_classes=MNIST_CLASSES)
+        return _parts(name, train, test, samples, test_fraction, seed, MNIST_CLASSES)
+
+    if name in IMAGE_SETS:
+        from . import images  # it builds on this module
+
+        image_set = images.load_images(name, path, test_fraction, seed, extra=extra)
+        flat = image_set.flat()
+        _check_shape(name, flat.X_train.shape[1], flat.n_classes, n_features, n_classes, keys)
+        data = _parts(name, (flat.X_train, flat.y_train), (flat.X_test, flat.y_test), samples, test_fraction, seed,
+                      flat.n_classes)
+        if normalize:  # each channel by the training images' statistics (those kept, after the subset)
+            shape = image_set.image_shape
+            stats = images.channel_stats(images.as_images(data.X_train, shape))
+            data = Dataset(name, stats.apply(images.as_images(data.X_train, shape)).reshape(len(data.y_train), -1),
+                           data.y_train, stats.apply(images.as_images(data.X_test, shape)).reshape(len(data.y_test), -1),
+                           data.y_test, n_classes=data.n_classes)
+        return data
 
     raise DataError(f"dataset.name is {name!r}; set it to one of {', '.join(DATASET_NAMES)}")
 
 
-def train_size(name: str, path: str | Path | None, test_fraction: float, samples: int | None = None) -> int | None:
+def _parts(name: str, train, test, samples: int | None, test_fraction: float, seed: int, n_classes: int) -> Dataset:
+    """A data set from its files' train and test parts ((X, y) or None): both kept as given (a subset keeps
+    their proportion, at least one sample each side), or the one present split by `test_fraction`."""
+    if train is not None and test is not None:
+        Xtr, ytr = train
+        Xte, yte = test
+        if samples is not None:
+            _check_samples(samples, Xtr.shape[0] + Xte.shape[0], name)
+            n_test = _kept_test(samples, Xtr.shape[0], Xte.shape[0])
+            Xtr, ytr = _take_first(Xtr, ytr, samples - n_test, seed)
+            Xte, yte = _take_first(Xte, yte, n_test, seed)
+        return Dataset(name, Xtr, ytr, Xte, yte, n_classes=n_classes)
+    X, y = train if train is not None else test
+    if samples is not None:
+        _check_samples(samples, X.shape[0], name)
+        X, y = _take_first(X, y, samples, seed)
+    return Dataset(name, *split(X, y, test_fraction, seed), n_classes=n_classes)
+
+
+def train_size(name: str, path: str | Path | None, test_fraction: float, samples: int | None = None,
+               extra: bool = False) -> int | None:
     """How many training samples `load_dataset` gives for these settings, told without loading the data
     (MNIST from its label files' headers); None when it cannot be told, because the data set cannot be
     loaded either (loading it then says why)."""
@@ -568,8 +596,13 @@ def train_size(name: str, path: str | Path | None, test_fraction: float, samples
             n = DEFAULT_SYNTHETIC_SAMPLES if samples is None else samples
         elif name == "digits":
             n = DIGITS_SAMPLES if samples is None else samples
-        elif name == "mnist" and path is not None:
-            n_train, n_test = _mnist_counts(Path(path))
+        elif (name == "mnist" or name in IMAGE_SETS) and path is not None:
+            if name == "mnist":
+                n_train, n_test = _mnist_counts(Path(path))
+            else:
+                from . import images  # it builds on this module
+
+                n_train, n_test = images.image_counts(name, path, extra=extra)
             if n_train is not None and n_test is not None:
                 return n_train if samples is None else samples - _kept_test(samples, n_train, n_test)
             n = (n_train if n_train is not None else n_test) if samples is None else samples
