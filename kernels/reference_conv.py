@@ -93,3 +93,18 @@ def global_avgpool_backward_ref(dout, x_shape):
     C, H, W = x_shape
     dx = np.broadcast_to(dout.astype(np.float64)[:, None, None] / (H * W), x_shape)
     return np.array(dx, dtype=dout.dtype)
+
+
+def normprop_conv_forward_ref(x, W, b, stride, pad, top=False):
+    """Normalization propagation over a convolution (Arpit et al. 2016), in float64: u = g conv(x, W / ||W_f||)
+    + beta with b = [beta; g] (shape (2, O)); the output is u on the top layer, else
+    (ReLU(u) - 1/sqrt(2 pi)) / sqrt((1 - 1/pi) / 2)."""
+    W64 = W.astype(np.float64)
+    V = W64 / np.sqrt((W64 ** 2).sum(axis=(1, 2, 3)))[:, None, None, None]
+    win = _windows(x.astype(np.float64), W.shape[2], stride, pad)
+    z = np.einsum("cijpq,ocpq->oij", win, V)
+    beta, gain = b.astype(np.float64)
+    u = gain[:, None, None] * z + beta[:, None, None]
+    if top:
+        return u
+    return (np.maximum(u, 0) - 1 / np.sqrt(2 * np.pi)) / np.sqrt(0.5 * (1 - 1 / np.pi))

@@ -66,6 +66,8 @@ class ConvSpec(Strict):
     stride: int = Field(default=1, ge=1, description="step between windows")
     pad: int = Field(default=0, ge=0, description="zeros added on every side")
     activation: Activation | None = Field(default=None, description="relu | tanh; none: model.activation")
+    norm: bool = Field(default=False, description="normalization propagation (Arpit et al. 2016): unit-norm "
+                                                  "filters with a learnt gain and shift, ReLU outputs recentred")
 
 
 class PoolSpec(Strict):

@@ -50,7 +50,11 @@ def _shape(spec, below: tuple, model, first: bool, top: bool, where: str):
     C, H, W = below
     text = f"{C}x{H}x{W}"
     if spec.type == "conv":
-        shape = ConvShape(C, H, W, spec.out, spec.kernel, spec.stride, spec.pad, model.bias, activation, first, top)
+        if spec.norm and activation != "relu" and not top:
+            raise ShapeError(f"{where}: normalization propagation recentres ReLU outputs, and its activation is "
+                             f"{activation}; use activation: relu, or drop norm")
+        shape = ConvShape(C, H, W, spec.out, spec.kernel, spec.stride, spec.pad, model.bias or spec.norm, activation,
+                          first, top, norm=spec.norm)
         if shape.out_height < 1 or shape.out_width < 1:
             raise ShapeError(f"{where}: a {spec.kernel}x{spec.kernel} kernel with pad {spec.pad} does not fit its "
                              f"{text} input; lower kernel, or raise pad")

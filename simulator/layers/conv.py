@@ -6,10 +6,19 @@ arithmetic of F and B with the kernels of `wafersim_kernels.conv` (checked again
 (channels, then rows, then columns), which each op views in its (C, H, W) shape. The
 gradient of a convolution is no rank-one product, so the layer always builds it in its
 buffer.
+
+With `norm` (normalization propagation, Arpit et al. 2016, the CP paper's batch-size-one
+normalization) the layer computes u = g * conv(x, W / ||W_f||) + beta with a unit-norm
+copy of each filter f, a learnt gain g and shift beta per filter, and outputs
+(ReLU(u) - 1/sqrt(2 pi)) / sqrt((1 - 1/pi) / 2): a standard normal pre-activation gives
+an output of mean 0 and variance 1, with no statistics of the data. Its `b` holds beta and
+g as two rows (shape (2, O)), so a layer's arrays stay W and b. The gradient of W goes
+through the normalization: (grad_V - (grad_V . v) v) / ||W_f|| for each filter.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +30,9 @@ from wafersim_kernels.conv import conv2d_forward, conv2d_input_gradient, conv2d_
 from ..optimizers import Transform
 from .params import ParamLayer
 from .shape import FLOAT_BYTES
+
+RELU_MEAN = 1.0 / math.sqrt(2.0 * math.pi)  # E[ReLU(z)] for z ~ N(0, 1)
+RELU_STD = math.sqrt(0.5 * (1.0 - 1.0 / math.pi))  # its standard deviation
 
 
 @dataclass(frozen=True)
@@ -38,6 +50,7 @@ class ConvShape:
     activation: str  # hidden layers; the top layer's outputs are the logits
     first: bool
     top: bool
+    norm: bool = False  # normalization propagation (see the module)
     kind: str = "conv"
     streamable = False  # its gradient sums a window of products per weight: always built in the buffer
 
@@ -59,6 +72,8 @@ class ConvShape:
 
     @property
     def param_count(self) -> int:
+        if self.norm:
+            return self.weight_count + 2 * self.filters  # W, and beta and g
         return self.weight_count + (self.filters if self.bias else 0)
 
     @property
@@ -73,17 +88,22 @@ class ConvShape:
     def output_floats(self) -> int:
         return self.filters * self.out_height * self.out_width
 
-    def forward_macs(self) -> int:
-        """F: K*K*C multiply-adds for each output value."""
+    def conv_macs(self) -> int:
+        """K*K*C multiply-adds for each output value."""
         return self.output_floats * self.channels * self.kernel * self.kernel
 
+    def forward_macs(self) -> int:
+        """F: the convolution; with norm also each filter's norm and its unit copy (two per weight)."""
+        return self.conv_macs() + (2 * self.weight_count if self.norm else 0)
+
     def input_gradient_macs(self) -> int:
-        """dz = delta * phi'(h) per output value, and dL/dx (as many MACs as the forward) above layer 1."""
-        return self.output_floats + (0 if self.first else self.forward_macs())
+        """dz = delta * phi'(h) per output value, and dL/dx (a convolution's MACs) above layer 1."""
+        return self.output_floats + (0 if self.first else self.conv_macs())
 
     def weight_gradient_macs(self, builds_gradient: bool) -> int:
-        """dL/dW: one multiply-add per weight and output position, as the forward."""
-        return self.forward_macs()
+        """dL/dW: one multiply-add per weight and output position, as the forward; with norm also the
+        convolution again (for the gain's gradient) and the projection through the norm (three per weight)."""
+        return self.conv_macs() + (self.conv_macs() + 3 * self.weight_count if self.norm else 0)
 
     def backward_macs(self, builds_gradient: bool) -> int:
         return self.input_gradient_macs() + self.weight_gradient_macs(builds_gradient)
@@ -96,7 +116,7 @@ class ConvShape:
     def describe(self) -> str:
         return (f"conv {self.channels}x{self.height}x{self.width}->{self.filters}x{self.out_height}x{self.out_width} "
                 f"k{self.kernel}" + (f" s{self.stride}" if self.stride > 1 else "") +
-                (f" p{self.pad}" if self.pad else ""))
+                (f" p{self.pad}" if self.pad else "") + (" norm" if self.norm else ""))
 
     def initial(self, rng: np.random.Generator, scheme: str) -> tuple[np.ndarray, np.ndarray]:
         """Initial W (O, C, K, K) and b (zeros), float32: glorot draws uniform in +-sqrt(6 / (fan_in +
@@ -108,37 +128,65 @@ class ConvShape:
             W = rng.uniform(-limit, limit, size=shape)
         else:
             W = rng.normal(0.0, np.sqrt(2.0 / fan_in), size=shape)
+        if self.norm:  # beta = 0 and g = 1
+            return W.astype(np.float32), np.stack([np.zeros(self.filters), np.ones(self.filters)]).astype(np.float32)
         return W.astype(np.float32), np.zeros(self.filters, dtype=np.float32)
 
     def forward_batch(self, W: np.ndarray, b: np.ndarray, H: np.ndarray) -> np.ndarray:
         """The forward of every row of H (shape (n, C*H*W)), for evaluation: one sample at a time."""
-        act = IDENTITY if self.top else ACTIVATIONS[self.activation]
         out = np.empty((H.shape[0], self.output_floats), dtype=np.float32)
-        x_shape = (self.channels, self.height, self.width)
-        with np.errstate(invalid="ignore", over="ignore"):  # a diverged run has inf/NaN weights
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):  # a diverged run has inf/NaN weights
+            layer = Conv2D(self, W, b, None)
             for i, row in enumerate(np.ascontiguousarray(H, dtype=np.float32)):
-                conv2d_forward(row.reshape(x_shape), W, b, self.stride, self.pad, out[i].reshape(self.out_shape))
-                activate_in_place(out[i], act)
+                out[i] = layer.forward(row)
         return out
 
 
 class Conv2D(ParamLayer):
     """A convolution layer with its arrays (`ParamLayer`) and the arithmetic of its F and B, one sample at a time."""
 
-    def __init__(self, shape: ConvShape, W: np.ndarray, b: np.ndarray, optimizer: Transform,
+    def __init__(self, shape: ConvShape, W: np.ndarray, b: np.ndarray, optimizer: Transform | None,
                  builds_gradient: bool = True, flat_gradient: bool = False):
-        super().__init__(shape, W, b, optimizer, True, flat_gradient)
+        if optimizer is None:  # evaluation: the forward alone
+            self.shape, self.W, self.b = shape, W, b
+        else:
+            super().__init__(shape, W, b, optimizer, True, flat_gradient)
         self.act = IDENTITY if shape.top else ACTIVATIONS[shape.activation]
         self.x_shape = (shape.channels, shape.height, shape.width)
         self.out_shape = shape.out_shape
+        self._zero_bias = np.zeros(shape.filters, dtype=np.float32)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """h = phi(conv(x, W) + b), flat (O*Ho*Wo,)."""
+        """h = phi(conv(x, W) + b), flat (O*Ho*Wo,); with norm the recentred ReLU of g conv(x, V) + beta."""
         shape = self.shape
         h = np.empty(shape.output_floats, dtype=np.float32)
-        conv2d_forward(x.reshape(self.x_shape), self.W, self.b, shape.stride, shape.pad, h.reshape(self.out_shape))
-        activate_in_place(h, self.act)
-        return h
+        if not shape.norm:
+            conv2d_forward(x.reshape(self.x_shape), self.W, self.b, shape.stride, shape.pad,
+                           h.reshape(self.out_shape))
+            activate_in_place(h, self.act)
+            return h
+        u = self._gained(self._conv(x, self._unit(self.W)))
+        if shape.top:
+            return u.reshape(-1)
+        return ((np.maximum(u, 0) - np.float32(RELU_MEAN)) / np.float32(RELU_STD)).reshape(-1)
+
+    # -- normalization propagation -----------------------------------------------------
+    @staticmethod
+    def _unit(W: np.ndarray) -> np.ndarray:
+        """Each filter divided by its norm, V (O, C, K, K)."""
+        norms = np.sqrt(np.einsum("ocij,ocij->o", W, W))
+        return np.ascontiguousarray(W / norms[:, None, None, None], dtype=np.float32)
+
+    def _conv(self, x: np.ndarray, V: np.ndarray) -> np.ndarray:
+        """conv(x, V) without a bias, (O, Ho, Wo)."""
+        z = np.empty(self.out_shape, dtype=np.float32)
+        conv2d_forward(x.reshape(self.x_shape), V, self._zero_bias, self.shape.stride, self.shape.pad, z)
+        return z
+
+    def _gained(self, z: np.ndarray) -> np.ndarray:
+        """g z + beta, per filter."""
+        beta, gain = self.b
+        return gain[:, None, None] * z + beta[:, None, None]
 
     def forward_loss(self, x: np.ndarray, label: int) -> tuple[np.ndarray, float]:
         """The top layer: logits z = conv(x, W) + b, then (dL/dz, L) of softmax cross-entropy."""
@@ -151,23 +199,44 @@ class Conv2D(ParamLayer):
         """dz = e * phi'(h) (the top layer kept dz), and dL/dx through `weights` (a stashed version)
         or the current W, None on layer 1."""
         shape = self.shape
+        W = self.W if weights is None else weights
         if shape.top:
             dz = out
+        elif shape.norm:  # the recentred ReLU: slope 1/RELU_STD where u > 0, that is h > -RELU_MEAN/RELU_STD
+            dz = (e * (out > np.float32(-RELU_MEAN / RELU_STD)) / np.float32(RELU_STD)).astype(np.float32)
         else:
             dz = np.empty(shape.output_floats, dtype=np.float32)
             activation_backward(out, e, dz, self.act)
         if shape.first:
             return dz, None
         delta = np.empty(shape.input_floats, dtype=np.float32)
-        conv2d_input_gradient(self.W if weights is None else weights, dz.reshape(self.out_shape), shape.stride,
-                              shape.pad, delta.reshape(self.x_shape))
+        if shape.norm:  # through g V: dz scaled by each filter's gain, back through the unit filters
+            W, back = self._unit(W), (self.b[1][:, None, None] * dz.reshape(self.out_shape)).astype(np.float32)
+        else:
+            back = dz.reshape(self.out_shape)
+        conv2d_input_gradient(W, np.ascontiguousarray(back), shape.stride, shape.pad, delta.reshape(self.x_shape))
         return dz, delta
 
     def backward_weight(self, x: np.ndarray, dz: np.ndarray) -> None:
-        """Add this sample's dL/dW and dL/db into the gradient buffer."""
+        """Add this sample's dL/dW and dL/db into the gradient buffer (with norm: dL/dbeta and dL/dg as b's rows)."""
         shape = self.shape
-        conv2d_weight_gradient(x.reshape(self.x_shape), dz.reshape(self.out_shape), shape.stride, shape.pad,
-                               self.grad_W, self.grad_b)
+        if not shape.norm:
+            conv2d_weight_gradient(x.reshape(self.x_shape), dz.reshape(self.out_shape), shape.stride, shape.pad,
+                                   self.grad_W, self.grad_b)
+            return
+        du = dz.reshape(self.out_shape)
+        V = self._unit(self.W)
+        z = self._conv(x, V)
+        gain = self.b[1]
+        grad_V = np.zeros_like(self.W)
+        scratch = np.zeros(shape.filters, dtype=np.float32)
+        conv2d_weight_gradient(x.reshape(self.x_shape), np.ascontiguousarray(gain[:, None, None] * du, np.float32),
+                               shape.stride, shape.pad, grad_V, scratch)
+        radial = np.einsum("ocij,ocij->o", grad_V, V)  # each filter's gradient along its own direction
+        norms = np.sqrt(np.einsum("ocij,ocij->o", self.W, self.W))
+        self.grad_W += (grad_V - radial[:, None, None, None] * V) / norms[:, None, None, None]
+        self.grad_b[0] += du.sum(axis=(1, 2))
+        self.grad_b[1] += (du * z).sum(axis=(1, 2))
 
     def backward(self, x: np.ndarray, out: np.ndarray, e: np.ndarray | None, weights: np.ndarray | None):
         """B of one sample: its input gradient (returned, None on layer 1), and its weight gradient summed in."""

@@ -45,7 +45,7 @@ class ParamLayer:
             size = W.size + (b.size if shape.bias else 0)
             self.flat = np.zeros(size, dtype=np.float32)
             self.grad_W = self.flat[: W.size].reshape(W.shape)
-            self.grad_b = self.flat[W.size:] if shape.bias else np.zeros_like(b)
+            self.grad_b = self.flat[W.size:].reshape(b.shape) if shape.bias else np.zeros_like(b)
         elif builds_gradient:
             self.grad_W, self.grad_b = np.zeros_like(W), np.zeros_like(b)  # grad_b is summed but unused without bias
         self.grads = [self.grad_W, self.grad_b][: len(self.params)] if builds_gradient else []
@@ -63,7 +63,7 @@ class ParamLayer:
         if self.flat is not None:
             W, b = self.W, self.b
             self.grad_W = self.flat[: W.size].reshape(W.shape)
-            self.grad_b = self.flat[W.size:] if self.shape.bias else np.zeros_like(b)
+            self.grad_b = self.flat[W.size:].reshape(b.shape) if self.shape.bias else np.zeros_like(b)
             self.grads = [self.grad_W, self.grad_b][: len(self.params)]
 
     def stash(self) -> np.ndarray:

@@ -168,3 +168,79 @@ def test_timing_only_conv_run_takes_the_arithmetic_runs_cycles():
     timed = run(s.model_copy(update={"timing_only": True}), progress=False)
     full = run(s, progress=False)
     assert timed.metrics["total_cycles"] == full.metrics["total_cycles"]
+
+
+def _fd(f, p, eps=1e-6):
+    """Central differences of the scalar f() with respect to every entry of the float64 array p (in place)."""
+    grad = np.zeros_like(p)
+    flat, g = p.reshape(-1), grad.reshape(-1)
+    for i in range(flat.size):
+        keep = flat[i]
+        flat[i] = keep + eps
+        up = f()
+        flat[i] = keep - eps
+        down = f()
+        flat[i] = keep
+        g[i] = (up - down) / (2 * eps)
+    return grad
+
+
+@pytest.mark.parametrize("top", [False, True])
+@pytest.mark.parametrize("stride, pad", [(1, 1), (2, 0)])
+def test_normalization_propagation_gradients_match_finite_differences(top, stride, pad):
+    """dL/dx, dL/dW (through the filters' norms), dL/dbeta and dL/dg of L = sum(R * h) against central
+    differences of the float64 oracle; and the forward against it."""
+    from wafersim.layers import Conv2D
+    from wafersim.optimizers import SGDConfig, constant, make_optimizer
+    from wafersim_kernels.reference_conv import normprop_conv_forward_ref
+
+    rng = np.random.default_rng(5)
+    shape = ConvShape(2, 5, 5, 3, 3, stride, pad, True, "relu", first=False, top=top, norm=True)
+    x = rng.standard_normal(shape.input_floats).astype(np.float32)
+    W = rng.standard_normal((3, 2, 3, 3)).astype(np.float32)
+    b = np.stack([rng.standard_normal(3), 1 + 0.3 * rng.standard_normal(3)]).astype(np.float32)
+    R = rng.standard_normal(shape.output_floats).astype(np.float32)
+    layer = Conv2D(shape, W.copy(), b.copy(), make_optimizer(SGDConfig(), constant(0.1)))
+    h = layer.forward(x)
+    x3 = x.reshape(2, 5, 5)
+    np.testing.assert_allclose(h, normprop_conv_forward_ref(x3, W, b, stride, pad, top).reshape(-1), rtol=1e-4,
+                               atol=1e-5)
+    out = R if top else h  # the top layer keeps dL/dz itself: here R stands for it
+    dx = layer.backward(x, out, None if top else R, None)
+    x64, W64, b64 = x3.astype(np.float64), W.astype(np.float64), b.astype(np.float64)
+
+    def loss():
+        return float((normprop_conv_forward_ref(x64, W64, b64, stride, pad, top).reshape(-1) * R).sum())
+
+    np.testing.assert_allclose(layer.grad_W, _fd(loss, W64), rtol=2e-3, atol=2e-4)
+    np.testing.assert_allclose(layer.grad_b, _fd(loss, b64), rtol=2e-3, atol=2e-4)
+    np.testing.assert_allclose(dx.reshape(2, 5, 5), _fd(loss, x64), rtol=2e-3, atol=2e-4)
+
+
+def test_normalization_propagation_outputs_are_standardized_for_standard_inputs():
+    """Data-independent: inputs N(0, 1), any filters: each output channel has mean ~0 and variance ~1."""
+    from wafersim.layers import Conv2D
+
+    rng = np.random.default_rng(2)
+    shape = ConvShape(4, 12, 12, 3, 3, 1, 0, True, "relu", first=False, top=False, norm=True)
+    W, b = shape.initial(rng, "he")
+    layer = Conv2D(shape, W, b, None)
+    h = np.stack([layer.forward(rng.standard_normal(shape.input_floats).astype(np.float32)) for _ in range(300)])
+    h = h.reshape(300, 3, -1)
+    np.testing.assert_allclose(h.mean(axis=(0, 2)), 0, atol=0.05)
+    np.testing.assert_allclose(h.var(axis=(0, 2)), 1, atol=0.1)
+
+
+def test_normalization_propagation_in_yaml_and_its_costs(tmp_path):
+    layers = [{"type": "conv", "out": 4, "kernel": 3, "pad": 1, "norm": True}, {"type": "global_pool"}]
+    data = conv_scenario(layers, (1, 8, 8))
+    data["model"]["layers"][-1:] = [{"type": "conv", "out": 5, "kernel": 1, "norm": True}, {"type": "global_pool"}]
+    data["model"]["bias"] = False
+    shape = network_shapes(make(data).model)[0]
+    assert shape.norm and shape.param_count == 4 * 9 + 2 * 4
+    assert shape.forward_macs() == shape.conv_macs() + 2 * 36
+    result = run(make(data), progress=False)
+    assert result.status == "completed" and result.weights["b1"].shape == (2, 4)
+    message = refused(tmp_path, [{"type": "conv", "out": 4, "kernel": 3, "norm": True, "activation": "tanh"},
+                                 {"type": "dense", "out": 5}])
+    assert "normalization propagation recentres ReLU outputs, and its activation is tanh" in message
