@@ -35,16 +35,24 @@ def conv2d_output_size(n, k, stride, pad):
 
 
 @fast_njit
-def _im2col(x, K, stride, pad, Ho, Wo, cols):
-    """cols[(c K + kh) K + kw, oh Wo + ow] = x[c, oh s - pad + kh, ow s - pad + kw], 0 outside x."""
+def _padded(x, pad):
+    """x (C, H, W) inside a border of `pad` zeros: (C, H + 2 pad, W + 2 pad)."""
     C, H, W = x.shape
-    # Copying into a zero-padded scratch first leaves the gather loops without bounds
-    # tests (measured 3.5x faster than clipping each row's range).
     xp = np.zeros((C, H + 2 * pad, W + 2 * pad), dtype=x.dtype)
     for c in range(C):
         for i in range(H):
             for j in range(W):
                 xp[c, i + pad, j + pad] = x[c, i, j]
+    return xp
+
+
+@fast_njit
+def _im2col(x, K, stride, pad, Ho, Wo, cols):
+    """cols[(c K + kh) K + kw, oh Wo + ow] = x[c, oh s - pad + kh, ow s - pad + kw], 0 outside x."""
+    C, H, W = x.shape
+    # Copying into a zero-padded scratch first leaves the gather loops without bounds
+    # tests (measured 3.5x faster than clipping each row's range).
+    xp = _padded(x, pad)
     for c in range(C):
         for kh in range(K):
             for kw in range(K):
@@ -90,11 +98,7 @@ def _im2col_t(x, K, stride, pad, Ho, Wo, cols_t):
     """cols_t[oh Wo + ow, (c K + kh) K + kw] = x[c, oh s - pad + kh, ow s - pad + kw], 0 outside x:
     the transpose of _im2col's matrix, one patch per row."""
     C, H, W = x.shape
-    xp = np.zeros((C, H + 2 * pad, W + 2 * pad), dtype=x.dtype)
-    for c in range(C):
-        for i in range(H):
-            for j in range(W):
-                xp[c, i + pad, j + pad] = x[c, i, j]
+    xp = _padded(x, pad)
     for oh in range(Ho):
         for ow in range(Wo):
             p = oh * Wo + ow

@@ -225,3 +225,18 @@ def random_hardware(draw) -> dict:
     hw["noc"].update(hop_latency_cycles=draw(st.integers(0, 5)), link_bytes_per_cycle=draw(st.integers(1, 64)),
                      contention=draw(st.booleans()))
     return hw
+
+
+def central_differences(f, p: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """d f / d p by central differences, p a float64 array changed in place and restored."""
+    grad = np.empty_like(p)
+    flat, gflat = p.reshape(-1), grad.reshape(-1)
+    for k in range(flat.size):
+        saved = flat[k]
+        flat[k] = saved + eps
+        plus = f()
+        flat[k] = saved - eps
+        minus = f()
+        flat[k] = saved
+        gflat[k] = (plus - minus) / (2 * eps)
+    return grad

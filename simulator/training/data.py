@@ -72,6 +72,13 @@ class DataError(Exception):
         super().__init__(one_line(message, _MESSAGE_BYTES))
 
 
+def coerce_parts(data) -> None:
+    """Make a frozen data set's X_train/X_test float32 and y_train/y_test int64, C-contiguous, once, so
+    every consumer can rely on dtype and layout."""
+    for field, dtype in (("X_train", np.float32), ("y_train", np.int64), ("X_test", np.float32), ("y_test", np.int64)):
+        object.__setattr__(data, field, np.ascontiguousarray(getattr(data, field), dtype=dtype))
+
+
 @dataclass(frozen=True)
 class Dataset:
     """A labelled classification data set split into train and test parts."""
@@ -88,10 +95,7 @@ class Dataset:
     n_classes: int
 
     def __post_init__(self) -> None:
-        # Coerce once here so every consumer can rely on dtype and layout.
-        for field, dtype in (("X_train", np.float32), ("y_train", np.int64),
-                             ("X_test", np.float32), ("y_test", np.int64)):
-            object.__setattr__(self, field, np.ascontiguousarray(getattr(self, field), dtype=dtype))
+        coerce_parts(self)
         if self.X_train.ndim != 2 or self.X_test.ndim != 2:
             raise DataError(f"{self.name}: inputs must be 2-D (samples, features)")
         if self.X_train.shape[1] != self.X_test.shape[1]:
@@ -186,7 +190,7 @@ def _shape_text(dims: tuple[int, ...]) -> str:
     return str(dims) if len(dims) <= 6 else f"({', '.join(map(str, dims[:4]))}, ... {len(dims)} dimensions)"
 
 
-def _is_file(path: Path) -> bool:
+def is_file(path: Path) -> bool:
     """Whether `path` is a file; DataError when its folder cannot be searched."""
     try:
         return path.is_file()
@@ -241,7 +245,7 @@ def read_idx(path: Path) -> np.ndarray:
     (a gzip bomb, a header of 2**31 x 2**31 images) cannot exhaust memory.
     """
     path = Path(path)
-    if not _is_file(path):
+    if not is_file(path):
         raise DataError(f"IDX file {path} does not exist; check the path or download the file")
 
     def read() -> np.ndarray:
@@ -278,7 +282,7 @@ def read_idx(path: Path) -> np.ndarray:
 def idx_shape(path: Path) -> tuple[int, ...]:
     """The shape an IDX file's header declares, read without its data; DataError as `read_idx` gives."""
     path = Path(path)
-    if not _is_file(path):
+    if not is_file(path):
         raise DataError(f"IDX file {path} does not exist; check the path or download the file")
 
     def read() -> tuple[int, ...]:
@@ -291,7 +295,7 @@ def idx_shape(path: Path) -> tuple[int, ...]:
 def _find_mnist_file(directory: Path, name: str) -> Path | None:
     """The raw or gzipped copy of a standard MNIST file in `directory`, raw preferred."""
     for candidate in (directory / name, directory / f"{name}.gz"):
-        if _is_file(candidate):
+        if is_file(candidate):
             return candidate
     return None
 
@@ -352,19 +356,20 @@ def _read_mnist_pair(directory: Path, images_name: str, labels_name: str) -> tup
     return X, labels.astype(np.int64)
 
 
-def _check_directory(directory: Path) -> None:
-    """Raise DataError unless `directory` is a folder this process can look into."""
+def check_directory(directory: Path, title: str = "MNIST",
+                    fix: str = "set dataset.path to the directory holding the MNIST files") -> None:
+    """Raise DataError unless `directory` is a folder this process can look into (`title` names the data set)."""
     try:
         exists, is_dir = directory.exists(), directory.is_dir()
     except PermissionError:
-        raise DataError(f"MNIST directory {directory} cannot be reached: permission denied; make its parent "
+        raise DataError(f"{title} directory {directory} cannot be reached: permission denied; make its parent "
                         "folders readable or point dataset.path at a readable copy") from None
     except (OSError, ValueError) as exc:
-        raise DataError(f"MNIST directory {directory} cannot be checked ({exc}); check dataset.path") from None
+        raise DataError(f"{title} directory {directory} cannot be checked ({exc}); check dataset.path") from None
     if not exists:
-        raise DataError(f"MNIST directory {directory} does not exist; set dataset.path to the directory holding the MNIST files")
+        raise DataError(f"{title} directory {directory} does not exist; {fix}")
     if not is_dir:
-        raise DataError(f"MNIST path {directory} is not a directory; set dataset.path to the directory holding the MNIST files")
+        raise DataError(f"{title} path {directory} is not a directory; {fix}")
 
 
 def _no_pair(directory: Path) -> DataError:
@@ -378,7 +383,7 @@ def _no_pair(directory: Path) -> DataError:
 def _mnist_arrays(directory: Path) -> tuple[tuple[np.ndarray, np.ndarray] | None, tuple[np.ndarray, np.ndarray] | None]:
     """The (train pair, t10k pair) found in `directory`, either possibly None but not both."""
     directory = Path(directory)
-    _check_directory(directory)
+    check_directory(directory)
     train = _read_mnist_pair(directory, MNIST_TRAIN_IMAGES, MNIST_TRAIN_LABELS)
     test = _read_mnist_pair(directory, MNIST_TEST_IMAGES, MNIST_TEST_LABELS)
     if train is None and test is None:
@@ -389,7 +394,7 @@ def _mnist_arrays(directory: Path) -> tuple[tuple[np.ndarray, np.ndarray] | None
 def _mnist_counts(directory: Path) -> tuple[int | None, int | None]:
     """How many samples the train and t10k pairs hold, from their label files' headers alone."""
     directory = Path(directory)
-    _check_directory(directory)
+    check_directory(directory)
     counts = []
     for images_name, labels_name in ((MNIST_TRAIN_IMAGES, MNIST_TRAIN_LABELS), (MNIST_TEST_IMAGES, MNIST_TEST_LABELS)):
         paths = _mnist_pair_paths(directory, images_name, labels_name)

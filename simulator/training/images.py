@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import DataError, Dataset, load_digits, load_mnist, split
+from .data import DataError, Dataset, check_directory, coerce_parts, is_file, load_digits, load_mnist, split
 
 IMAGE_DATASET_NAMES = ("cifar10", "cifar100", "svhn")
 
@@ -106,24 +106,12 @@ _CIFARS = {"cifar10": CIFAR10, "cifar100": CIFAR100}
 
 
 @dataclass(frozen=True)
-class ImageDataset:
-    """A labelled image classification data set split into train and test parts."""
-
-    name: str
-    # float32, shape (n_train, C, H, W), C-contiguous, values in [0, 1] (unless normalized)
-    X_train: np.ndarray
-    # int64, shape (n_train,), values in [0, n_classes)
-    y_train: np.ndarray
-    # float32, shape (n_test, C, H, W), C-contiguous
-    X_test: np.ndarray
-    # int64, shape (n_test,)
-    y_test: np.ndarray
-    n_classes: int
+class ImageDataset(Dataset):
+    """A labelled image classification data set split into train and test parts: `Dataset`'s fields,
+    with X_train and X_test float32 images (samples, C, H, W) in [0, 1] (unless normalized)."""
 
     def __post_init__(self) -> None:
-        for field, dtype in (("X_train", np.float32), ("y_train", np.int64),
-                             ("X_test", np.float32), ("y_test", np.int64)):
-            object.__setattr__(self, field, np.ascontiguousarray(getattr(self, field), dtype=dtype))
+        coerce_parts(self)
         if self.X_train.ndim != 4 or self.X_test.ndim != 4:
             raise DataError(f"{self.name}: images must be 4-D (samples, channels, height, width)")
         if self.X_train.shape[1:] != self.X_test.shape[1:]:
@@ -252,17 +240,6 @@ def load_digits_images(test_fraction: float, seed: int) -> ImageDataset:
 # --- files -------------------------------------------------------------------------------
 
 
-def _is_file(path: Path) -> bool:
-    """Whether `path` is a file; DataError when its folder cannot be searched."""
-    try:
-        return path.is_file()
-    except PermissionError:
-        raise DataError(f"folder {path.parent} cannot be searched: permission denied; make it readable "
-                        "(chmod a+rx) or point dataset.path at a readable copy") from None
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path} cannot be checked ({exc}); check dataset.path") from None
-
-
 def _is_dir(path: Path) -> bool:
     try:
         return path.is_dir()
@@ -272,18 +249,7 @@ def _is_dir(path: Path) -> bool:
 
 def _check_directory(directory: Path, title: str, holding: str) -> None:
     """Raise DataError unless `directory` is a folder this process can look into."""
-    fix = f"set dataset.path to the folder holding {holding}"
-    try:
-        exists, is_dir = directory.exists(), directory.is_dir()
-    except PermissionError:
-        raise DataError(f"{title} directory {directory} cannot be reached: permission denied; make its parent "
-                        "folders readable or point dataset.path at a readable copy") from None
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{title} directory {directory} cannot be checked ({exc}); check dataset.path") from None
-    if not exists:
-        raise DataError(f"{title} directory {directory} does not exist; {fix}")
-    if not is_dir:
-        raise DataError(f"{title} path {directory} is not a directory; {fix}")
+    check_directory(directory, title, f"set dataset.path to the folder holding {holding}")
 
 
 def _read_bytes(path: Path, title: str) -> bytes:
@@ -324,7 +290,7 @@ def read_cifar_binary(path: Path, name: str = "cifar10") -> tuple[np.ndarray, np
     """One binary CIFAR file as uint8 images (N, 3, 32, 32) and int64 labels (N,) (CIFAR-100: fine labels,
     the coarse ones checked to be 0..19)."""
     spec, path = _CIFARS[name], Path(path)
-    if not _is_file(path):
+    if not is_file(path):
         raise DataError(f"{spec.title} file {path} does not exist; extract {spec.archive_binary} again")
     raw = _read_bytes(path, spec.title)
     if not raw:
@@ -440,7 +406,7 @@ def read_cifar_python(path: Path, name: str = "cifar10") -> tuple[np.ndarray, np
     (`read_cifar_binary`) avoids pickle altogether.
     """
     spec, path = _CIFARS[name], Path(path)
-    if not _is_file(path):
+    if not is_file(path):
         raise DataError(f"{spec.title} file {path} does not exist; extract {spec.archive_python} again")
     raw = _read_bytes(path, spec.title)
     fix = f"download {spec.archive_python} again, or use the binary version ({spec.archive_binary})"
@@ -496,7 +462,7 @@ def _version_in(directory: Path, spec: _Cifar) -> str | None:
         return None
     for version, names in (("binary", (*spec.train_binary, spec.test_binary)),
                            ("python", (*spec.train_python, spec.test_python))):
-        if any(_is_file(directory / n) for n in names):
+        if any(is_file(directory / n) for n in names):
             return version
     return None
 
@@ -518,7 +484,7 @@ def cifar_folder(path: Path, name: str = "cifar10") -> tuple[Path, str]:
     train = "..".join((spec.train_python[0], spec.train_python[-1][-1])) if len(spec.train_python) > 1 \
         else spec.train_python[0]
     hints = ""
-    archives = [a for a in (spec.archive_binary, spec.archive_python) if _is_file(path / a)]
+    archives = [a for a in (spec.archive_binary, spec.archive_python) if is_file(path / a)]
     if archives:
         hints += f"; it holds {archives[0]}: extract it first (tar xzf {archives[0]})"
     other = CIFAR100 if spec is CIFAR10 else CIFAR10
@@ -534,7 +500,7 @@ def cifar_folder(path: Path, name: str = "cifar10") -> tuple[Path, str]:
 def _cifar_train_names(folder: Path, spec: _Cifar, version: str) -> list[Path] | None:
     """The training batch files, all of them or None when none is there; DataError when only some are."""
     names = spec.train_binary if version == "binary" else spec.train_python
-    present = [_is_file(folder / n) for n in names]
+    present = [is_file(folder / n) for n in names]
     if not any(present):
         return None
     if not all(present):
@@ -555,7 +521,7 @@ def _cifar_parts(path: Path, spec: _Cifar):
     if train_paths is not None:
         batches = [read(p, spec.name) for p in train_paths]
         train = (_scaled(np.concatenate([b[0] for b in batches])), np.concatenate([b[1] for b in batches]))
-    if _is_file(test_path):
+    if is_file(test_path):
         pixels, labels = read(test_path, spec.name)
         test = (_scaled(pixels), labels)
     return train, test
@@ -604,7 +570,7 @@ def read_svhn(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """One SVHN cropped-digits .mat file as uint8 images (N, 3, 32, 32) and int64 labels (N,), label 10
     (the digit 0) mapped to 0."""
     path = Path(path)
-    if not _is_file(path):
+    if not is_file(path):
         raise DataError(f"SVHN file {path} does not exist; download it from the SVHN site "
                         "(ufldl.stanford.edu/housenumbers) or point dataset.path at the folder holding it")
     sio = _loadmat()
@@ -651,10 +617,10 @@ def read_svhn(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def _svhn_paths(directory: Path, extra: bool) -> tuple[list[Path], Path | None]:
     _check_directory(directory, "SVHN", f"{SVHN_TRAIN} and {SVHN_TEST}")
-    train = [directory / SVHN_TRAIN] if _is_file(directory / SVHN_TRAIN) else []
-    test = directory / SVHN_TEST if _is_file(directory / SVHN_TEST) else None
+    train = [directory / SVHN_TRAIN] if is_file(directory / SVHN_TRAIN) else []
+    test = directory / SVHN_TEST if is_file(directory / SVHN_TEST) else None
     if extra:
-        if not _is_file(directory / SVHN_EXTRA):
+        if not is_file(directory / SVHN_EXTRA):
             raise DataError(f"SVHN extra set {directory / SVHN_EXTRA} does not exist; put {SVHN_EXTRA} there or do "
                             "not ask for the extra set")
         train.append(directory / SVHN_EXTRA)
@@ -734,4 +700,4 @@ def image_counts(name: str, path: Path | str, *, extra: bool = False) -> tuple[i
     train_paths = _cifar_train_names(folder, spec, version)
     test_path = folder / (spec.test_binary if version == "binary" else spec.test_python)
     return (None if train_paths is None else sum(count(p) for p in train_paths),
-            count(test_path) if _is_file(test_path) else None)
+            count(test_path) if is_file(test_path) else None)

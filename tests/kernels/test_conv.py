@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
+from tests.builders import central_differences
 
 from wafersim_kernels.conv import (
     avgpool_backward,
@@ -138,21 +139,6 @@ def test_conv2d_weight_gradient_accumulates(shape):
     np.testing.assert_allclose(sb, r1[1].astype(np.float64) + r2[1], rtol=RTOL, atol=2 * ATOL)
 
 
-def _central_differences(f, p, eps=1e-6):
-    """d f / d p by central differences, p a float64 array changed in place and restored."""
-    grad = np.empty_like(p)
-    flat, gflat = p.reshape(-1), grad.reshape(-1)
-    for k in range(flat.size):
-        saved = flat[k]
-        flat[k] = saved + eps
-        plus = f()
-        flat[k] = saved - eps
-        minus = f()
-        flat[k] = saved
-        gflat[k] = (plus - minus) / (2 * eps)
-    return grad
-
-
 # Kernels in float32 against float64 central differences of the float64 oracles (accurate to
 # ~1e-9): the gap is the kernels' float32 rounding.
 FD_RTOL = 1e-4
@@ -175,9 +161,9 @@ def test_conv2d_gradients_match_finite_differences(shape):
     conv2d_input_gradient(W, dz, stride, pad, dx)
     gW, gb = np.zeros_like(W), np.zeros_like(b)
     conv2d_weight_gradient(x, dz, stride, pad, gW, gb)
-    np.testing.assert_allclose(dx, _central_differences(loss, x64), rtol=FD_RTOL, atol=FD_ATOL)
-    np.testing.assert_allclose(gW, _central_differences(loss, W64), rtol=FD_RTOL, atol=FD_ATOL)
-    np.testing.assert_allclose(gb, _central_differences(loss, b64), rtol=FD_RTOL, atol=FD_ATOL)
+    np.testing.assert_allclose(dx, central_differences(loss, x64), rtol=FD_RTOL, atol=FD_ATOL)
+    np.testing.assert_allclose(gW, central_differences(loss, W64), rtol=FD_RTOL, atol=FD_ATOL)
+    np.testing.assert_allclose(gb, central_differences(loss, b64), rtol=FD_RTOL, atol=FD_ATOL)
 
 
 @pytest.mark.parametrize("shape", POOL_SHAPES)
@@ -272,16 +258,16 @@ def test_pool_backwards_match_finite_differences(shape):
     maxpool_forward(x, size, stride, out, argmax)
     dx = np.empty_like(x)
     maxpool_backward(R, argmax, dx)
-    numeric = _central_differences(lambda: float(np.sum(maxpool_forward_ref(x64, size, stride)[0] * R64)), x64)
+    numeric = central_differences(lambda: float(np.sum(maxpool_forward_ref(x64, size, stride)[0] * R64)), x64)
     np.testing.assert_allclose(dx, numeric, rtol=FD_RTOL, atol=FD_ATOL)
 
     avgpool_backward(R, size, stride, dx)
-    numeric = _central_differences(lambda: float(np.sum(avgpool_forward_ref(x64, size, stride) * R64)), x64)
+    numeric = central_differences(lambda: float(np.sum(avgpool_forward_ref(x64, size, stride) * R64)), x64)
     np.testing.assert_allclose(dx, numeric, rtol=FD_RTOL, atol=FD_ATOL)
 
     g = R[:, 0, 0].copy()
     global_avgpool_backward(g, dx)
-    numeric = _central_differences(lambda: float(np.sum(global_avgpool_forward_ref(x64) * g.astype(np.float64))), x64)
+    numeric = central_differences(lambda: float(np.sum(global_avgpool_forward_ref(x64) * g.astype(np.float64))), x64)
     np.testing.assert_allclose(dx, numeric, rtol=FD_RTOL, atol=FD_ATOL)
 
 

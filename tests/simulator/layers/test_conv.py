@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 import yaml
-from tests.builders import UNIFORM_HARDWARE, make, reference_inputs, scenario_dict
+from tests.builders import UNIFORM_HARDWARE, central_differences, make, reference_inputs, scenario_dict
 
 from wafersim.config import ConfigError, load_scenario
 from wafersim.layers import ConvShape, PoolShape, network_shapes
@@ -170,21 +170,6 @@ def test_timing_only_conv_run_takes_the_arithmetic_runs_cycles():
     assert timed.metrics["total_cycles"] == full.metrics["total_cycles"]
 
 
-def _fd(f, p, eps=1e-6):
-    """Central differences of the scalar f() with respect to every entry of the float64 array p (in place)."""
-    grad = np.zeros_like(p)
-    flat, g = p.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
-        keep = flat[i]
-        flat[i] = keep + eps
-        up = f()
-        flat[i] = keep - eps
-        down = f()
-        flat[i] = keep
-        g[i] = (up - down) / (2 * eps)
-    return grad
-
-
 @pytest.mark.parametrize("top", [False, True])
 @pytest.mark.parametrize("stride, pad", [(1, 1), (2, 0)])
 def test_normalization_propagation_gradients_match_finite_differences(top, stride, pad):
@@ -212,9 +197,9 @@ def test_normalization_propagation_gradients_match_finite_differences(top, strid
     def loss():
         return float((normprop_conv_forward_ref(x64, W64, b64, stride, pad, top).reshape(-1) * R).sum())
 
-    np.testing.assert_allclose(layer.grad_W, _fd(loss, W64), rtol=2e-3, atol=2e-4)
-    np.testing.assert_allclose(layer.grad_b, _fd(loss, b64), rtol=2e-3, atol=2e-4)
-    np.testing.assert_allclose(dx.reshape(2, 5, 5), _fd(loss, x64), rtol=2e-3, atol=2e-4)
+    np.testing.assert_allclose(layer.grad_W, central_differences(loss, W64), rtol=2e-3, atol=2e-4)
+    np.testing.assert_allclose(layer.grad_b, central_differences(loss, b64), rtol=2e-3, atol=2e-4)
+    np.testing.assert_allclose(dx.reshape(2, 5, 5), central_differences(loss, x64), rtol=2e-3, atol=2e-4)
 
 
 def test_normalization_propagation_outputs_are_standardized_for_standard_inputs():
