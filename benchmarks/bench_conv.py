@@ -41,6 +41,7 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from bench_cp import load_torch  # this folder's scripts share it (run as python benchmarks/bench_conv.py)
 from wafersim_kernels._jit import fast_njit
 from wafersim_kernels.conv import (
     _col2im,
@@ -280,15 +281,6 @@ class NumpyNet:
 
 
 # --- torch (optional) ------------------------------------------------------------------------
-
-def load_torch():
-    try:
-        import torch
-    except ImportError:
-        return None
-    torch.set_num_threads(1)
-    return torch
-
 
 class TorchNet:
     def __init__(self, torch, params):

@@ -20,17 +20,17 @@ from wafersim_kernels.reference_conv import (avgpool_backward_ref, avgpool_forwa
 
 
 def _forward(layer: dict, W, b, x):
-    """A layer's output for the flat input x, before its activation."""
+    """A layer's output for the flat input x, before its activation, in its own shape ((O, Ho, Wo) or (n,))."""
     if layer["type"] == "dense":
         return W @ x + b
     x3 = x.reshape(layer["in_shape"])
     if layer["type"] == "conv":
-        return conv2d_forward_ref(x3, W, b, layer["stride"], layer["pad"]).reshape(-1)
+        return conv2d_forward_ref(x3, W, b, layer["stride"], layer["pad"])
     if layer["mode"] == "global":
-        return global_avgpool_forward_ref(x3).reshape(-1)
+        return global_avgpool_forward_ref(x3)
     if layer["mode"] == "avg":
-        return avgpool_forward_ref(x3, layer["size"], layer["stride"]).reshape(-1)
-    return maxpool_forward_ref(x3, layer["size"], layer["stride"])[0].reshape(-1)
+        return avgpool_forward_ref(x3, layer["size"], layer["stride"])
+    return maxpool_forward_ref(x3, layer["size"], layer["stride"])[0]
 
 
 def _backward(layer: dict, W, x, dz, out_shape):
@@ -61,7 +61,8 @@ def cnn_sgd_reference(layers, weights, biases, X, y, order, lr):
         for k, layer in enumerate(layers):
             inputs.append(x)
             z = _forward(layer, Ws[k], bs[k], x).astype(np.float32)
-            shapes.append(_out_shape(layer, Ws[k], z))
+            shapes.append(z.shape)
+            z = z.reshape(-1)
             x = z if k == D - 1 or layer["type"] == "pool" else _activate_ref(z, layer["act"])
             outputs.append(x)
         losses[s], dz = softmax_cross_entropy_ref(x, int(y[row]))
@@ -77,14 +78,3 @@ def cnn_sgd_reference(layers, weights, biases, X, y, order, lr):
                 dz = delta if below["type"] == "pool" else delta * _derivative_ref(outputs[k - 1], below["act"])
     return Ws, bs, losses
 
-
-def _out_shape(layer: dict, W, z) -> tuple:
-    """The (C, H, W) of a conv or windowed pool's output, or the flat output's own shape."""
-    if layer["type"] == "dense" or layer.get("mode") == "global":
-        return z.shape
-    C, H, Wd = layer["in_shape"]
-    if layer["type"] == "conv":
-        K, S, P = W.shape[2], layer["stride"], layer["pad"]
-        return W.shape[0], (H + 2 * P - K) // S + 1, (Wd + 2 * P - K) // S + 1
-    size, S = layer["size"], layer["stride"]
-    return C, (H - size) // S + 1, (Wd - size) // S + 1

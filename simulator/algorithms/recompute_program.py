@@ -50,9 +50,6 @@ class RecomputeProgram(LayerProgram):
         self.recomputes = 0
         self.channel_r = None
 
-    def priority(self) -> tuple[str, ...]:
-        return self.schedule.priority
-
     def extra_pickers(self) -> dict:
         return {"C": self._pick_recompute, "B": self._pick_recomputed_backward}
 

@@ -7,6 +7,8 @@ timing-only run. `SHAPES` and `LAYERS` map the model's layer kind to its classes
 
 from __future__ import annotations
 
+import math
+
 from .conv import Conv2D, ConvShape
 from .dense import Dense, DenseShape
 from .pool import Pool, PoolShape
@@ -40,10 +42,7 @@ def _shape(spec, below: tuple, model, first: bool, top: bool, where: str):
     """One layer's shape over an input of shape `below`; a ShapeError names the layer and both shapes."""
     activation = getattr(spec, "activation", None) or model.activation
     if spec.type == "dense":
-        n_in = 1
-        for v in below:
-            n_in *= v
-        return DenseShape(n_in, spec.out, model.bias, activation, first=first, top=top)
+        return DenseShape(math.prod(below), spec.out, model.bias, activation, first=first, top=top)
     if len(below) != 3:
         raise ShapeError(f"{where} needs an image (channels x height x width) below it, but gets {below[0]} flat "
                          "values from a dense layer: put convolutions and pooling before the dense layers")

@@ -25,7 +25,7 @@ import numpy as np
 
 from wafersim_kernels import ACTIVATIONS, IDENTITY, activation_backward, softmax_cross_entropy
 from wafersim_kernels.activations import activate_in_place
-from wafersim_kernels.conv import conv2d_forward, conv2d_input_gradient, conv2d_weight_gradient
+from wafersim_kernels.conv import conv2d_forward, conv2d_input_gradient, conv2d_output_size, conv2d_weight_gradient
 
 from ..optimizers import Transform
 from .params import ParamLayer
@@ -56,11 +56,11 @@ class ConvShape:
 
     @property
     def out_height(self) -> int:
-        return (self.height + 2 * self.pad - self.kernel) // self.stride + 1
+        return conv2d_output_size(self.height, self.kernel, self.stride, self.pad)
 
     @property
     def out_width(self) -> int:
-        return (self.width + 2 * self.pad - self.kernel) // self.stride + 1
+        return conv2d_output_size(self.width, self.kernel, self.stride, self.pad)
 
     @property
     def out_shape(self) -> tuple[int, int, int]:
@@ -136,57 +136,54 @@ class ConvShape:
         """The forward of every row of H (shape (n, C*H*W)), for evaluation: one sample at a time."""
         out = np.empty((H.shape[0], self.output_floats), dtype=np.float32)
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):  # a diverged run has inf/NaN weights
-            layer = Conv2D(self, W, b, None)
             for i, row in enumerate(np.ascontiguousarray(H, dtype=np.float32)):
-                out[i] = layer.forward(row)
+                out[i] = conv_forward(self, W, b, row)
         return out
+
+
+def conv_forward(shape: ConvShape, W: np.ndarray, b: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """h = phi(conv(x, W) + b) for the flat input x, flat (O*Ho*Wo,); with norm the recentred ReLU of
+    g conv(x, V) + beta (the top layer: that pre-activation, the logits)."""
+    if not shape.norm:
+        h = np.empty(shape.output_floats, dtype=np.float32)
+        conv2d_forward(x.reshape(shape.channels, shape.height, shape.width), W, b, shape.stride, shape.pad,
+                       h.reshape(shape.out_shape))
+        activate_in_place(h, IDENTITY if shape.top else ACTIVATIONS[shape.activation])
+        return h
+    beta, gain = b
+    u = gain[:, None, None] * unit_conv(shape, x, unit_filters(W)) + beta[:, None, None]
+    if shape.top:
+        return u.reshape(-1)
+    return ((np.maximum(u, 0) - np.float32(RELU_MEAN)) / np.float32(RELU_STD)).reshape(-1)
+
+
+def unit_filters(W: np.ndarray) -> np.ndarray:
+    """Each filter divided by its norm, V (O, C, K, K)."""
+    norms = np.sqrt(np.einsum("ocij,ocij->o", W, W))
+    return np.ascontiguousarray(W / norms[:, None, None, None], dtype=np.float32)
+
+
+def unit_conv(shape: ConvShape, x: np.ndarray, V: np.ndarray) -> np.ndarray:
+    """conv(x, V) without a bias, (O, Ho, Wo)."""
+    z = np.empty(shape.out_shape, dtype=np.float32)
+    conv2d_forward(x.reshape(shape.channels, shape.height, shape.width), V, np.zeros(shape.filters, np.float32),
+                   shape.stride, shape.pad, z)
+    return z
 
 
 class Conv2D(ParamLayer):
     """A convolution layer with its arrays (`ParamLayer`) and the arithmetic of its F and B, one sample at a time."""
 
-    def __init__(self, shape: ConvShape, W: np.ndarray, b: np.ndarray, optimizer: Transform | None,
+    def __init__(self, shape: ConvShape, W: np.ndarray, b: np.ndarray, optimizer: Transform,
                  builds_gradient: bool = True, flat_gradient: bool = False):
-        if optimizer is None:  # evaluation: the forward alone
-            self.shape, self.W, self.b = shape, W, b
-        else:
-            super().__init__(shape, W, b, optimizer, True, flat_gradient)
+        super().__init__(shape, W, b, optimizer, True, flat_gradient)
         self.act = IDENTITY if shape.top else ACTIVATIONS[shape.activation]
         self.x_shape = (shape.channels, shape.height, shape.width)
         self.out_shape = shape.out_shape
-        self._zero_bias = np.zeros(shape.filters, dtype=np.float32)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """h = phi(conv(x, W) + b), flat (O*Ho*Wo,); with norm the recentred ReLU of g conv(x, V) + beta."""
-        shape = self.shape
-        h = np.empty(shape.output_floats, dtype=np.float32)
-        if not shape.norm:
-            conv2d_forward(x.reshape(self.x_shape), self.W, self.b, shape.stride, shape.pad,
-                           h.reshape(self.out_shape))
-            activate_in_place(h, self.act)
-            return h
-        u = self._gained(self._conv(x, self._unit(self.W)))
-        if shape.top:
-            return u.reshape(-1)
-        return ((np.maximum(u, 0) - np.float32(RELU_MEAN)) / np.float32(RELU_STD)).reshape(-1)
-
-    # -- normalization propagation -----------------------------------------------------
-    @staticmethod
-    def _unit(W: np.ndarray) -> np.ndarray:
-        """Each filter divided by its norm, V (O, C, K, K)."""
-        norms = np.sqrt(np.einsum("ocij,ocij->o", W, W))
-        return np.ascontiguousarray(W / norms[:, None, None, None], dtype=np.float32)
-
-    def _conv(self, x: np.ndarray, V: np.ndarray) -> np.ndarray:
-        """conv(x, V) without a bias, (O, Ho, Wo)."""
-        z = np.empty(self.out_shape, dtype=np.float32)
-        conv2d_forward(x.reshape(self.x_shape), V, self._zero_bias, self.shape.stride, self.shape.pad, z)
-        return z
-
-    def _gained(self, z: np.ndarray) -> np.ndarray:
-        """g z + beta, per filter."""
-        beta, gain = self.b
-        return gain[:, None, None] * z + beta[:, None, None]
+        """`conv_forward` with the layer's own weights."""
+        return conv_forward(self.shape, self.W, self.b, x)
 
     def forward_loss(self, x: np.ndarray, label: int) -> tuple[np.ndarray, float]:
         """The top layer: logits z = conv(x, W) + b, then (dL/dz, L) of softmax cross-entropy."""
@@ -211,7 +208,7 @@ class Conv2D(ParamLayer):
             return dz, None
         delta = np.empty(shape.input_floats, dtype=np.float32)
         if shape.norm:  # through g V: dz scaled by each filter's gain, back through the unit filters
-            W, back = self._unit(W), (self.b[1][:, None, None] * dz.reshape(self.out_shape)).astype(np.float32)
+            W, back = unit_filters(W), (self.b[1][:, None, None] * dz.reshape(self.out_shape)).astype(np.float32)
         else:
             back = dz.reshape(self.out_shape)
         conv2d_input_gradient(W, np.ascontiguousarray(back), shape.stride, shape.pad, delta.reshape(self.x_shape))
@@ -225,8 +222,8 @@ class Conv2D(ParamLayer):
                                    self.grad_W, self.grad_b)
             return
         du = dz.reshape(self.out_shape)
-        V = self._unit(self.W)
-        z = self._conv(x, V)
+        V = unit_filters(self.W)
+        z = unit_conv(shape, x, V)
         gain = self.b[1]
         grad_V = np.zeros_like(self.W)
         scratch = np.zeros(shape.filters, dtype=np.float32)

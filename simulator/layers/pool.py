@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from wafersim_kernels import softmax_cross_entropy
-from wafersim_kernels.conv import (avgpool_backward, avgpool_forward, global_avgpool_backward, global_avgpool_forward,
-                                   maxpool_backward, maxpool_forward)
+from wafersim_kernels.conv import (avgpool_backward, avgpool_forward, conv2d_output_size, global_avgpool_backward,
+                                   global_avgpool_forward, maxpool_backward, maxpool_forward)
 
 from .timing import Timing
 
@@ -43,11 +43,11 @@ class PoolShape:
 
     @property
     def out_height(self) -> int:
-        return 1 if self.mode == "global" else (self.height - self.size) // self.stride + 1
+        return 1 if self.mode == "global" else conv2d_output_size(self.height, self.size, self.stride, 0)
 
     @property
     def out_width(self) -> int:
-        return 1 if self.mode == "global" else (self.width - self.size) // self.stride + 1
+        return 1 if self.mode == "global" else conv2d_output_size(self.width, self.size, self.stride, 0)
 
     @property
     def out_shape(self) -> tuple[int, ...]:
@@ -90,31 +90,34 @@ class PoolShape:
     def forward_batch(self, W: np.ndarray, b: np.ndarray, H: np.ndarray) -> np.ndarray:
         """The forward of every row of H (shape (n, C*H*W)), for evaluation."""
         out = np.empty((H.shape[0], self.output_floats), dtype=np.float32)
-        layer = Pool(self, None)
         for i, row in enumerate(np.ascontiguousarray(H, dtype=np.float32)):
-            out[i] = layer.forward(row)
+            out[i] = pool_forward(self, row)
         return out
+
+
+def pool_forward(shape: PoolShape, x: np.ndarray) -> np.ndarray:
+    """The pooled values of the flat input x, flat."""
+    h = np.empty(shape.output_floats, dtype=np.float32)
+    x3 = x.reshape(shape.channels, shape.height, shape.width)
+    if shape.mode == "global":
+        global_avgpool_forward(x3, h)
+    elif shape.mode == "avg":
+        avgpool_forward(x3, shape.size, shape.stride, h.reshape(shape.out_shape))
+    else:
+        maxpool_forward(x3, shape.size, shape.stride, h.reshape(shape.out_shape),
+                        np.empty(shape.out_shape, dtype=np.int32))
+    return h
 
 
 class Pool(Timing):
     """A pooling layer's F and B, one sample at a time; no parameters, so U does nothing."""
 
-    def __init__(self, shape: PoolShape, optimizer, *unused):
+    def __init__(self, shape: PoolShape, optimizer):
         super().__init__(shape, optimizer)
         self.x_shape = (shape.channels, shape.height, shape.width)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        shape = self.shape
-        h = np.empty(shape.output_floats, dtype=np.float32)
-        x3 = x.reshape(self.x_shape)
-        if shape.mode == "global":
-            global_avgpool_forward(x3, h)
-        elif shape.mode == "avg":
-            avgpool_forward(x3, shape.size, shape.stride, h.reshape(shape.out_shape))
-        else:
-            maxpool_forward(x3, shape.size, shape.stride, h.reshape(shape.out_shape),
-                            np.empty(shape.out_shape, dtype=np.int32))
-        return h
+        return pool_forward(self.shape, x)
 
     def forward_loss(self, x: np.ndarray, label: int) -> tuple[np.ndarray, float]:
         """The top layer: the pooled values are the logits; (dL/dz, L) of softmax cross-entropy."""
