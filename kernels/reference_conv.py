@@ -108,3 +108,21 @@ def normprop_conv_forward_ref(x, W, b, stride, pad, top=False):
     if top:
         return u
     return (np.maximum(u, 0) - 1 / np.sqrt(2 * np.pi)) / np.sqrt(0.5 * (1 - 1 / np.pi))
+
+
+def normprop_backward_ref(x, W, b, du, stride, pad):
+    """(dL/dx, dL/dW, dL/db) of normalization propagation given du = dL/du, in float64, written from
+    the chain rule: dL/dV = g * (the weight gradient of du), dL/dW_f = (I - V_f V_f^T) dL/dV_f / ||W_f||,
+    dL/dbeta = sum du, dL/dg = sum du * conv(x, V), dL/dx = the input gradient of g du through V."""
+    W64, du64 = W.astype(np.float64), du.astype(np.float64)
+    norms = np.sqrt((W64 ** 2).sum(axis=(1, 2, 3)))
+    V = W64 / norms[:, None, None, None]
+    beta, gain = b.astype(np.float64)
+    win = _windows(x.astype(np.float64), W.shape[2], stride, pad)
+    z = np.einsum("cijpq,ocpq->oij", win, V)
+    gV = gain[:, None, None, None] * np.einsum("cijpq,oij->ocpq", win, du64)
+    radial = np.einsum("ocpq,ocpq->o", gV, V)
+    gW = (gV - radial[:, None, None, None] * V) / norms[:, None, None, None]
+    gb = np.stack([du64.sum(axis=(1, 2)), (du64 * z).sum(axis=(1, 2))])
+    dx = conv2d_input_gradient_ref(V, gain[:, None, None] * du64, stride, pad, x.shape)
+    return dx.astype(x.dtype), gW.astype(W.dtype), gb.astype(b.dtype)

@@ -3,15 +3,19 @@
     layers: [64, 128, 10]                                  # dense: widths, input first
     layers: {input: 64, hidden: [64], repeat: 100, output: 10}
     input: [1, 28, 28]                                     # channels, height, width
-    layers:                                                # one mapping per layer, one layer per PE
+    layers:                                                # one mapping per layer
       - {type: conv, out: 32, kernel: 5, pad: 2}
       - {type: pool, kind: max, size: 3, stride: 2}
       - {type: conv, out: 10, kernel: 1}
       - {type: global_pool}                                # the top layer: its outputs are the logits
+    grouping: conv_pool                                    # each pooling on its convolution's PE
 
 A dense layer after a convolution or a pooling reads its input flattened (channels, then
 rows, then columns). Every layer's shape follows from the one below it, and a layer that
-does not fit its input is refused at validation with both shapes named.
+does not fit its input is refused at validation with both shapes named. Each layer has a
+PE of its own (`grouping: none`) unless `grouping: conv_pool` puts a pooling layer on the
+PE of the convolution below it (`layers.group`); the run's layers k = 1..D are then the
+PEs' (a grouped pair's weights are its convolution's).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from .layers import network_shapes
 from .schema import Strict
@@ -99,6 +103,10 @@ class ModelConfig(Strict):
     activation: Activation = "relu"
     init: Literal["glorot", "he"] = "glorot"
     bias: bool = True
+    grouping: Literal["none", "conv_pool"] = Field(
+        default="none", description="which layers share a PE: none (one layer per PE), or conv_pool (each pooling "
+                                    "layer on the PE of the convolution right below it)")
+    _stages: int = PrivateAttr(default=0)  # PEs the layer mappings take (grouping), set at validation
 
     @field_validator("layers", mode="before")
     @classmethod
@@ -117,12 +125,15 @@ class ModelConfig(Strict):
             if self.input is not None:
                 raise ValueError("model.input gives an image's shape for a list of layer mappings; with widths, "
                                  "the first width is the input: remove model.input")
+            if self.grouping != "none":
+                raise ValueError("model.grouping puts a pooling layer on its convolution's PE, and dense widths have "
+                                 "neither: remove model.grouping, or list the layers as mappings")
             return self
         if self.input is None:
             raise ValueError("model.layers lists layer mappings, so give model.input: [channels, height, width]")
         if any(v < 1 for v in self.input):
             raise ValueError(f"model.input must be three positive numbers [channels, height, width], got {self.input}")
-        network_shapes(self)  # every layer's shape checked against its input
+        self._stages = len(network_shapes(self))  # every layer's shape checked against its input
         return self
 
     @property
@@ -132,7 +143,8 @@ class ModelConfig(Strict):
 
     @property
     def n_layers(self) -> int:
-        return len(self.layers) if self.mapped else len(self.layers) - 1
+        """Layers of the pipeline, one per PE (a grouped convolution and pooling are one)."""
+        return self._stages if self.mapped else len(self.layers) - 1
 
     @property
     def input_floats(self) -> int:

@@ -88,7 +88,7 @@ class PipeDream(Schedule):
         after sample j's update, it is at j+1 and keeps the last tag, at least j-(K-1): K."""
         if not self.vertical_sync:
             return super().stash_bytes(layer, shape)
-        return 0 if shape.first else self.n_layers * param_bytes(shape)
+        return self.n_layers * param_bytes(shape) if shape.backward_reads_weights else 0
 
 
 class VerticalSyncProgram(LayerProgram):
@@ -100,7 +100,7 @@ class VerticalSyncProgram(LayerProgram):
         super().__init__(**args)
         self.arithmetic = not scenario.timing_only
         self.anchored = False  # the versions are kept below, W and b, for the forward as well as the backward
-        self.keeps = not self.shape.first  # stage 1 forwards on its current weights, and its backward reads none
+        self.keeps = self.shape.backward_reads_weights  # stage 1 forwards on its current weights; its B reads none
         self.copy_bytes = param_bytes(self.shape) if self.keeps else 0
         self.copies: dict[int, tuple | None] = {}  # version -> (W, b) (None in timing-only runs)
         self.held_tags: dict[int, int] = {}  # version -> held samples tagged with it

@@ -165,7 +165,7 @@ class LayerProgram:
         self.port, self.recorder = port, recorder
         self.staleness = recorder.staleness[k - 1]  # this layer's list, appended to once per update
         self.window = schedule.window(k)
-        self.anchored = schedule.anchored and not self.shape.first  # layer 1's backward reads no weights
+        self.anchored = schedule.anchored and self.shape.backward_reads_weights  # layer 1's dense or conv B reads none
 
         self.cycles_F, self.cycles_B, self.cycles_U = (chip.op_cycles(macs)
                                                        for macs in op_macs(self.shape, schedule, layer.optimizer))

@@ -180,7 +180,7 @@ class TimingPlan:
             in_bytes=per_pe(lambda k, p, sch: p.shape.input_floats * FLOAT_BYTES),
             out_bytes=per_pe(lambda k, p, sch: p.shape.output_floats * FLOAT_BYTES),
             window=per_pe(lambda k, p, sch: sch.window(k)),
-            anchored=per_pe(lambda k, p, sch: int(sch.anchored and not p.shape.first)),
+            anchored=per_pe(lambda k, p, sch: int(sch.anchored and p.shape.backward_reads_weights)),
             stash_bytes=per_pe(lambda k, p, sch: p.shape.stash_bytes),
             sram_static=per_pe(lambda k, p, sch: p.memory.static),
             stream=stream,

@@ -11,11 +11,12 @@ import math
 
 from .conv import Conv2D, ConvShape
 from .dense import Dense, DenseShape
+from .group import ConvPool, ConvPoolShape
 from .pool import Pool, PoolShape
 from .shape import FLOAT_BYTES, LayerShape, optimizer_state_bytes, param_bytes, update_macs
 from .timing import Timing
 
-LAYERS = {"dense": Dense, "conv": Conv2D, "pool": Pool}  # shape.kind -> the arithmetic class
+LAYERS = {"dense": Dense, "conv": Conv2D, "pool": Pool, "conv+pool": ConvPool}  # shape.kind -> the arithmetic class
 
 
 class ShapeError(ValueError):
@@ -23,7 +24,8 @@ class ShapeError(ValueError):
 
 
 def network_shapes(model) -> list:
-    """The shape of every layer k = 1..D of a scenario's `model` section, input first."""
+    """The shape of every PE's layer k = 1..D of a scenario's `model` section, input first: one per
+    layer, or with `model.grouping: conv_pool` a convolution and the pooling right above it as one."""
     if not model.mapped:
         widths = list(model.layers)
         D = len(widths) - 1
@@ -35,7 +37,18 @@ def network_shapes(model) -> list:
         shape = _shape(spec, below, model, first=k == 1, top=k == D, where=f"model.layers[{k - 1}] ({spec.type})")
         shapes.append(shape)
         below = (shape.output_floats,) if shape.kind == "dense" else shape.out_shape
-    return shapes
+    return _grouped(shapes) if model.grouping == "conv_pool" else shapes
+
+
+def _grouped(shapes: list) -> list:
+    """Each convolution followed by a pooling layer made one `ConvPoolShape`; every other layer as it was."""
+    out = []
+    for shape in shapes:
+        if shape.kind == "pool" and out and out[-1].kind == "conv":
+            out[-1] = ConvPoolShape(out[-1], shape)
+        else:
+            out.append(shape)
+    return out
 
 
 def _shape(spec, below: tuple, model, first: bool, top: bool, where: str):
@@ -75,5 +88,5 @@ def build(shape, W, b, optimizer, arithmetic: bool, builds_gradient: bool, flat_
     return LAYERS[shape.kind](shape, W, b, optimizer, builds_gradient, flat_gradient)
 
 
-__all__ = ["Conv2D", "ConvShape", "Dense", "DenseShape", "FLOAT_BYTES", "LAYERS", "LayerShape", "Pool", "PoolShape",
-           "ShapeError", "Timing", "build", "network_shapes", "optimizer_state_bytes", "param_bytes", "update_macs"]
+__all__ = ["Conv2D", "ConvPool", "ConvPoolShape", "ConvShape", "Dense", "DenseShape", "FLOAT_BYTES", "LAYERS",
+           "LayerShape", "Pool", "PoolShape", "ShapeError", "Timing", "build", "network_shapes", "optimizer_state_bytes", "param_bytes", "update_macs"]

@@ -13,26 +13,26 @@ copy of each filter f, a learnt gain g and shift beta per filter, and outputs
 (ReLU(u) - 1/sqrt(2 pi)) / sqrt((1 - 1/pi) / 2): a standard normal pre-activation gives
 an output of mean 0 and variance 1, with no statistics of the data. Its `b` holds beta and
 g as two rows (shape (2, O)), so a layer's arrays stay W and b. The gradient of W goes
-through the normalization: (grad_V - (grad_V . v) v) / ||W_f|| for each filter.
+through the normalization: (grad_V - (grad_V . v) v) / ||W_f|| for each filter. Those
+kernels are `wafersim_kernels.normprop`'s.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from wafersim_kernels import ACTIVATIONS, IDENTITY, activation_backward, softmax_cross_entropy
 from wafersim_kernels.activations import activate_in_place
 from wafersim_kernels.conv import conv2d_forward, conv2d_input_gradient, conv2d_output_size, conv2d_weight_gradient
+from wafersim_kernels.normprop import (normprop_forward, normprop_input_gradient, normprop_relu_backward,
+                                       normprop_weight_gradient)
 
 from ..optimizers import Transform
 from .params import ParamLayer
 from .shape import FLOAT_BYTES
-
-RELU_MEAN = 1.0 / math.sqrt(2.0 * math.pi)  # E[ReLU(z)] for z ~ N(0, 1)
-RELU_STD = math.sqrt(0.5 * (1.0 - 1.0 / math.pi))  # its standard deviation
 
 
 @dataclass(frozen=True)
@@ -54,11 +54,11 @@ class ConvShape:
     kind: str = "conv"
     streamable = False  # its gradient sums a window of products per weight: always built in the buffer
 
-    @property
+    @cached_property  # read on every op: computed once
     def out_height(self) -> int:
         return conv2d_output_size(self.height, self.kernel, self.stride, self.pad)
 
-    @property
+    @cached_property
     def out_width(self) -> int:
         return conv2d_output_size(self.width, self.kernel, self.stride, self.pad)
 
@@ -102,11 +102,17 @@ class ConvShape:
 
     def weight_gradient_macs(self, builds_gradient: bool) -> int:
         """dL/dW: one multiply-add per weight and output position, as the forward; with norm also the
-        convolution again (for the gain's gradient) and the projection through the norm (three per weight)."""
-        return self.conv_macs() + (self.conv_macs() + 3 * self.weight_count if self.norm else 0)
+        unit filters again (two per weight) and the gain's gradient and the projection through the
+        norm (three per weight: G . V, G - r V, times g / ||W||)."""
+        return self.conv_macs() + (5 * self.weight_count if self.norm else 0)
 
     def backward_macs(self, builds_gradient: bool) -> int:
         return self.input_gradient_macs() + self.weight_gradient_macs(builds_gradient)
+
+    @property
+    def backward_reads_weights(self) -> bool:
+        """Does B read the weights (so the anchored rule keeps the forward's version)? Not on layer 1: no W^T dz."""
+        return not self.first
 
     @property
     def stash_bytes(self) -> int:
@@ -144,31 +150,14 @@ class ConvShape:
 def conv_forward(shape: ConvShape, W: np.ndarray, b: np.ndarray, x: np.ndarray) -> np.ndarray:
     """h = phi(conv(x, W) + b) for the flat input x, flat (O*Ho*Wo,); with norm the recentred ReLU of
     g conv(x, V) + beta (the top layer: that pre-activation, the logits)."""
-    if not shape.norm:
-        h = np.empty(shape.output_floats, dtype=np.float32)
-        conv2d_forward(x.reshape(shape.channels, shape.height, shape.width), W, b, shape.stride, shape.pad,
-                       h.reshape(shape.out_shape))
-        activate_in_place(h, IDENTITY if shape.top else ACTIVATIONS[shape.activation])
+    h = np.empty(shape.output_floats, dtype=np.float32)
+    x3, h3 = x.reshape(shape.channels, shape.height, shape.width), h.reshape(shape.out_shape)
+    if shape.norm:
+        normprop_forward(x3, W, b, shape.stride, shape.pad, shape.top, h3)
         return h
-    beta, gain = b
-    u = gain[:, None, None] * unit_conv(shape, x, unit_filters(W)) + beta[:, None, None]
-    if shape.top:
-        return u.reshape(-1)
-    return ((np.maximum(u, 0) - np.float32(RELU_MEAN)) / np.float32(RELU_STD)).reshape(-1)
-
-
-def unit_filters(W: np.ndarray) -> np.ndarray:
-    """Each filter divided by its norm, V (O, C, K, K)."""
-    norms = np.sqrt(np.einsum("ocij,ocij->o", W, W))
-    return np.ascontiguousarray(W / norms[:, None, None, None], dtype=np.float32)
-
-
-def unit_conv(shape: ConvShape, x: np.ndarray, V: np.ndarray) -> np.ndarray:
-    """conv(x, V) without a bias, (O, Ho, Wo)."""
-    z = np.empty(shape.out_shape, dtype=np.float32)
-    conv2d_forward(x.reshape(shape.channels, shape.height, shape.width), V, np.zeros(shape.filters, np.float32),
-                   shape.stride, shape.pad, z)
-    return z
+    conv2d_forward(x3, W, b, shape.stride, shape.pad, h3)
+    activate_in_place(h, IDENTITY if shape.top else ACTIVATIONS[shape.activation])
+    return h
 
 
 class Conv2D(ParamLayer):
@@ -177,13 +166,14 @@ class Conv2D(ParamLayer):
     def __init__(self, shape: ConvShape, W: np.ndarray, b: np.ndarray, optimizer: Transform,
                  builds_gradient: bool = True, flat_gradient: bool = False):
         super().__init__(shape, W, b, optimizer, True, flat_gradient)
+        self.conv = shape  # the convolution's own shape (a conv_pool group's PE shape is `self.shape`)
         self.act = IDENTITY if shape.top else ACTIVATIONS[shape.activation]
         self.x_shape = (shape.channels, shape.height, shape.width)
         self.out_shape = shape.out_shape
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """`conv_forward` with the layer's own weights."""
-        return conv_forward(self.shape, self.W, self.b, x)
+        return conv_forward(self.conv, self.W, self.b, x)
 
     def forward_loss(self, x: np.ndarray, label: int) -> tuple[np.ndarray, float]:
         """The top layer: logits z = conv(x, W) + b, then (dL/dz, L) of softmax cross-entropy."""
@@ -195,45 +185,34 @@ class Conv2D(ParamLayer):
                        weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
         """dz = e * phi'(h) (the top layer kept dz), and dL/dx through `weights` (a stashed version)
         or the current W, None on layer 1."""
-        shape = self.shape
+        shape = self.conv
         W = self.W if weights is None else weights
         if shape.top:
             dz = out
-        elif shape.norm:  # the recentred ReLU: slope 1/RELU_STD where u > 0, that is h > -RELU_MEAN/RELU_STD
-            dz = (e * (out > np.float32(-RELU_MEAN / RELU_STD)) / np.float32(RELU_STD)).astype(np.float32)
         else:
             dz = np.empty(shape.output_floats, dtype=np.float32)
-            activation_backward(out, e, dz, self.act)
+            if shape.norm:
+                normprop_relu_backward(out, e, dz)
+            else:
+                activation_backward(out, e, dz, self.act)
         if shape.first:
             return dz, None
         delta = np.empty(shape.input_floats, dtype=np.float32)
         if shape.norm:  # through g V: dz scaled by each filter's gain, back through the unit filters
-            W, back = unit_filters(W), (self.b[1][:, None, None] * dz.reshape(self.out_shape)).astype(np.float32)
+            normprop_input_gradient(W, self.b, dz.reshape(self.out_shape), shape.stride, shape.pad,
+                                    delta.reshape(self.x_shape))
         else:
-            back = dz.reshape(self.out_shape)
-        conv2d_input_gradient(W, np.ascontiguousarray(back), shape.stride, shape.pad, delta.reshape(self.x_shape))
+            conv2d_input_gradient(W, dz.reshape(self.out_shape), shape.stride, shape.pad, delta.reshape(self.x_shape))
         return dz, delta
 
     def backward_weight(self, x: np.ndarray, dz: np.ndarray) -> None:
         """Add this sample's dL/dW and dL/db into the gradient buffer (with norm: dL/dbeta and dL/dg as b's rows)."""
-        shape = self.shape
-        if not shape.norm:
-            conv2d_weight_gradient(x.reshape(self.x_shape), dz.reshape(self.out_shape), shape.stride, shape.pad,
-                                   self.grad_W, self.grad_b)
-            return
-        du = dz.reshape(self.out_shape)
-        V = unit_filters(self.W)
-        z = unit_conv(shape, x, V)
-        gain = self.b[1]
-        grad_V = np.zeros_like(self.W)
-        scratch = np.zeros(shape.filters, dtype=np.float32)
-        conv2d_weight_gradient(x.reshape(self.x_shape), np.ascontiguousarray(gain[:, None, None] * du, np.float32),
-                               shape.stride, shape.pad, grad_V, scratch)
-        radial = np.einsum("ocij,ocij->o", grad_V, V)  # each filter's gradient along its own direction
-        norms = np.sqrt(np.einsum("ocij,ocij->o", self.W, self.W))
-        self.grad_W += (grad_V - radial[:, None, None, None] * V) / norms[:, None, None, None]
-        self.grad_b[0] += du.sum(axis=(1, 2))
-        self.grad_b[1] += (du * z).sum(axis=(1, 2))
+        shape = self.conv
+        x3, dz3 = x.reshape(self.x_shape), dz.reshape(self.out_shape)
+        if shape.norm:
+            normprop_weight_gradient(x3, self.W, self.b, dz3, shape.stride, shape.pad, self.grad_W, self.grad_b)
+        else:
+            conv2d_weight_gradient(x3, dz3, shape.stride, shape.pad, self.grad_W, self.grad_b)
 
     def backward(self, x: np.ndarray, out: np.ndarray, e: np.ndarray | None, weights: np.ndarray | None):
         """B of one sample: its input gradient (returned, None on layer 1), and its weight gradient summed in."""

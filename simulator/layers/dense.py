@@ -73,6 +73,11 @@ class DenseShape:
         return self.n_in * self.n_out if builds_gradient else 0
 
     @property
+    def backward_reads_weights(self) -> bool:
+        """Does B read the weights (so the anchored rule keeps the forward's version)? Not on layer 1: no W^T dz."""
+        return not self.first
+
+    @property
     def stash_bytes(self) -> int:
         """One stashed weight version for the anchored delta rule: W (the backward's W^T);
         the first layer's backward computes no W^T dz, so it stashes nothing."""

@@ -12,6 +12,7 @@ pooling in network-in-network) its outputs are the logits.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -40,12 +41,13 @@ class PoolShape:
     param_count = 0
     rows = 0
     stash_bytes = 0
+    backward_reads_weights = False
 
-    @property
+    @cached_property  # read on every op: computed once
     def out_height(self) -> int:
         return 1 if self.mode == "global" else conv2d_output_size(self.height, self.size, self.stride, 0)
 
-    @property
+    @cached_property
     def out_width(self) -> int:
         return 1 if self.mode == "global" else conv2d_output_size(self.width, self.size, self.stride, 0)
 

@@ -24,6 +24,7 @@ class LayerShape(Protocol):
     input_floats: int  # floats of one sample's input (the activation message from below)
     output_floats: int  # floats of one sample's output (the activation message up, or the loss delta kept)
     streamable: bool  # may a per-sample update stream its gradient into the weights (dense: dz x^T)?
+    backward_reads_weights: bool  # does B read the weights (the anchored rule keeps the forward's version)?
 
     def forward_macs(self) -> int: ...
 

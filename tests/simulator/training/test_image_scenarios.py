@@ -80,3 +80,16 @@ def test_a_model_whose_input_is_not_the_images_is_named(tmp_path):
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(DataError, match="model.layers.0. is 784 but the cifar10 inputs have 3072 features"):
         prepare(load_scenario(path, []), str(path))
+
+
+def test_the_shipped_cifar10_scenario_runs_on_a_folder_of_batches(tmp_path):
+    """scenarios/nin-cifar10.yaml as a user runs it, its dataset.path set to (tiny, generated) batches."""
+    from pathlib import Path
+
+    write_cifar10(tmp_path / "cifar-10-batches-py", "python", per_batch=2, n_test=4)
+    scenario = Path(__file__).parents[3] / "scenarios" / "nin-cifar10.yaml"
+    s = load_scenario(scenario, [f"dataset.path={tmp_path}", "training.epochs=1"])
+    assert s.model.n_layers == 6 and s.model.grouping == "conv_pool"
+    result = run(s, progress=False)
+    assert result.status == "completed" and result.metrics["samples_trained"] == 10
+    assert [row["kind"] for row in result.metrics["layers"]] == ["conv", "conv+pool"] * 3
