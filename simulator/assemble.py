@@ -9,13 +9,16 @@ from .algorithms import ALLREDUCE
 from .algorithms.allreduce import Ring
 from .algorithms.dni_program import ModuleProgram
 from .algorithms.pipeline import LayerProgram, Port, Recorder
+from .algorithms.region_program import BlockProgram
 from .algorithms.shard import ShardProgram
 from .algorithms.store import ParameterStore
 from .config import Scenario
 from .hardware.chip import Chip
 from .hardware.mesh import Coord
+from .layers.block import RegionArrays
 from .layout import Layout, Placed
 from .memory import builds_gradient
+from .region_layout import block_spans, port_targets, wiring
 from .training.data import Dataset
 
 
@@ -38,6 +41,8 @@ def assemble(scenario: Scenario, layout: Layout, data: Dataset, order: np.ndarra
         builds = p.role == "shard" or builds_gradient(schedule, p.optimizer, p.shape)
         return layers.build(p.shape, W, b, p.optimizer, arithmetic, builds, flat)
 
+    if layout.regions is not None:
+        return assemble_regions(scenario, layout, data, order, chip, weights, biases, recorder)
     programs: dict[Coord, object] = {}
     saved: dict[int, object] = {}
     ports = []
@@ -101,3 +106,35 @@ def assemble(scenario: Scenario, layout: Layout, data: Dataset, order: np.ndarra
     for coord, program in programs.items():
         chip.add_pe(coord, program)
     return programs, ports, saved
+
+
+def assemble_regions(scenario: Scenario, layout: Layout, data: Dataset, order: np.ndarray, chip: Chip,
+                     weights: list[np.ndarray], biases: list[np.ndarray], recorder: Recorder):
+    """`assemble` on layer regions: a BlockProgram on every PE of every region, each block holding its
+    piece of the run's W_k and b_k (gathered back by the RegionArrays that `saved` maps layer k to)."""
+    arithmetic = not scenario.timing_only
+    schedule, regions = layout.schedules[0], layout.regions
+    shapes = layers.network_shapes(scenario.model)
+    wires = wiring(shapes, regions)
+    anchors = layout.worker(1)
+    coords = [p.coord for p in anchors]
+    port = Port(chip, data.X_train, data.y_train, order, coords[0], coords[-1],
+                pieces=port_targets(shapes[0], regions[0]))
+    programs: dict[Coord, object] = {}
+    saved: dict[int, object] = {}
+    for k, (shape, region) in enumerate(zip(shapes, regions), start=1):
+        pes = {p.coord: p for p in layout.of_layer("layer", k) + layout.of_layer("block", k)}
+
+        def make(p: Placed, W: np.ndarray, b: np.ndarray):
+            builds = builds_gradient(schedule, p.optimizer, p.shape)
+            return layers.build(p.shape, W, b, p.optimizer, arithmetic, builds)
+
+        saved[k] = arrays = RegionArrays.split(weights[k - 1], biases[k - 1], block_spans(shape, region),
+                                               lambda rc, W, b: make(pes[region.coord(*rc)], W, b))
+        for rc, layer in arrays.layers.items():
+            coord = region.coord(*rc)
+            programs[coord] = BlockProgram(wiring=wires[coord], chip=chip, schedule=schedule, k=k, coords=coords,
+                                           layer=layer, port=port, recorder=recorder, memory=pes[coord].memory)
+    for coord, program in programs.items():
+        chip.add_pe(coord, program)
+    return programs, [port], saved

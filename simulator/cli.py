@@ -119,6 +119,7 @@ def _summary(result, out_dir: Path, wall_seconds: float) -> str:
         *[(f"mean {role} utilization", f"{m[f'{role}_utilization']:.1%}")
           for role in ("worker", "shard") if f"{role}_utilization" in m],
         ("mean staleness", "-" if m["mean_staleness"] is None else f"{m['mean_staleness']:.2f} updates"),
+        *([("bottleneck", _bottleneck(m))] if m.get("bottleneck_layer") else []),
         ("final test accuracy", "-" if acc is None else f"{acc:.2%}"),
         ("final train loss", "-" if loss is None else f"{loss:.4f}"),
         ("peak SRAM per PE", f"{max(m['peak_sram_bytes'].values()):,} bytes"),
@@ -141,6 +142,15 @@ def _summary(result, out_dir: Path, wall_seconds: float) -> str:
                            f"{layer['utilization']:>6.1%} {layer.get('max_in_flight', '-'):>9} "
                            f"{'-' if st is None else f'{st:.2f}':>9} {layer['peak_sram_bytes']:>11,}")
     return "\n".join(lines + [""] + layer_lines)
+
+
+def _bottleneck(m: dict) -> str:
+    """'layer 2 (784 cycles per sample; region 2x3)': the layer whose busiest PE is busiest per sample."""
+    row = m["layers"][m["bottleneck_layer"] - 1]
+    region = row.get("region")
+    where = f"region {region['rows']}x{region['cols']}" if region else f"PE {(row['row'], row['col'])}"
+    period = row["period_cycles"]
+    return f"layer {row['layer']} ({'-' if period is None else f'{period:,.0f}'} cycles per sample; {where})"
 
 
 def _view(args) -> dict:
@@ -363,6 +373,11 @@ def main(argv: list[str] | None = None) -> int:
                   f"{scenario.hardware.name}, {len(prepared.data.y_train)} training samples; SRAM bound per PE: "
                   f"{sram} of {scenario.hardware.pe.sram_bytes:,} bytes)")
             print(f"  expected cost: {prepared.cost.describe()}")
+            if not scenario.training.data_parallel:
+                from .periods import describe
+
+                for line in describe(scenario, prepared.layout):
+                    print(line)
             return 0
         return _run(args, scenario, runner)
     except ConfigError as exc:

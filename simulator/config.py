@@ -31,6 +31,7 @@ from .optimizers import (OPTIMIZERS, SCHEDULE_CONFIGS, ConstantSchedule, HalfLif
                          OptimizerConfig, ScheduleConfig, SGDConfig, named_section)
 from .schema import INT64_LIMIT, Strict
 from .messages import one_line
+from .region_checks import region_problems
 from .model_config import MAX_STACK_LAYERS, LayerStack, ModelConfig  # noqa: F401 (part of the configuration API)
 from .training.data import IMAGE_SETS, train_size
 
@@ -260,8 +261,10 @@ class Scenario(Strict):
 
     name: str
     hardware: HardwareConfig
-    placement: Literal["snake", "row"] | list[list[int]] = Field(
-        default="snake", description="'snake', 'row', or a list of [row, col] pairs, one per layer")
+    placement: Literal["snake", "row", "balanced"] | list[list[int]] = Field(
+        default="snake", description="'snake', 'row', a list of [row, col] pairs, one per layer; or layer regions: "
+                                     "'balanced' (each dense layer an R x C rectangle of PEs sized by its work), "
+                                     "or a list of [row, col, R, C], one per layer")
     model: ModelConfig
     dataset: DatasetConfig = DatasetConfig()
     training: TrainingConfig
@@ -272,6 +275,10 @@ class Scenario(Strict):
                                     "refuse what the compiled engine cannot run")
     allow_sram_overflow: bool = False
     allow_large: bool = Field(default=False, description="run even if the host memory estimate exceeds what is available")
+    region_pes: int | None = Field(
+        default=None, ge=1, description="placement: balanced: the most PEs the layers' regions may take in all "
+                                        "(none: the whole mesh); fewer PEs each do more per sample, so the messages "
+                                        "between them weigh less")
 
     @field_validator("name")
     @classmethod
@@ -722,6 +729,12 @@ def _pe_role(scenario: Scenario, i: int) -> str:
 
 def placement_problems(scenario: Scenario) -> list[tuple[str, str]]:
     """What a schema cannot see: PEs that do not fit, coordinates outside the mesh, reused PEs."""
+    if scenario.placement == "balanced" or (isinstance(scenario.placement, list) and scenario.placement
+                                             and len(scenario.placement[0]) == 4):
+        return region_problems(scenario)
+    if scenario.region_pes is not None:
+        return [("region_pes", "region_pes bounds the PEs of placement: balanced; set placement: balanced, or "
+                               "remove region_pes")]
     mesh = scenario.hardware.mesh
     n_pes, need = mesh.rows * mesh.cols, scenario.n_pes
     if need > n_pes:

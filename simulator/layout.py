@@ -18,7 +18,10 @@ from .hardware.mesh import Coord
 from .layers import DenseShape, network_shapes, param_bytes
 from .memory import LayerMemory, layer_memory, shard_memory
 from .optimizers import SGDConfig, Transform, make_optimizer, make_schedule as make_lr_schedule
-from .placement import place, place_data_parallel
+from .placement import PlacementError, place, place_data_parallel
+from .algorithms.pipeline import op_macs
+from .region_layout import block_memory, block_shapes
+from .regions import PackError, Region, balanced_regions, balanced_sizes, pack, regions_from_list
 
 
 @dataclass(frozen=True)
@@ -32,15 +35,21 @@ class Placed:
     shape: DenseShape
     optimizer: Transform
     memory: LayerMemory
+    region: Region | None = None  # the layer's region, if it has one ("layer": its reporting PE; "block": the others)
+    block: tuple[int, int] | None = None  # (r, c) within the region
 
     @property
     def label(self) -> str:
-        """Short text for maps and messages: 'L2', 'W1 L2' or 'S2'."""
+        """Short text for maps and messages: 'L2', 'W1 L2', 'S2', or a region's block 'L2 1,0'."""
+        if self.role == "block":
+            return f"L{self.layer} {self.block[0]},{self.block[1]}"
         return {"layer": f"L{self.layer}", "worker": f"W{self.worker} L{self.layer}", "shard": f"S{self.layer}",
                 "synthetic": f"M{self.layer}"}[self.role]
 
     @property
     def description(self) -> str:
+        if self.region is not None:
+            return f"layer {self.layer}'s block {self.block[0]},{self.block[1]} of its {self.region.describe()} region"
         return {"layer": f"layer {self.layer}", "worker": f"worker {self.worker}'s layer {self.layer}",
                 "shard": f"the shard of layer {self.layer}"}[self.role]
 
@@ -57,6 +66,7 @@ class Layout:
     placed: list[Placed]
     schedules: list[Schedule]
     n_samples: int  # samples the run trains on (all-reduce rounds down to a multiple of the workers)
+    regions: list[Region] | None = None  # layer k's region is regions[k - 1], on layer regions
 
     @cached_property
     def _index(self) -> dict[tuple, list[Placed]]:
@@ -97,10 +107,12 @@ def layout(scenario: Scenario, n_samples: int, n_train: int) -> Layout:
     if not algorithm.data_parallel:
         main, _ = optimizers(t, n_train, n_samples)
         schedule = make_schedule(t, scenario.n_layers, n_samples)
-        coords = place(scenario.placement, mesh.rows, mesh.cols, scenario.n_layers)
         classes = shapes[-1].output_floats
         lr = make_lr_schedule(t.schedule_config, t.learning_rate, n_train, n_samples)
         own = [schedule.layer_optimizer(k, t.optimizer_config, lr) or main for k in range(1, len(shapes) + 1)]
+        if uses_regions(scenario.placement):
+            return region_layout(scenario, shapes, schedule, own, n_samples)
+        coords = place(scenario.placement, mesh.rows, mesh.cols, scenario.n_layers)
         placed = [Placed(coord, "layer", None, k, shape, own[k - 1],
                          layer_memory(schedule, k, shape, own[k - 1], classes=classes))
                   for k, (coord, shape) in enumerate(zip(coords, shapes), start=1)]
@@ -128,6 +140,45 @@ def layout(scenario: Scenario, n_samples: int, n_train: int) -> Layout:
     for k, (coord, shape) in enumerate(zip(shards, shapes), start=1):
         placed.append(Placed(coord, "shard", None, k, shape, main, shard_memory(k, shape, main, options.workers)))
     return Layout(placed, schedules, n_samples)
+
+
+def uses_regions(placement) -> bool:
+    """Does the placement put layers on regions (balanced, or [row, col, R, C] per layer)?"""
+    return placement == "balanced" or (isinstance(placement, list) and bool(placement) and len(placement[0]) == 4)
+
+
+def region_layout(scenario: Scenario, shapes: list, schedule: Schedule, own: list, n_samples: int) -> Layout:
+    """Every block of every layer's region, the first row's end of each standing for its layer."""
+    regions = plan_regions(scenario, shapes, schedule, own)
+    placed = []
+    for k, (shape, region) in enumerate(zip(shapes, regions), start=1):
+        for (r, c), block in block_shapes(shape, region).items():
+            role = "layer" if (r, c) == (0, region.cols - 1) else "block"
+            placed.append(Placed(region.coord(r, c), role, None, k, block, own[k - 1],
+                                 block_memory(schedule, k, block, own[k - 1]), region, (r, c)))
+    return Layout(placed, [schedule], n_samples, regions)
+
+
+def plan_regions(scenario: Scenario, shapes: list, schedule: Schedule, own: list) -> list[Region]:
+    """The regions the placement asks for: its list, or balanced by each layer's MACs per sample within SRAM."""
+    if scenario.placement != "balanced":
+        return regions_from_list(scenario.placement)
+    mesh, sram = scenario.hardware.mesh, scenario.hardware.pe.sram_bytes
+    work = [sum(op_macs(shape, schedule, own[k])) for k, shape in enumerate(shapes)]
+    # The top layer's region keeps one row: its softmax reads every logit on one PE.
+    dims = [(1 if shape.top else shape.n_out, shape.n_in) for shape in shapes]
+
+    def fits(k: int, R: int, C: int) -> bool:
+        blocks = block_shapes(shapes[k], Region((0, 0), R, C)).values()
+        return max(block_memory(schedule, k + 1, b, own[k]).total for b in blocks) <= sram
+
+    try:
+        if scenario.region_pes is None or scenario.region_pes >= mesh.rows * mesh.cols:
+            return balanced_regions(work, fits, dims, mesh.rows, mesh.cols)
+        return pack(balanced_sizes(work, fits, dims, scenario.region_pes), mesh.rows, mesh.cols)
+    except PackError as err:
+        key = "placement" if scenario.region_pes is None else "region_pes"
+        raise PlacementError(key, f"balanced: {err}") from None
 
 
 def check_memory(scenario: Scenario, placed: list[Placed], source: str) -> list[dict]:

@@ -33,6 +33,7 @@ class LayerMemory:
     weight_stash: int
     exchange_buffers: int = 0  # data parallel: gradients or weights landing from, or accrued for, other PEs
     synthetic: int = 0  # dni: the synthetic-gradient module's parameters, gradients and optimizer state
+    region_buffers: int = 0  # a layer region's block: partial sums and deltas from its row's or column's blocks
 
     @property
     def static(self) -> int:
@@ -41,13 +42,13 @@ class LayerMemory:
 
     @property
     def total(self) -> int:
-        return self.static + self.activations + self.weight_stash
+        return self.static + self.activations + self.weight_stash + self.region_buffers
 
     def describe(self) -> str:
         parts = [("weights", self.weights), ("gradient buffer", self.gradient_buffer),
                  ("optimizer state", self.optimizer_state), ("activations in flight", self.activations),
                  ("stashed weights", self.weight_stash), ("exchange buffers", self.exchange_buffers),
-                 ("synthetic-gradient module", self.synthetic)]
+                 ("synthetic-gradient module", self.synthetic), ("region buffers", self.region_buffers)]
         return " + ".join(f"{name} {value:,}" for name, value in parts if value)
 
 

@@ -40,6 +40,19 @@ def _finite_or_none(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
 
+def _region_row(p, layout, chip, total: int, samples: int) -> dict:
+    """A layer's period (its busiest PE's busy cycles per sample trained) and, on regions, its region."""
+    pes = layout.of_layer(p.role, p.layer) + (layout.of_layer("block", p.layer) if p.region is not None else [])
+    busiest = max(chip.pes[q.coord].busy_cycles_by(total) for q in pes)
+    row = {"period_cycles": busiest / samples if samples else None}
+    if p.region is not None:
+        g = p.region
+        row["region"] = {"row": g.origin[0], "col": g.origin[1], "rows": g.rows, "cols": g.cols, "pes": g.size,
+                         "utilization": float(np.mean([chip.pes[q.coord].busy_cycles_by(total) for q in pes])) / total
+                         if total else 0.0}
+    return row
+
+
 def collect(scenario: Scenario, chip, layout, programs: dict, recorder, overflow, curve, status, n_samples,
             engine: dict) -> dict:
     """The metrics dictionary: run totals, per-PE and per-layer figures, network traffic, the scenario.
@@ -86,9 +99,11 @@ def collect(scenario: Scenario, chip, layout, programs: dict, recorder, overflow
             "sram_bound": {"weights": p.memory.weights, "gradient_buffer": p.memory.gradient_buffer,
                            "optimizer_state": p.memory.optimizer_state, "activations": p.memory.activations,
                            "weight_stash": p.memory.weight_stash, "exchange_buffers": p.memory.exchange_buffers,
-                           **({"synthetic": p.memory.synthetic} if p.memory.synthetic else {})},
+                           **({"synthetic": p.memory.synthetic} if p.memory.synthetic else {}),
+                           **({"region_buffers": p.memory.region_buffers} if p.memory.region_buffers else {})},
             "max_peak_sram_bytes": max(programs[q.coord].sram_peak for q in same_layer),
             "utilization": util(p.coord),
+            **_region_row(p, layout, chip, total, recorder.samples_trained),
         })
     # Every update of every layer, without merging the histograms (10,000 layers may have millions of entries).
     all_updates = sum(st["updates"] for st in layer_staleness)
@@ -137,6 +152,7 @@ def collect(scenario: Scenario, chip, layout, programs: dict, recorder, overflow
         "final_test_accuracy": _finite_or_none(last[3]),
         "final_train_loss": _finite_or_none(last[2]),
         "mean_staleness": float(all_total) / all_updates if all_updates else None,
+        "bottleneck_layer": max(layers, key=lambda row: row["period_cycles"])["layer"] if layers else None,
         "layers": layers,
         "peak_sram_bytes": {f"{r},{c}": program.sram_peak for (r, c), program in programs.items()},
         "sram_overflow": overflow,

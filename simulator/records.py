@@ -35,6 +35,7 @@ OP_KINDS = (
     OpKind(6, "T", "train synthetic module (T)", "#17becf", "synthetic", True),
     OpKind(7, "C", "recompute (C)", "#bcbd22", "recompute", True),
     OpKind(8, "W", "weight gradient (W)", "#d62728", "backward", True),  # zb-h1's split backward
+    OpKind(9, "A", "region sum (A)", "#7f7f7f", "reduce", True),  # a layer region's partial sums added up
 )
 
 
@@ -57,6 +58,9 @@ MESSAGE_KIND_TABLE = (
     MessageKind(7, "h", "synthetic-gradient inputs"),
     MessageKind(8, "g", "synthetic gradients"),
     MessageKind(9, "r", "recomputed activations"),
+    MessageKind(10, "p", "partial sums"),  # a layer region: a block's W x to its row's end
+    MessageKind(11, "d", "region deltas"),  # a layer region: dL/dz from a row's end to its blocks
+    MessageKind(12, "q", "partial deltas"),  # a layer region: a block's W^T dz to its column's end
 )
 
 # Derived lookups.

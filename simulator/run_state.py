@@ -88,6 +88,7 @@ class RunState:
     def evaluate(self, samples: int, cycle: int) -> None:
         """A curve point: the mean loss since the last one and the test accuracy of the weights as they stand."""
         window = self.take_recent()
+        self.gather()
         loss = float(np.mean(window)) if self.arithmetic and len(window) else float("nan")
         data, m = self.prepared.data, self.scenario.model
         acc = accuracy(m, self.weights, self.biases, data.X_test, data.y_test) if self.arithmetic else float("nan")
@@ -105,8 +106,15 @@ class RunState:
         return collect(self.scenario, chip, p.layout, programs, recorder, p.overflow, self.curve, status,
                        p.n_samples, engine)
 
+    def gather(self) -> None:
+        """Bring the run's W_k and b_k up to date where layer regions hold them as blocks."""
+        for layer in self.saved.values():
+            if hasattr(layer, "gather"):
+                layer.gather()
+
     def arrays(self) -> dict[str, np.ndarray]:
         """weights.npz: initial and final parameters and the optimizer state of the saved layers."""
+        self.gather()
         return {**self.initial,
                 **{f"W{k}": W for k, W in enumerate(self.weights, 1)},
                 **{f"b{k}": b for k, b in enumerate(self.biases, 1)},

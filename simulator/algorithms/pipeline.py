@@ -52,9 +52,11 @@ class Port:
     """
 
     def __init__(self, chip: Chip, X: np.ndarray, y: np.ndarray, order: np.ndarray,
-                 first: Coord, top: Coord, stream=None):
+                 first: Coord, top: Coord, stream=None, pieces: list | None = None):
         self.chip, self.X, self.y, self.order = chip, X, y, order
         self.first, self.top = first, top
+        self.pieces = pieces  # layer 1 on a region: (PEs, start, stop) of each piece of the input, multicast as (0, x[start:stop])
+        self.piece_channels: list = []
         self.stream = range(len(order)) if stream is None else stream
         self.input_bytes = X.shape[1] * FLOAT_BYTES
         self.sent = 0  # samples of the stream sent so far
@@ -78,8 +80,13 @@ class Port:
             self.channels = (chip.channel(PORT, self.first, "x", self.input_bytes),
                              chip.channel(PORT, self.top, "y", FLOAT_BYTES))
             self.label_channels = [chip.channel(PORT, coord, "y", FLOAT_BYTES) for coord in self.label_coords]
+            self.piece_channels = [(chip.multicast(PORT, coords, "x", (stop - start) * FLOAT_BYTES), start, stop)
+                                   for coords, start, stop in self.pieces or ()]
         inputs, labels = self.channels
-        inputs.send(sample, self.X[row])
+        if self.pieces is None:
+            inputs.send(sample, self.X[row])
+        for channel, start, stop in self.piece_channels:
+            channel.send(sample, (0, self.X[row, start:stop]))
         label = int(self.y[row])
         labels.send(sample, label)
         for channel in self.label_channels:
@@ -188,6 +195,7 @@ class LayerProgram:
         self.updates = 0
         self.sram = SramLedger(memory.static)
         self.wants_labels = False  # labels reach the top layer alone (a subclass may want them too)
+        self.counts_trained = k == 1  # its updates count the samples trained
         # `receive` below only files a message in this program's queues, so the PE may hand it
         # over late (`hardware.pe.Program`); a subclass with a receive of its own gets each on time.
         self.local_receive = type(self).receive is LayerProgram.receive
@@ -336,7 +344,7 @@ class LayerProgram:
         self.applied += len(group)
         self.group = []
         last = self.group_last
-        if self.k == 1:
+        if self.counts_trained:
             def finish():
                 self.recorder.trained(last + 1)
         else:

@@ -28,6 +28,8 @@ def unsupported(scenario, layout) -> str | None:
     if t.data_parallel and t.spec.family != ALLREDUCE:
         return (f"algorithm {t.algorithm} is a parameter-server algorithm; the compiled engine runs sgd, cp, "
                 "mbgd and allreduce")
+    if layout.regions is not None:
+        return "the compiled engine runs one PE per layer; this network is on layer regions"
     kinds = sorted({p.shape.kind for p in layout.placed} - {"dense"})
     if kinds:
         return f"the compiled engine runs dense layers; this network has {' and '.join(kinds)} layers"

@@ -9,7 +9,7 @@ import simpy
 
 from ..records import Message, MessageRecord, new_record
 from .cost import op_cycles
-from .link import Network, Wire
+from .link import Network, Tree, Wire
 from .mesh import Coord, Mesh
 from .pe import PE, Program
 
@@ -58,6 +58,10 @@ class Chip:
     def channel(self, src: Coord, dst: Coord, kind: str, nbytes: int) -> Channel:
         """The channel for messages of `kind` and `nbytes` from src to the PE at dst (see `Channel`)."""
         return Channel(self, src, dst, kind, nbytes)
+
+    def multicast(self, src: Coord, dsts: list[Coord], kind: str, nbytes: int) -> Multicast:
+        """The channel for messages of `kind` and `nbytes` from src to every PE of dsts at once (see `Multicast`)."""
+        return Multicast(self, src, dsts, kind, nbytes)
 
     def send(self, src: Coord, dst: Coord, nbytes: int, message: Message) -> int:
         """Send `message` of `nbytes` from src to the PE at dst; return the arrival cycle.
@@ -150,3 +154,39 @@ class Channel:
             chip.messages.append(new_record(MessageRecord, (self.src, self.dst, now, arrival, self.nbytes, self.kind, tag)))
         self.pe.deliver_at(new_record(Message, (self.kind, tag, payload)), arrival)
         return arrival
+
+
+class Multicast:
+    """One sender's stream of messages of one kind and size to several PEs at once: the routers copy
+    the message where the routes part (`link.Tree`), so every link of the tree carries it once.
+
+    `send(tag, payload)` delivers (kind, tag, payload) to every destination and counts it as one
+    message of `nbytes` in the traffic (its byte-hops are the tree's); the trace logs one row per
+    destination.
+    """
+
+    __slots__ = ("chip", "src", "dsts", "kind", "nbytes", "tree", "pes", "counts")
+
+    def __init__(self, chip: Chip, src: Coord, dsts: list[Coord], kind: str, nbytes: int):
+        self.chip, self.src, self.dsts, self.kind, self.nbytes = chip, src, list(dsts), kind, nbytes
+        network = chip.network
+        self.tree = Tree(network, [network.route(src, dst) for dst in self.dsts], nbytes)
+        self.pes = [chip.pes[dst] for dst in self.dsts]
+        self.counts: list[int] | None = None
+
+    def send(self, tag: int, payload) -> None:
+        chip = self.chip
+        now = chip.env._now
+        arrivals = self.tree.transit(now)
+        counts = self.counts
+        if counts is None:
+            counts = self.counts = chip.traffic.setdefault(self.kind, [0, 0, 0])
+        counts[0] += 1
+        counts[1] += self.nbytes
+        counts[2] += self.tree.byte_hops
+        message = new_record(Message, (self.kind, tag, payload))
+        for dst, pe, arrival in zip(self.dsts, self.pes, arrivals):
+            if chip.messages is not None:
+                chip.messages.append(new_record(MessageRecord, (self.src, dst, now, arrival, self.nbytes, self.kind,
+                                                                tag)))
+            pe.deliver_at(message, arrival)

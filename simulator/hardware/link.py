@@ -111,3 +111,46 @@ class Wire:
                 link.messages += 1
                 head += latency
         return head + ser
+
+
+class Tree:
+    """The way one message takes from a node to several PEs at once (multicast): the union of their
+    XY routes, a tree, each link of which carries the body once.
+
+    XY routes from one source that share a link share everything before it (the row first,
+    then the column), so a link's head time, worked out for the first destination whose
+    route crosses it, holds for every later one. `transit(now)` reserves each link once and
+    returns every destination's arrival cycle, in the order the destinations were given.
+    """
+
+    __slots__ = ("network", "routes", "nbytes", "ser", "byte_hops")
+
+    def __init__(self, network: Network, routes: list[list[Link]], nbytes: int):
+        self.network, self.routes, self.nbytes = network, routes, nbytes
+        self.ser = network.serialization(nbytes)
+        self.byte_hops = nbytes * len({id(link) for route in routes for link in route})
+
+    def transit(self, now: int) -> list[int]:
+        network = self.network
+        network.messages += 1
+        network.bytes_sent += self.nbytes
+        network.byte_hops += self.byte_hops
+        ser, latency, contention = self.ser, network.hop_latency, network.contention
+        heads: dict[int, int] = {}  # id(link) -> the cycle this message's head entered it
+        arrivals = []
+        for route in self.routes:
+            head = now
+            for link in route:
+                entered = heads.get(id(link))
+                if entered is None:
+                    if contention and link.free_at > head:
+                        link.wait_cycles += link.free_at - head
+                        network.wait_cycles += link.free_at - head
+                        head = link.free_at
+                    link.free_at = head + ser
+                    link.busy_cycles += ser
+                    link.messages += 1
+                    heads[id(link)] = entered = head
+                head = entered + latency
+            arrivals.append(head + ser if route else now)
+        return arrivals

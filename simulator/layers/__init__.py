@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from .block import Block, BlockShape
 from .conv import Conv2D, ConvShape
 from .dense import Dense, DenseShape
 from .group import ConvPool, ConvPoolShape
@@ -85,6 +86,8 @@ def build(shape, W, b, optimizer, arithmetic: bool, builds_gradient: bool, flat_
         return Timing(shape, optimizer)
     if shape.kind == "pool":
         return Pool(shape, optimizer)
+    if isinstance(shape, BlockShape):
+        return Block(shape, W, b, optimizer, builds_gradient, flat_gradient)
     return LAYERS[shape.kind](shape, W, b, optimizer, builds_gradient, flat_gradient)
 
 

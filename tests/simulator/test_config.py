@@ -232,7 +232,8 @@ def test_placement_entry_that_is_not_a_pair(tmp_path):
 
 def test_placement_of_unknown_name(tmp_path):
     msg = error_of(write(tmp_path, scenario(placement="diagonal")))
-    assert "placement: expected 'snake', 'row', or a list of [row, col] pairs" in msg
+    assert ("placement: expected 'snake', 'row', a list of [row, col] pairs, one per layer; or layer regions: "
+            "'balanced'") in msg
     assert "(got 'diagonal')" in msg
 
 

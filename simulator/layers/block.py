@@ -1,0 +1,200 @@
+"""One PE's block of a dense layer spread over a region of R x C PEs: W[rows_r, cols_c] and its share of the work.
+
+A dense layer h = phi(W x + b) on a region splits W's output rows into R blocks and its
+input columns into C blocks; the PE at (r, c) holds W_rc = W[rows_r, cols_c] (contiguous,
+its own array) and, in column 0, the biases b[rows_r]. Per sample, its F is the partial
+product p_rc = W_rc x_c (+ b_r in column 0); the row's end (c = C-1) adds the row's
+partials in the order c = 0..C-1 (op A) and applies phi. In B the row's end computes
+dz_r = dL/dh_r * phi'(h_r) (the top layer kept it from the loss) and every block of the
+row receives it, keeps its gradient dz_r x_c^T and computes q_rc = W_rc^T dz_r; the
+column's end (r = R-1) adds the column's q in the order r = 0..R-1 (op A again), which
+is dL/dx over cols_c. So a 1 x 1 region runs exactly `Dense`'s kernels on the whole
+matrix, and a split one sums the same products in another order (float32 rounding).
+`BlockShape` is what a block costs; `Block` its arrays and arithmetic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from wafersim_kernels import (ACTIVATIONS, IDENTITY, accumulate_gradient, activation_backward, delta_to_input,
+                              dense_forward, softmax_cross_entropy)
+from wafersim_kernels.activations import activate_in_place
+
+from ..optimizers import Transform
+from .params import ParamLayer
+from .shape import FLOAT_BYTES
+
+_F32 = np.float32
+
+
+@dataclass(frozen=True)
+class BlockShape:
+    """Block (r, c) of a dense layer's R x C region: n_out rows and n_in columns of W, its MACs and bytes."""
+
+    n_in: int  # columns of the block: its piece of the layer's input
+    n_out: int  # rows of the block: its piece of the layer's output
+    bias: bool  # column 0 holds its rows' biases
+    activation: str
+    first: bool  # the layer is layer 1: no dL/dx
+    top: bool  # the layer computes the loss
+    row_end: bool  # c = C-1: sums the row's partials, applies phi, computes dz
+    column_end: bool  # r = R-1: sums the column's partial deltas and sends dL/dx
+    row_blocks: int  # C: the partials its row's end adds
+    column_blocks: int  # R: the partial deltas its column's end adds
+    kind: str = "dense"
+    streamable = True  # its per-sample gradient is the rank-one dz_r x_c^T
+
+    @property
+    def param_count(self) -> int:
+        return self.n_in * self.n_out + (self.n_out if self.bias else 0)
+
+    @property
+    def rows(self) -> int:
+        return self.n_out
+
+    @property
+    def input_floats(self) -> int:
+        return self.n_in
+
+    @property
+    def output_floats(self) -> int:
+        return self.n_out
+
+    @property
+    def backward_reads_weights(self) -> bool:
+        return not self.first
+
+    def forward_macs(self) -> int:
+        """F: the partial product W_rc x_c."""
+        return self.n_in * self.n_out
+
+    def row_sum_macs(self) -> int:
+        """A at a row's end: the other C-1 partials added to its own (phi rides along, as in a dense F)."""
+        return (self.row_blocks - 1) * self.n_out
+
+    def column_sum_macs(self) -> int:
+        """A at a column's end: the other R-1 partial deltas added to its own."""
+        return (self.column_blocks - 1) * self.n_in
+
+    def input_gradient_macs(self) -> int:
+        """dz_r at the row's end (n_out), and W_rc^T dz_r above layer 1."""
+        return (self.n_out if self.row_end else 0) + (0 if self.first else self.n_in * self.n_out)
+
+    def weight_gradient_macs(self, builds_gradient: bool) -> int:
+        return self.n_in * self.n_out if builds_gradient else 0
+
+    def backward_macs(self, builds_gradient: bool) -> int:
+        """B: `input_gradient_macs` and, when the gradient is built in a buffer, dz_r x_c^T into it."""
+        return self.input_gradient_macs() + self.weight_gradient_macs(builds_gradient)
+
+    @property
+    def stash_bytes(self) -> int:
+        """One stashed version of W_rc for the anchored rule (none on layer 1)."""
+        return 0 if self.first else self.n_in * self.n_out * FLOAT_BYTES
+
+    def describe(self) -> str:
+        return f"block {self.n_in}->{self.n_out}"
+
+
+class Block(ParamLayer):
+    """A dense layer's block on one PE of its region: W_rc (and b_r in column 0) with their optimizer and gradient."""
+
+    def __init__(self, shape: BlockShape, W: np.ndarray, b: np.ndarray, optimizer: Transform,
+                 builds_gradient: bool, flat_gradient: bool = False):
+        super().__init__(shape, W, b, optimizer, builds_gradient, flat_gradient)
+        self.act = IDENTITY if shape.top else ACTIVATIONS[shape.activation]
+        self.alone = shape.row_blocks == 1  # the whole row on this PE: F is the dense F, phi and all
+        self._zeros = np.zeros(shape.n_out, _F32)  # the bias of a block without one
+
+    def partial(self, x: np.ndarray) -> np.ndarray:
+        """F: W_rc x_c (+ b_r in column 0); on a one-block row the whole h_r = phi(W x + b), as `Dense`."""
+        p = np.empty(self.shape.n_out, _F32)
+        dense_forward(self.W, self.b if self.shape.bias else self._zeros, x, p, self.act if self.alone else IDENTITY)
+        return p
+
+    def row_sum(self, partials: list[np.ndarray]) -> np.ndarray:
+        """A at a row's end: the partials of c = 0..C-1 added in that order, then phi (not on the top layer)."""
+        acc = partials[0].copy()
+        for p in partials[1:]:
+            acc += p
+        if not self.shape.top:
+            activate_in_place(acc, self.act)
+        return acc
+
+    @staticmethod
+    def loss(z: np.ndarray, label: int) -> tuple[np.ndarray, float]:
+        """The top layer's row end (its region has one row): (dL/dz, L) of softmax cross-entropy on the logits z."""
+        dz = np.empty_like(z)
+        return dz, float(softmax_cross_entropy(z, label, dz))
+
+    def dz(self, h: np.ndarray, e: np.ndarray) -> np.ndarray:
+        """dz_r = e_r * phi'(h_r), at a hidden layer's row end."""
+        dz = np.empty(self.shape.n_out, _F32)
+        activation_backward(h, e, dz, self.act)
+        return dz
+
+    def backward(self, x: np.ndarray, dz: np.ndarray, weights: np.ndarray | None) -> np.ndarray | None:
+        """Keep the gradient dz_r x_c^T (summed, or its factors to stream) and return q_rc = W_rc^T dz_r
+        through `weights` (a stashed version) or the current W_rc; None on layer 1."""
+        if self.streams:
+            self.factors = (dz, x)
+        else:
+            accumulate_gradient(self.grad_W, self.grad_b, dz, x)
+        if self.shape.first:
+            return None
+        q = np.empty(self.shape.n_in, _F32)
+        delta_to_input(self.W if weights is None else weights, dz, q)
+        return q
+
+    @staticmethod
+    def column_sum(partials: list[np.ndarray]) -> np.ndarray:
+        """A at a column's end: the partial deltas of r = 0..R-1 added in that order: dL/dx_c."""
+        acc = partials[0].copy()
+        for q in partials[1:]:
+            acc += q
+        return acc
+
+
+class RegionArrays:
+    """A region's blocks seen as one layer's arrays: the run's full W and b, gathered from the blocks when read."""
+
+    def __init__(self, W: np.ndarray, b: np.ndarray, spans: dict, layers: dict):
+        self.W, self.b = W, b  # the run's own arrays (evaluated and saved)
+        self.spans = spans  # block key -> (rows, cols): the slices of W it holds
+        self.layers = layers  # block key -> its Block (or Timing twin)
+
+    @classmethod
+    def split(cls, W: np.ndarray, b: np.ndarray, spans: dict, make) -> "RegionArrays":
+        """Cut W and b into blocks: make(key, W_block, b_block) builds each block's layer from contiguous
+        copies of W[rows, cols] and, in column 0, b[rows] (zeros elsewhere: those blocks add no bias)."""
+        layers = {}
+        for key, (rows, cols) in spans.items():
+            bias = b[rows].copy() if cols.start == 0 else np.zeros(rows.stop - rows.start, b.dtype)
+            layers[key] = make(key, np.ascontiguousarray(W[rows, cols]), bias)
+        return cls(W, b, spans, layers)
+
+    def gather(self) -> None:
+        """Write every block's weights (and column 0's biases) into the full arrays."""
+        for key, (rows, cols) in self.spans.items():
+            block = self.layers[key]
+            if not block.params:
+                return  # a timing-only run: no arrays
+            self.W[rows, cols] = block.W
+            if cols.start == 0:
+                self.b[rows] = block.b
+
+    def optimizer_arrays(self) -> dict[str, np.ndarray]:
+        """The blocks' optimizer state as full-size arrays (named as a layer's: .../W, .../b)."""
+        out: dict[str, np.ndarray] = {}
+        for key, (rows, cols) in self.spans.items():
+            for name, array in self.layers[key].optimizer_arrays().items():
+                if name.endswith("/W"):
+                    out.setdefault(name, np.zeros(self.W.shape, array.dtype))[rows, cols] = array
+                elif name.endswith("/b"):
+                    out.setdefault(name, np.zeros(self.b.shape, array.dtype))[rows] = array
+                else:
+                    out.setdefault(name, array)  # a scalar state (a step count): the same on every block
+        return out

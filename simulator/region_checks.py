@@ -1,0 +1,59 @@
+"""What a scenario on layer regions must satisfy beyond its schema: dense layers, a per-PE schedule, regions that fit.
+
+A placement is on regions when it is `balanced` or lists [row, col, R, C] per layer
+(`layout.uses_regions`). Each problem is (key, text) for the ConfigError.
+"""
+
+from __future__ import annotations
+
+from .layers import network_shapes
+from .regions import overlap_problems, regions_from_list
+
+REGION_ALGORITHMS = ("sgd", "cp", "mbgd")  # the schedules a block runs as a LayerProgram does
+
+
+def region_problems(scenario) -> list[tuple[str, str]]:
+    """Why the scenario cannot run on its regions, as (key, text) pairs; empty if it can."""
+    t = scenario.training
+    if t.algorithm not in REGION_ALGORITHMS:
+        return [("placement", f"layer regions run {', '.join(REGION_ALGORITHMS)}; algorithm {t.algorithm} needs one PE "
+                              "per layer: use placement snake (or row)")]
+    options = t.options
+    if t.algorithm == "cp" and (options.reverse_checkpoint is not None or options.spike_compensation
+                                or options.weight_prediction):
+        return [("placement", "layer regions run plain cp; reverse_checkpoint, spike_compensation and "
+                              "weight_prediction need one PE per layer: use placement snake (or row)")]
+    shapes = network_shapes(scenario.model)
+    kinds = sorted({s.kind for s in shapes} - {"dense"})
+    if kinds:
+        return [("placement", f"layer regions split dense layers; this network has {' and '.join(kinds)} layers: "
+                              "use placement snake (or row)")]
+    if scenario.placement == "balanced":
+        return []
+    if scenario.region_pes is not None:
+        return [("region_pes", "region_pes bounds the PEs of placement: balanced; an explicit list of regions "
+                               "gives their sizes itself: remove region_pes")]
+    entries = scenario.placement
+    if any(len(entry) != 4 for entry in entries):
+        return [("placement", "a list of regions gives [row, col, R, C] for every layer; do not mix it with "
+                              "[row, col] pairs")]
+    if len(entries) != len(shapes):
+        return [("placement", f"lists {len(entries)} regions but the model has {len(shapes)} layers; give one "
+                              "[row, col, R, C] per layer")]
+    try:
+        regions = regions_from_list(entries)
+    except ValueError as err:
+        return [("placement", str(err))]
+    problems = []
+    for k, (shape, region) in enumerate(zip(shapes, regions)):
+        where = f"placement[{k}]"
+        if region.rows > shape.n_out or region.cols > shape.n_in:
+            problems.append((where, f"a {region.rows}x{region.cols} region splits layer {k + 1} ({shape.n_in}->"
+                                    f"{shape.n_out}) into more blocks than it has rows or columns; use R <= "
+                                    f"{shape.n_out} and C <= {shape.n_in}"))
+        if shape.top and region.rows != 1:
+            problems.append((where, f"the top layer's region has {region.rows} rows; give it one (R = 1): its "
+                                    "softmax reads every logit on one PE"))
+    mesh = scenario.hardware.mesh
+    problems += [("placement", text) for text in overlap_problems(regions, mesh.rows, mesh.cols)]
+    return problems

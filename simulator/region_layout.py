@@ -1,0 +1,93 @@
+"""A network on layer regions: each dense layer's blocks placed on its R x C rectangle, their SRAM, and their wiring.
+
+`placement: balanced` sizes the regions by the layers' work and packs them
+(`regions.balanced_regions`); a placement listing [row, col, R, C] per layer gives them
+(`regions.regions_from_list`). Every PE of a region runs a `BlockProgram`; the PE at
+(0, C-1) of each region (its first row's end) stands for the layer in results: its
+updates count the samples trained and its staleness is the layer's. `wiring` works out,
+for every block, which pieces of which vectors it sends where (`region_program.Route`).
+"""
+
+from __future__ import annotations
+
+from .algorithms.region_program import Route, Wiring
+from .hardware.mesh import Coord
+from .layers import FLOAT_BYTES
+from .layers.block import BlockShape
+from .memory import LayerMemory, layer_memory
+from .regions import Region, split
+
+
+def block_shapes(shape, region: Region) -> dict[tuple[int, int], BlockShape]:
+    """(r, c) -> the shape of block (r, c) of a dense layer on `region`."""
+    rows, cols = split(shape.n_out, region.rows), split(shape.n_in, region.cols)
+    return {(r, c): BlockShape(n_in=c1 - c0, n_out=r1 - r0, bias=shape.bias and c == 0, activation=shape.activation,
+                               first=shape.first, top=shape.top, row_end=c == region.cols - 1,
+                               column_end=r == region.rows - 1, row_blocks=region.cols, column_blocks=region.rows)
+            for r, (r0, r1) in enumerate(rows) for c, (c0, c1) in enumerate(cols)}
+
+
+def block_spans(shape, region: Region) -> dict[tuple[int, int], tuple[slice, slice]]:
+    """(r, c) -> the rows and columns of W that block (r, c) holds."""
+    rows, cols = split(shape.n_out, region.rows), split(shape.n_in, region.cols)
+    return {(r, c): (slice(r0, r1), slice(c0, c1)) for r, (r0, r1) in enumerate(rows) for c, (c0, c1) in enumerate(cols)}
+
+
+def block_memory(schedule, k: int, shape: BlockShape, optimizer) -> LayerMemory:
+    """A block's SRAM bound: a layer's (`layer_memory`, on the block's shape) plus the region's
+    buffers, per sample in its window: dL/dz_r from the row's end (the other blocks), or at the
+    row's end the row's partials and dL/dh_r; at a column's end the column's partial deltas."""
+    base = layer_memory(schedule, k, shape, optimizer)
+    window = schedule.window(k)
+    floats = shape.n_out * (shape.row_blocks + 1 if shape.row_end else 1)
+    if shape.column_end and shape.column_blocks > 1 and not shape.first:
+        floats += shape.column_blocks * shape.n_in
+    return LayerMemory(layer=k, weights=base.weights, gradient_buffer=base.gradient_buffer,
+                       optimizer_state=base.optimizer_state, activations=base.activations,
+                       weight_stash=base.weight_stash, region_buffers=window * floats * FLOAT_BYTES)
+
+
+def _overlaps(spans: list[tuple[int, int]], start: int, stop: int):
+    """(index, lo, hi) of each span of `spans` that meets [start, stop), with the common part [lo, hi)."""
+    for i, (a, b) in enumerate(spans):
+        lo, hi = max(a, start), min(b, stop)
+        if lo < hi:
+            yield i, lo, hi
+
+
+def wiring(shapes: list, regions: list[Region]) -> dict[Coord, Wiring]:
+    """Every block's Wiring: its pieces in and out, its row's and column's ends, and whether it reports."""
+    D = len(shapes)
+    rows = [split(s.n_out, g.rows) for s, g in zip(shapes, regions)]
+    cols = [split(s.n_in, g.cols) for s, g in zip(shapes, regions)]
+    out: dict[Coord, Wiring] = {}
+    for k in range(D):
+        g = regions[k]
+        for r in range(g.rows):
+            for c in range(g.cols):
+                c0, c1 = cols[k][c]
+                r0, r1 = rows[k][r]
+                x_pieces = 1 if k == 0 else sum(1 for _ in _overlaps(rows[k - 1], c0, c1))
+                e_pieces = 0 if k == D - 1 or c != g.cols - 1 else sum(1 for _ in _overlaps(cols[k + 1], r0, r1))
+                out_routes = ()
+                if c == g.cols - 1 and k < D - 1:  # h_r's pieces to every PE of the columns above that read them
+                    above = regions[k + 1]
+                    out_routes = tuple(Route(lo - r0, hi - r0, tuple(above.coord(r2, c2) for r2 in range(above.rows)),
+                                             lo - cols[k + 1][c2][0])
+                                       for c2, lo, hi in _overlaps(cols[k + 1], r0, r1))
+                back_routes = ()
+                if r == g.rows - 1 and k > 0:  # dL/dx_c's pieces to the row ends below whose outputs they are
+                    below = regions[k - 1]
+                    back_routes = tuple(Route(lo - c0, hi - c0, (below.coord(r2, below.cols - 1),), lo - rows[k - 1][r2][0])
+                                        for r2, lo, hi in _overlaps(rows[k - 1], c0, c1))
+                out[g.coord(r, c)] = Wiring(
+                    coord=g.coord(r, c), r=r, c=c, x_pieces=x_pieces, e_pieces=e_pieces, row_end=g.coord(r, g.cols - 1),
+                    column_end=g.coord(g.rows - 1, c), row_peers=tuple(g.coord(r, c2) for c2 in range(g.cols - 1)),
+                    out_routes=out_routes, back_routes=back_routes, reports=(r, c) == (0, g.cols - 1))
+    return out
+
+
+def port_targets(shape, region: Region) -> list[tuple[tuple[Coord, ...], int, int]]:
+    """(PEs, start, stop): each column of layer 1's region and the slice of the input its PEs read (one multicast)."""
+    return [(tuple(region.coord(r, c) for r in range(region.rows)), c0, c1)
+            for c, (c0, c1) in enumerate(split(shape.n_in, region.cols))]

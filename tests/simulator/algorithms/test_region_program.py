@@ -1,0 +1,179 @@
+"""Layer regions on the event engine: a dense layer's blocks on R x C PEs, every piece a message."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tests.builders import UNIFORM_HARDWARE, assert_resumes_seamlessly, make, random_hardware, scenario_dict
+
+from wafersim.config import ConfigError, load_scenario
+from wafersim.runner import run
+
+WIDTHS = (8, 6, 5, 4)
+SPLIT = [[0, 0, 2, 3], [0, 3, 3, 1], [2, 0, 1, 2]]  # 8->6 on 2x3, 6->5 on 3x1, the top 5->4 on 1x2
+ONE_EACH = [[0, 0, 1, 1], [0, 1, 1, 1], [0, 2, 1, 1]]
+SCHEDULES = [("sgd", {}), ("cp", {}), ("cp", {"delta_rule": "anchored"}), ("mbgd", {"batch_size": 4})]
+
+
+def on_regions(placement, algorithm="cp", hardware=None, samples=30, **training) -> dict:
+    data = scenario_dict(layers=WIDTHS, algorithm=algorithm, samples=samples, hardware=hardware, **training)
+    data["placement"] = copy.deepcopy(placement)
+    return data
+
+
+@pytest.mark.parametrize("algorithm, extra", SCHEDULES)
+def test_one_pe_regions_are_todays_model_bitwise_and_in_cycles(algorithm, extra):
+    plain = run(make(scenario_dict(layers=WIDTHS, algorithm=algorithm, samples=30, **extra)), progress=False)
+    regions = run(make(on_regions(ONE_EACH, algorithm, **extra)), progress=False)
+    assert regions.metrics["total_cycles"] == plain.metrics["total_cycles"]
+    for name in plain.weights:
+        assert np.array_equal(regions.weights[name], plain.weights[name]), name
+    assert [r["staleness"] for r in regions.metrics["layers"]] == [r["staleness"] for r in plain.metrics["layers"]]
+
+
+@pytest.mark.parametrize("algorithm, extra", SCHEDULES)
+def test_a_split_layer_is_the_unsplit_one_to_float32_rounding(algorithm, extra):
+    """Blocks sum the same products in another order: the weights agree to rounding, the losses too."""
+    plain = run(make(scenario_dict(layers=WIDTHS, algorithm=algorithm, samples=30, **extra)), progress=False)
+    split = run(make(on_regions(SPLIT, algorithm, **extra)), progress=False)
+    assert split.status == "completed" and split.metrics["samples_trained"] == 30
+    for name in plain.weights:
+        np.testing.assert_allclose(split.weights[name], plain.weights[name], rtol=1e-5, atol=1e-6, err_msg=name)
+    assert split.metrics["engine"]["why"] == "the compiled engine runs one PE per layer; this network is on layer regions"
+
+
+def test_cp_on_regions_keeps_the_papers_staleness_and_every_pe_within_its_sram_bound():
+    result = run(make(on_regions(SPLIT, "cp", samples=40)), progress=False)
+    D = len(WIDTHS) - 1
+    for row in result.metrics["layers"]:
+        assert row["staleness"]["max"] == 2 * (D - row["layer"])  # the window binds: at most 2(D-k)
+        assert row["region"]["pes"] == SPLIT[row["layer"] - 1][2] * SPLIT[row["layer"] - 1][3]
+    bounds = {(p["row"], p["col"]): p for p in result.metrics["pe_utilization"] if p["role"]}
+    assert len(bounds) == 6 + 3 + 2
+    from wafersim.runner import prepare
+
+    plan = {p.coord: p.memory.total for p in prepare(make(on_regions(SPLIT, "cp", samples=40)), "s").layout.placed}
+    for key, peak in result.metrics["peak_sram_bytes"].items():
+        r, c = map(int, key.split(","))
+        assert peak <= plan[(r, c)], key
+
+
+def test_messages_of_a_region_are_counted_by_kind():
+    """Per sample: every block but a row's end sends a partial (p); every row's end multicasts dz to its
+    row once (d); every block but a column's end above layer 1 sends a partial delta (q)."""
+    n = 10
+    m = run(make(on_regions(SPLIT, "cp", samples=n)), progress=False).metrics["network"]["by_kind"]
+    assert m["partial sums"]["messages"] == n * (2 * 2 + 3 * 0 + 1 * 1)  # rows x (C - 1)
+    assert m["region deltas"]["messages"] == n * (2 + 0 + 1)  # one multicast per row with C > 1
+    assert m["partial deltas"]["messages"] == n * (0 + 2 * 1 + 0)  # layer 2's column: R - 1 = 2
+
+
+def test_timing_only_regions_take_the_arithmetic_runs_cycles():
+    s = make(on_regions(SPLIT, "cp"))
+    assert run(s.model_copy(update={"timing_only": True}), progress=False).metrics["total_cycles"] == \
+        run(s, progress=False).metrics["total_cycles"]
+
+
+@settings(max_examples=8, deadline=None)
+@given(hardware=random_hardware())
+def test_regions_on_random_hardware_train_as_the_unsplit_network(hardware):
+    """Any op and link costs: the run completes, and per-sample SGD's weights are the unsplit ones."""
+    plain = run(make(scenario_dict(layers=WIDTHS, algorithm="sgd", samples=12, hardware=hardware)), progress=False)
+    split = run(make(on_regions(SPLIT, "sgd", hardware=hardware, samples=12)), progress=False)
+    assert split.metrics["samples_trained"] == 12
+    for name in plain.weights:
+        np.testing.assert_allclose(split.weights[name], plain.weights[name], rtol=1e-5, atol=1e-6)
+
+
+def test_one_sample_on_a_one_row_region_takes_its_closed_form():
+    """One layer 8 -> 4 on a 1 x 2 region at (0, 0), one SGD sample, no contention: the port's pieces
+    arrive after h and 2h hops plus their body; block 0's partial reaches the row's end one hop
+    later; the row's end adds (A), computes the loss and dz (B) and multicasts dz back; each block updates."""
+    rate, o, h, w = 4, 3, 2, 4
+    hw = copy.deepcopy(UNIFORM_HARDWARE)
+    hw["pe"].update(macs_per_cycle=rate, op_overhead_cycles=o)
+    hw["noc"].update(hop_latency_cycles=h, link_bytes_per_cycle=w, contention=False)
+    data = scenario_dict(layers=(8, 4), algorithm="sgd", samples=1, hardware=hw)
+    data["placement"] = [[0, 0, 1, 2]]
+
+    def cycles(macs):
+        return math.ceil(macs / rate) + o
+
+    def body(floats):
+        return math.ceil(floats * 4 / w)
+
+    x0, x1 = h + body(4), 2 * h + body(4)  # column c's piece: 4 inputs, from the port at (0, -1)
+    f0_end, f1_end = x0 + cycles(16), x1 + cycles(16)  # F: a 4 x 4 block's partial
+    a_start = max(f1_end, f0_end + h + body(4))  # the partial of block 0 reaches (0, 1)
+    b_end = a_start + cycles(4) + cycles(4)  # A adds one partial of 4; B: dz of 4 (the top keeps it)
+    u1_end = b_end + cycles(16)  # U at the row's end: its 16 weights (column 0 holds the biases)
+    d_arrives = b_end + h + body(4)
+    u0_end = d_arrives + cycles(0) + cycles(20)  # block 0's B (nothing below, dz given) and U (16 + 4 biases)
+    result = run(make(data), progress=False)
+    assert result.metrics["total_cycles"] == max(u0_end, u1_end)
+    ops = result.ops
+    starts = sorted(zip(ops["col"].tolist(), ops["kind"].tolist(), ops["start"].tolist(), ops["end"].tolist()))
+    assert starts == sorted([(0, 0, x0, f0_end), (1, 0, x1, f1_end), (1, 9, a_start, a_start + cycles(4)),
+                             (1, 1, a_start + cycles(4), b_end), (1, 2, b_end, u1_end),
+                             (0, 1, d_arrives, d_arrives + cycles(0)), (0, 2, d_arrives + cycles(0), u0_end)])
+
+
+def test_a_region_run_resumes_seamlessly(tmp_path, monkeypatch):
+    assert_resumes_seamlessly(make(on_regions(SPLIT, "cp", samples=40)), tmp_path, monkeypatch)
+
+
+def refused(tmp_path, **changes) -> str:
+    data = on_regions(SPLIT)
+    for key, value in changes.items():
+        if "." in key:
+            section, name = key.split(".")
+            data[section][name] = value
+        else:
+            data[key] = value
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError) as err:
+        load_scenario(path, [])
+    return str(err.value)
+
+
+def test_what_regions_cannot_run_is_refused_by_name(tmp_path):
+    assert "layer regions run sgd, cp, mbgd; algorithm pipedream needs one PE per layer" in refused(
+        tmp_path, **{"training.algorithm": "pipedream"})
+    assert "the top layer's region has 2 rows; give it one (R = 1)" in refused(
+        tmp_path, placement=[[0, 0, 2, 3], [0, 3, 3, 1], [3, 0, 2, 2]])
+    assert "into more blocks than it has rows or columns; use R <= 6 and C <= 8" in refused(
+        tmp_path, placement=[[0, 0, 7, 1], [0, 3, 3, 1], [2, 0, 1, 2]])
+    assert "layer 2's region 3x1 at (0, 2) overlaps layer 1's region 2x3 at (0, 0)" in refused(
+        tmp_path, placement=[[0, 0, 2, 3], [0, 2, 3, 1], [3, 0, 1, 2]])
+    assert "lists 2 regions but the model has 3 layers" in refused(tmp_path, placement=SPLIT[:2])
+    assert "region_pes bounds the PEs of placement: balanced; set placement: balanced" in refused(
+        tmp_path, placement="snake", region_pes=4)
+
+
+def test_regions_split_dense_layers_only(tmp_path):
+    data = on_regions("balanced")
+    data["model"] = {"input": [1, 4, 4], "layers": [{"type": "conv", "out": 2, "kernel": 1},
+                                                    {"type": "dense", "out": 4}]}
+    data["dataset"]["samples"] = 40
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match="layer regions split dense layers; this network has conv layers"):
+        load_scenario(path, [])
+
+
+@given(pes=st.integers(3, 16))
+@settings(max_examples=5, deadline=None)
+def test_balanced_regions_use_at_most_region_pes_and_keep_the_top_on_one_row(pes):
+    from wafersim.runner import prepare
+
+    data = on_regions("balanced", hardware={**copy.deepcopy(UNIFORM_HARDWARE), "mesh": {"rows": 8, "cols": 8}})
+    data["region_pes"] = pes
+    layout = prepare(make(data), "s").layout
+    assert sum(g.size for g in layout.regions) <= pes and layout.regions[-1].rows == 1
