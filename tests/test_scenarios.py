@@ -138,3 +138,33 @@ def test_the_wafer_scenario_runs_compiled_and_its_pipeline_is_what_cp_gives():
     D = scenario.n_layers
     assert [layer["max_in_flight"] for layer in m["layers"]] == [min(2 * (D - k) + 1, 10) for k in range(1, D + 1)]
     assert all(row["ops"] == 30 for row in m["pe_utilization"])
+
+
+def test_the_balanced_digits_mesh_shows_cps_advantage_and_the_delta_rules_differ():
+    """scenarios/digits-balanced.yaml: quickstart's network on regions; CP keeps its PEs busier than
+    MBGD on the same mesh, layer 1's updates are 2(D-1) stale once the pipeline is full, and the
+    two delta rules train different weights (layer 2 holds samples in flight)."""
+    path = SCENARIOS / "digits-balanced.yaml"
+    short = ["training.epochs=null", "training.samples=300", "training.eval_every=300"]
+    cp = run(load_scenario(path, short), progress=False, trace=False)
+    anchored = run(load_scenario(path, short + ["training.delta_rule=anchored"]), progress=False, trace=False)
+    mbgd = run(load_scenario(path, short + ["training.algorithm=mbgd", "training.batch_size=8", "timing_only=true"]),
+               progress=False, trace=False)
+    assert cp.metrics["mean_utilization"] > mbgd.metrics["mean_utilization"] + 0.1
+    assert max(cp.metrics["layers"][0]["staleness"]["histogram"], key=int) == "4"
+    assert not np.array_equal(cp.weights["W2"], anchored.weights["W2"])
+    assert load_scenario(path).placement == "balanced" and len(prepare(load_scenario(path), "d").layout.placed) == 12
+
+
+@pytest.mark.parametrize("name", ["digits-balanced", "mnist-balanced"])
+def test_balanced_scenarios_give_their_hidden_layers_periods_within_15_percent(name, tmp_path):
+    """The layers below the top have predicted periods within 15% of each other; the top layer (its
+    10 outputs on one PE) is faster; every region fits its SRAM."""
+    from wafersim.periods import predicted
+
+    _write_idx(tmp_path, 50)
+    scenario = load_scenario(SCENARIOS / f"{name}.yaml", [f"dataset.path={tmp_path}"] if "mnist" in name else [])
+    prepared = prepare(scenario, name)
+    periods = [p.cycles for p in predicted(scenario, prepared.layout)]
+    assert max(periods[:-1]) <= 1.15 * min(periods[:-1]) and periods[-1] < min(periods[:-1])
+    assert prepared.overflow == [] and prepared.layout.regions[-1].rows == 1
