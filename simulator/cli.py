@@ -15,6 +15,7 @@ EXIT_DIVERGED = 3  # the run stopped because the loss was no longer finite
 EXIT_INTERRUPTED = 130  # Ctrl-C; SIGTERM gives 143 and SIGHUP 129 (128 + the signal's number)
 EXIT_WRITE = 4  # the results could not be written (disk full, no permission); nothing incomplete is left at --out
 EXIT_FAILED = 5  # a compared run (or a sweep's point) failed on its worker; the others are written
+EXIT_STALLED = 6  # the chip ran out of events before every sample trained (a deadlock: a simulator bug)
 SRAM_LISTED = 64  # validate lists the SRAM bound of this many PEs, then sums up the rest
 
 
@@ -446,6 +447,8 @@ def _run(args, scenario, runner) -> int:
                      f"were finished first and are in {out_dir}.", _stop_code(stop))
     if result.status == "diverged":
         return _fail(f"{args.scenario}: {result.message}. Results up to that point are in {out_dir}.", EXIT_DIVERGED)
+    if result.status == "stalled":
+        return _fail(f"{args.scenario}: {result.message}. Results up to that point are in {out_dir}.", EXIT_STALLED)
     return 0
 
 

@@ -20,6 +20,7 @@ from .memory import LayerMemory, layer_memory, shard_memory
 from .optimizers import SGDConfig, Transform, make_optimizer, make_schedule as make_lr_schedule
 from .placement import PlacementError, place, place_data_parallel
 from .algorithms.pipeline import op_macs
+from .region_checks import max_blocks
 from .region_layout import block_memory, block_shapes
 from .regions import PackError, Region, balanced_regions, balanced_sizes, pack, regions_from_list
 
@@ -166,7 +167,8 @@ def plan_regions(scenario: Scenario, shapes: list, schedule: Schedule, own: list
     mesh, sram = scenario.hardware.mesh, scenario.hardware.pe.sram_bytes
     work = [sum(op_macs(shape, schedule, own[k])) for k, shape in enumerate(shapes)]
     # The top layer's region keeps one row: its softmax reads every logit on one PE.
-    dims = [(1 if shape.top else shape.n_out, shape.n_in) for shape in shapes]
+    dims = [(1 if shape.top else min(R, mesh.rows), min(C, mesh.cols))
+            for shape, (R, C) in ((shape, max_blocks(shape)) for shape in shapes)]
 
     def fits(k: int, R: int, C: int) -> bool:
         blocks = block_shapes(shapes[k], Region((0, 0), R, C)).values()

@@ -1,4 +1,4 @@
-"""What a scenario on layer regions must satisfy beyond its schema: dense layers, a per-PE schedule, regions that fit.
+"""What a scenario on layer regions must satisfy beyond its schema: a per-PE schedule, and regions that fit the layers.
 
 A placement is on regions when it is `balanced` or lists [row, col, R, C] per layer
 (`layout.uses_regions`). Each problem is (key, text) for the ConfigError.
@@ -10,6 +10,26 @@ from .layers import network_shapes
 from .regions import overlap_problems, regions_from_list
 
 REGION_ALGORITHMS = ("sgd", "cp", "mbgd")  # the schedules a block runs as a LayerProgram does
+
+
+SPLITS = {"dense": "rows or columns", "conv": "filters (a convolution splits by output channels, C = 1)",
+          "conv+pool": "filters (a convolution splits by output channels, C = 1)",
+          "pool": "weights (a pooling layer takes one PE)"}
+
+
+def filters_of(shape) -> int:
+    """A convolution's (or a conv and pool's) output channels."""
+    return shape.filters if shape.kind == "conv" else shape.conv.filters
+
+
+def max_blocks(shape) -> tuple[int, int]:
+    """The most (R, C) a layer splits into: a dense layer's rows and columns; a convolution's filters
+    and one column (each block reads the whole input); a pooling layer, one PE."""
+    if shape.kind == "dense":
+        return shape.n_out, shape.n_in
+    if shape.kind in ("conv", "conv+pool"):
+        return filters_of(shape), 1
+    return 1, 1
 
 
 def region_problems(scenario) -> list[tuple[str, str]]:
@@ -24,10 +44,6 @@ def region_problems(scenario) -> list[tuple[str, str]]:
         return [("placement", "layer regions run plain cp; reverse_checkpoint, spike_compensation and "
                               "weight_prediction need one PE per layer: use placement snake (or row)")]
     shapes = network_shapes(scenario.model)
-    kinds = sorted({s.kind for s in shapes} - {"dense"})
-    if kinds:
-        return [("placement", f"layer regions split dense layers; this network has {' and '.join(kinds)} layers: "
-                              "use placement snake (or row)")]
     if scenario.placement == "balanced":
         return []
     if scenario.region_pes is not None:
@@ -47,10 +63,11 @@ def region_problems(scenario) -> list[tuple[str, str]]:
     problems = []
     for k, (shape, region) in enumerate(zip(shapes, regions)):
         where = f"placement[{k}]"
-        if region.rows > shape.n_out or region.cols > shape.n_in:
-            problems.append((where, f"a {region.rows}x{region.cols} region splits layer {k + 1} ({shape.n_in}->"
-                                    f"{shape.n_out}) into more blocks than it has rows or columns; use R <= "
-                                    f"{shape.n_out} and C <= {shape.n_in}"))
+        most_rows, most_cols = max_blocks(shape)
+        if region.rows > most_rows or region.cols > most_cols:
+            problems.append((where, f"a {region.rows}x{region.cols} region splits layer {k + 1} ({shape.describe()}) "
+                                    f"into more blocks than it has {SPLITS[shape.kind]}; use R <= {most_rows} and "
+                                    f"C <= {most_cols}"))
         if shape.top and region.rows != 1:
             problems.append((where, f"the top layer's region has {region.rows} rows; give it one (R = 1): its "
                                     "softmax reads every logit on one PE"))

@@ -10,16 +10,47 @@ for every block, which pieces of which vectors it sends where (`region_program.R
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from .algorithms.region_program import Route, Wiring
 from .hardware.mesh import Coord
 from .layers import FLOAT_BYTES
 from .layers.block import BlockShape
+from .layers.channel_block import ChannelShape
 from .memory import LayerMemory, layer_memory
+from .region_checks import filters_of as _filters
 from .regions import Region, split
 
 
-def block_shapes(shape, region: Region) -> dict[tuple[int, int], BlockShape]:
-    """(r, c) -> the shape of block (r, c) of a dense layer on `region`."""
+def output_spans(shape, parts: int) -> list[tuple[int, int]]:
+    """The flat output floats of each of `parts` row blocks: a dense layer's rows; whole output channels."""
+    if shape.kind == "dense":
+        return split(shape.n_out, parts)
+    filters = _filters(shape) if shape.kind != "pool" else 1
+    per = shape.output_floats // filters
+    return [(f0 * per, f1 * per) for f0, f1 in split(filters, parts)]
+
+
+def input_spans(shape, parts: int) -> list[tuple[int, int]]:
+    """The flat input floats of each of `parts` column blocks (a dense layer's columns; else all of it)."""
+    return split(shape.n_in, parts) if shape.kind == "dense" else [(0, shape.input_floats)]
+
+
+def _cut(shape, f0: int, f1: int):
+    """A convolution's (or conv and pool's) shape with filters [f0, f1) only."""
+    if shape.kind == "conv":
+        return replace(shape, filters=f1 - f0)
+    if shape.kind == "conv+pool":
+        return replace(shape, conv=replace(shape.conv, filters=f1 - f0), pool=replace(shape.pool, channels=f1 - f0))
+    return shape
+
+
+def block_shapes(shape, region: Region) -> dict[tuple[int, int], object]:
+    """(r, c) -> the shape of block (r, c) of the layer on `region`."""
+    if shape.kind != "dense":
+        filters = split(_filters(shape), region.rows) if shape.kind != "pool" else [(0, 1)]
+        return {(r, 0): ChannelShape(_cut(shape, f0, f1), column_end=r == region.rows - 1,
+                                     column_blocks=region.rows) for r, (f0, f1) in enumerate(filters)}
     rows, cols = split(shape.n_out, region.rows), split(shape.n_in, region.cols)
     return {(r, c): BlockShape(n_in=c1 - c0, n_out=r1 - r0, bias=shape.bias and c == 0, activation=shape.activation,
                                first=shape.first, top=shape.top, row_end=c == region.cols - 1,
@@ -27,10 +58,17 @@ def block_shapes(shape, region: Region) -> dict[tuple[int, int], BlockShape]:
             for r, (r0, r1) in enumerate(rows) for c, (c0, c1) in enumerate(cols)}
 
 
-def block_spans(shape, region: Region) -> dict[tuple[int, int], tuple[slice, slice]]:
-    """(r, c) -> the rows and columns of W that block (r, c) holds."""
-    rows, cols = split(shape.n_out, region.rows), split(shape.n_in, region.cols)
-    return {(r, c): (slice(r0, r1), slice(c0, c1)) for r, (r0, r1) in enumerate(rows) for c, (c0, c1) in enumerate(cols)}
+def block_spans(shape, region: Region) -> dict[tuple[int, int], tuple]:
+    """(r, c) -> (the index of W, the index of b) that block (r, c) holds (b's None: zeros, no bias)."""
+    if shape.kind == "dense":
+        rows, cols = split(shape.n_out, region.rows), split(shape.n_in, region.cols)
+        return {(r, c): ((slice(r0, r1), slice(c0, c1)), slice(r0, r1) if c == 0 else None)
+                for r, (r0, r1) in enumerate(rows) for c, (c0, c1) in enumerate(cols)}
+    if shape.kind == "pool":
+        return {(0, 0): (slice(None), slice(None))}
+    norm = shape.norm
+    return {(r, 0): (slice(f0, f1), (slice(None), slice(f0, f1)) if norm else slice(f0, f1))
+            for r, (f0, f1) in enumerate(split(_filters(shape), region.rows))}
 
 
 def block_memory(schedule, k: int, shape: BlockShape, optimizer) -> LayerMemory:
@@ -58,8 +96,8 @@ def _overlaps(spans: list[tuple[int, int]], start: int, stop: int):
 def wiring(shapes: list, regions: list[Region]) -> dict[Coord, Wiring]:
     """Every block's Wiring: its pieces in and out, its row's and column's ends, and whether it reports."""
     D = len(shapes)
-    rows = [split(s.n_out, g.rows) for s, g in zip(shapes, regions)]
-    cols = [split(s.n_in, g.cols) for s, g in zip(shapes, regions)]
+    rows = [output_spans(s, g.rows) for s, g in zip(shapes, regions)]
+    cols = [input_spans(s, g.cols) for s, g in zip(shapes, regions)]
     out: dict[Coord, Wiring] = {}
     for k in range(D):
         g = regions[k]
@@ -90,4 +128,4 @@ def wiring(shapes: list, regions: list[Region]) -> dict[Coord, Wiring]:
 def port_targets(shape, region: Region) -> list[tuple[tuple[Coord, ...], int, int]]:
     """(PEs, start, stop): each column of layer 1's region and the slice of the input its PEs read (one multicast)."""
     return [(tuple(region.coord(r, c) for r in range(region.rows)), c0, c1)
-            for c, (c0, c1) in enumerate(split(shape.n_in, region.cols))]
+            for c, (c0, c1) in enumerate(input_spans(shape, region.cols))]

@@ -165,6 +165,10 @@ def run(scenario: Scenario, source: str = "scenario", progress: bool = True, tra
         status, message = "interrupted", f"interrupted at cycle {session.chip.now} by {stop}"
     finally:
         session.close_progress()
+    if status == "completed" and session.samples_trained < session.prepared.n_samples:
+        status, message = "stalled", (f"the chip ran out of events with {session.samples_trained:,} of "
+                                      f"{session.prepared.n_samples:,} samples trained: its programs wait on each "
+                                      "other, a simulator bug; please report it with the scenario")
     session.finish()
     ops, messages = session.tables()
     return RunResult(status, message, session.metrics(status, choice.describe()), session.curve, session.arrays(),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from .block import Block, BlockShape
+from .channel_block import ChannelShape, WholeBlock
 from .conv import Conv2D, ConvShape
 from .dense import Dense, DenseShape
 from .group import ConvPool, ConvPoolShape
@@ -84,10 +85,12 @@ def build(shape, W, b, optimizer, arithmetic: bool, builds_gradient: bool, flat_
     """The layer object a program computes with: the arithmetic layer of its kind, or its timing twin."""
     if not arithmetic:
         return Timing(shape, optimizer)
-    if shape.kind == "pool":
-        return Pool(shape, optimizer)
     if isinstance(shape, BlockShape):
         return Block(shape, W, b, optimizer, builds_gradient, flat_gradient)
+    if isinstance(shape, ChannelShape):
+        return WholeBlock(shape, build(shape.inner, W, b, optimizer, arithmetic, builds_gradient, flat_gradient))
+    if shape.kind == "pool":
+        return Pool(shape, optimizer)
     return LAYERS[shape.kind](shape, W, b, optimizer, builds_gradient, flat_gradient)
 
 

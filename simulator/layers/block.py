@@ -163,38 +163,39 @@ class RegionArrays:
 
     def __init__(self, W: np.ndarray, b: np.ndarray, spans: dict, layers: dict):
         self.W, self.b = W, b  # the run's own arrays (evaluated and saved)
-        self.spans = spans  # block key -> (rows, cols): the slices of W it holds
-        self.layers = layers  # block key -> its Block (or Timing twin)
+        self.spans = spans  # block key -> (index of W, index of b or None): the parts it holds
+        self.layers = layers  # block key -> its layer (Block, WholeBlock, or the Timing twin)
 
     @classmethod
     def split(cls, W: np.ndarray, b: np.ndarray, spans: dict, make) -> "RegionArrays":
         """Cut W and b into blocks: make(key, W_block, b_block) builds each block's layer from contiguous
-        copies of W[rows, cols] and, in column 0, b[rows] (zeros elsewhere: those blocks add no bias)."""
+        copies of its parts (a dense block off column 0 gets zeros: it adds no bias)."""
         layers = {}
-        for key, (rows, cols) in spans.items():
-            bias = b[rows].copy() if cols.start == 0 else np.zeros(rows.stop - rows.start, b.dtype)
-            layers[key] = make(key, np.ascontiguousarray(W[rows, cols]), bias)
+        for key, (w_index, b_index) in spans.items():
+            part = np.ascontiguousarray(W[w_index])
+            bias = b[b_index].copy() if b_index is not None else np.zeros(part.shape[0], b.dtype)
+            layers[key] = make(key, part, bias)
         return cls(W, b, spans, layers)
 
     def gather(self) -> None:
-        """Write every block's weights (and column 0's biases) into the full arrays."""
-        for key, (rows, cols) in self.spans.items():
+        """Write every block's weights (and biases) into the full arrays."""
+        for key, (w_index, b_index) in self.spans.items():
             block = self.layers[key]
             if not block.params:
-                return  # a timing-only run: no arrays
-            self.W[rows, cols] = block.W
-            if cols.start == 0:
-                self.b[rows] = block.b
+                return  # a timing-only run, or a pooling layer: nothing to gather
+            self.W[w_index] = block.W
+            if b_index is not None:
+                self.b[b_index] = block.b
 
     def optimizer_arrays(self) -> dict[str, np.ndarray]:
         """The blocks' optimizer state as full-size arrays (named as a layer's: .../W, .../b)."""
         out: dict[str, np.ndarray] = {}
-        for key, (rows, cols) in self.spans.items():
+        for key, (w_index, b_index) in self.spans.items():
             for name, array in self.layers[key].optimizer_arrays().items():
                 if name.endswith("/W"):
-                    out.setdefault(name, np.zeros(self.W.shape, array.dtype))[rows, cols] = array
-                elif name.endswith("/b"):
-                    out.setdefault(name, np.zeros(self.b.shape, array.dtype))[rows] = array
-                else:
+                    out.setdefault(name, np.zeros(self.W.shape, array.dtype))[w_index] = array
+                elif name.endswith("/b") and b_index is not None:
+                    out.setdefault(name, np.zeros(self.b.shape, array.dtype))[b_index] = array
+                elif not name.endswith("/b"):
                     out.setdefault(name, array)  # a scalar state (a step count): the same on every block
         return out

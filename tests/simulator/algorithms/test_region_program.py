@@ -157,15 +157,72 @@ def test_what_regions_cannot_run_is_refused_by_name(tmp_path):
         tmp_path, placement="snake", region_pes=4)
 
 
-def test_regions_split_dense_layers_only(tmp_path):
-    data = on_regions("balanced")
-    data["model"] = {"input": [1, 4, 4], "layers": [{"type": "conv", "out": 2, "kernel": 1},
-                                                    {"type": "dense", "out": 4}]}
-    data["dataset"]["samples"] = 40
-    path = tmp_path / "s.yaml"
-    path.write_text(yaml.safe_dump(data))
-    with pytest.raises(ConfigError, match="layer regions split dense layers; this network has conv layers"):
-        load_scenario(path, [])
+def conv_on_regions(placement, algorithm="sgd", norm=False, grouping="none", samples=16, **training) -> dict:
+    """The NiN of the conv tests (conv 6 k3, conv 6 k1, max pool, conv 5 k1, global pool) on 8x8 inputs."""
+    from tests.simulator.layers.test_conv import NIN, conv_scenario
+
+    data = conv_scenario(copy.deepcopy(NIN), algorithm=algorithm, samples=samples, **training)
+    for spec in data["model"]["layers"]:
+        if spec["type"] == "conv":
+            spec["norm"] = norm
+    data["model"]["grouping"] = grouping
+    data["placement"] = copy.deepcopy(placement)
+    data["hardware"]["mesh"] = {"rows": 8, "cols": 8}
+    return data
+
+
+CONV_SPLIT = [[0, 0, 3, 1], [0, 1, 2, 1], [0, 2, 1, 1], [0, 3, 5, 1], [0, 4, 1, 1]]
+CONV_ONE_EACH = [[0, c, 1, 1] for c in range(5)]
+
+
+@pytest.mark.parametrize("norm", [False, True], ids=["plain", "normprop"])
+@pytest.mark.parametrize("algorithm, extra", [("sgd", {}), ("cp", {"delta_rule": "anchored"})])
+def test_convolutions_split_by_output_channels(algorithm, extra, norm):
+    """Each block holds some filters over the whole input; a 1 x 1 region per layer is bitwise the plain
+    network, and R x 1 regions equal it to float32 rounding (the partial input gradients add up in
+    another order)."""
+    base = conv_on_regions("snake", algorithm, norm, **extra)
+    reference = run(make(base), progress=False)
+    one = run(make(conv_on_regions(CONV_ONE_EACH, algorithm, norm, **extra)), progress=False)
+    split = run(make(conv_on_regions(CONV_SPLIT, algorithm, norm, **extra)), progress=False)
+    assert one.metrics["total_cycles"] == reference.metrics["total_cycles"]
+    for name in reference.weights:
+        assert np.array_equal(one.weights[name], reference.weights[name]), name
+        np.testing.assert_allclose(split.weights[name], reference.weights[name], rtol=2e-5, atol=2e-6, err_msg=name)
+    assert [row["kind"] for row in split.metrics["layers"]] == ["conv", "conv", "pool", "conv", "pool"]
+    assert split.metrics["layers"][3]["region"]["pes"] == 5
+
+
+def test_a_grouped_convolution_and_pooling_split_by_channels():
+    base = conv_on_regions("snake", grouping="conv_pool")
+    split = conv_on_regions([[0, 0, 3, 1], [0, 1, 2, 1], [0, 2, 1, 1]], grouping="conv_pool")
+    reference, result = run(make(base), progress=False), run(make(split), progress=False)
+    assert result.metrics["samples_trained"] == 16
+    for name in reference.weights:
+        np.testing.assert_allclose(result.weights[name], reference.weights[name], rtol=2e-5, atol=2e-6, err_msg=name)
+
+
+def test_a_run_whose_programs_wait_on_each_other_says_it_stalled():
+    """A top layer split by channels (refused by validation: its softmax needs every logit) would
+    wait for ever; run directly, the run says so rather than claim it completed."""
+    result = run(make(conv_on_regions([[0, 0, 3, 1], [0, 1, 2, 1], [0, 2, 5, 1]], grouping="conv_pool")),
+                 progress=False)
+    assert result.status == "stalled"
+    assert result.message.startswith("the chip ran out of events with 0 of 16 samples trained: its programs wait")
+
+
+def test_convolution_and_pooling_regions_that_do_not_split_are_refused(tmp_path):
+    def message(placement) -> str:
+        path = tmp_path / "s.yaml"
+        path.write_text(yaml.safe_dump(conv_on_regions(placement)))
+        with pytest.raises(ConfigError) as err:
+            load_scenario(path, [])
+        return str(err.value)
+
+    assert "into more blocks than it has filters (a convolution splits by output channels, C = 1); use R <= 6 and " \
+           "C <= 1" in message([[0, 0, 1, 2]] + CONV_SPLIT[1:])
+    assert "into more blocks than it has weights (a pooling layer takes one PE); use R <= 1 and C <= 1" in message(
+        CONV_SPLIT[:2] + [[0, 2, 2, 1]] + CONV_SPLIT[3:])
 
 
 @given(pes=st.integers(3, 16))
