@@ -188,3 +188,28 @@ def test_a_run_without_figures_does_not_import_matplotlib(tmp_path):
             "'--quiet']); print(code, 'matplotlib' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["0", "False"]
+
+
+def test_a_wafer_of_layer_regions_draws_every_outline_as_one_collection_and_names_the_first():
+    """2,500 regions of 4 x 4 PEs on a 200 x 200 mesh (40,000 PEs in use): one raster, one collection of
+    outlines, a label for each of the first MAX_REGION_LABELS regions, no PE labels."""
+    from matplotlib.collections import PatchCollection
+
+    from wafersim.plots.mesh import MAX_REGION_LABELS
+
+    coords = [(4 * (i // 50), 4 * (i % 50)) for i in range(2500)]
+    pes = [{"row": r + dr, "col": c + dc, "layer": k + 1, "role": "layer" if (dr, dc) == (0, 3) else "block",
+            "label": f"L{k + 1}", "utilization": 0.5, "busy_cycles": 1, "ops": 1}
+           for k, (r, c) in enumerate(coords) for dr in range(4) for dc in range(4)]
+    layers = [{"layer": k + 1, "row": r, "col": c + 3, "region": {"row": r, "col": c, "rows": 4, "cols": 4, "pes": 16,
+                                                                "utilization": 0.25}}
+              for k, (r, c) in enumerate(coords)]
+    metrics = {"scenario": scenario_meta(200, 200), "mean_utilization": 0.5, "pe_utilization": pes, "layers": layers,
+               "chains": [{"name": "layers", "pes": [[r, c + 3] for r, c in coords]}]}
+    fig = plots.utilization_map(metrics)
+    ax = fig.axes[0]
+    outlines = [c for c in ax.collections if isinstance(c, PatchCollection) and c.get_gid() == "regions"]
+    assert len(outlines) == 1 and len(outlines[0].get_paths()) == 2500
+    names = [t.get_text() for t in ax.texts]
+    assert len(names) == MAX_REGION_LABELS and names[0] == "L1 4x4\n25%"
+    plt.close(fig)
