@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from wafersim_kernels import softmax_cross_entropy
+from .block import Block
 
 
 
@@ -75,10 +75,7 @@ class WholeBlock:
     def partial(self, x: np.ndarray) -> np.ndarray:
         return self.layer.forward(x)
 
-    @staticmethod
-    def loss(z: np.ndarray, label: int) -> tuple[np.ndarray, float]:
-        dz = np.empty_like(z)
-        return dz, float(softmax_cross_entropy(z, label, dz))
+    loss = staticmethod(Block.loss)  # the top layer's softmax cross-entropy, as a dense block's
 
     @staticmethod
     def dz(h: np.ndarray, e: np.ndarray) -> tuple:
@@ -92,9 +89,4 @@ class WholeBlock:
         self.layer.backward_weight(x, grad)
         return delta
 
-    @staticmethod
-    def column_sum(partials: list[np.ndarray]) -> np.ndarray:
-        acc = partials[0].copy()
-        for q in partials[1:]:
-            acc += q
-        return acc
+    column_sum = staticmethod(Block.column_sum)  # the column's partial input gradients, added in the order r

@@ -234,3 +234,18 @@ def test_balanced_regions_use_at_most_region_pes_and_keep_the_top_on_one_row(pes
     data["region_pes"] = pes
     layout = prepare(make(data), "s").layout
     assert sum(g.size for g in layout.regions) <= pes and layout.regions[-1].rows == 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(entries=st.lists(st.lists(st.integers(-3, 9), min_size=4, max_size=4), min_size=1, max_size=4))
+def test_any_list_of_regions_loads_or_is_refused_with_a_message(tmp_path_factory, entries):
+    """Hostile region lists (off the mesh, overlapping, empty, too fine, too many or too few): a clean
+    ConfigError naming `placement`, or a scenario that runs."""
+    path = tmp_path_factory.mktemp("fuzz") / "s.yaml"
+    path.write_text(yaml.safe_dump(on_regions(entries, "sgd", samples=4)))
+    try:
+        scenario = load_scenario(path, [])
+    except ConfigError as err:
+        assert "placement" in str(err)
+        return
+    assert run(scenario, progress=False).status == "completed"
