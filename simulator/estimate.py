@@ -97,6 +97,9 @@ def estimate(scenario, layout, data, trace: bool = True, compiled: bool = False)
     extra_ops, extra_messages = layout.schedules[0].side_traffic()  # per sample: dni's G, T and their messages
     ops += n * extra_ops
     messages += n * extra_messages
+    if layout.regions is not None:  # every block of every region: its F, B, U and sums, and what it receives
+        ops, messages = region_traffic(layout, n, updates)
+        shapes = [p.shape for p in layout.placed]
     events = ops + messages
     macs = sum(n * (s.forward_macs() + s.backward_macs(True)) + updates * s.param_count * 4 for s in shapes)
     arithmetic = not scenario.timing_only
@@ -120,6 +123,22 @@ def estimate(scenario, layout, data, trace: bool = True, compiled: bool = False)
     }
     seconds = events * per_event + (macs / MACS_PER_SECOND if arithmetic else 0.0)
     return Estimate(sum(parts.values()), parts, events, seconds)
+
+
+def region_traffic(layout, n: int, updates: int) -> tuple[int, int]:
+    """(ops, message records) of a run on layer regions: per sample, each block's F and B, a row's end's
+    sum (C > 1) and a column's end's (R > 1, above layer 1); per update its U. Each block receives its
+    input pieces, a block off its row's end a dz and sends a partial sum, a row's end the delta pieces,
+    and a column's end its column's partial deltas (a multicast is one record per destination)."""
+    ops = messages = 0
+    for p in layout.placed:
+        s = p.shape
+        sums = (s.row_end and s.row_blocks > 1) + (s.column_end and s.column_blocks > 1 and not s.first)
+        ops += n * (2 + sums) + updates
+        received = 1 + (s.row_blocks - 1 if s.row_end else 1) + (s.column_blocks - 1 if s.column_end and not s.first
+                                                                   else 0) + (0 if s.top else s.row_end)
+        messages += n * received
+    return ops, messages
 
 
 def too_large(est: Estimate) -> str | None:

@@ -78,3 +78,19 @@ def test_the_estimate_counts_every_op_and_message_of_a_dni_run(synthetic):
     scenario = make(data)
     result = runner.run(scenario, progress=False)
     assert runner.prepare(scenario, "s").cost.events == len(result.ops["kind"]) + len(result.messages["kind"])
+
+
+def test_a_region_runs_events_are_estimated_from_its_blocks():
+    """On layer regions every block's ops and the pieces it receives count: the estimate is within 15%
+    of the ops and message records the run logs."""
+    import copy
+
+    from tests.builders import make, scenario_dict
+    from wafersim.runner import prepare, run
+
+    data = scenario_dict(layers=(8, 6, 5, 4), algorithm="cp", samples=30)
+    data["placement"] = copy.deepcopy([[0, 0, 2, 3], [0, 3, 3, 1], [2, 0, 1, 2]])
+    s = make(data)
+    result = run(s, progress=False)
+    actual = len(result.ops["kind"]) + len(result.messages["kind"])
+    assert abs(prepare(s, "s").cost.events - actual) <= 0.15 * actual
