@@ -249,3 +249,13 @@ def test_any_list_of_regions_loads_or_is_refused_with_a_message(tmp_path_factory
         assert "placement" in str(err)
         return
     assert run(scenario, progress=False).status == "completed"
+
+
+@settings(max_examples=6, deadline=None)
+@given(a=random_hardware(), b=random_hardware())
+def test_mbgd_on_regions_trains_the_same_bits_whatever_the_timing(a, b):
+    """Synchronous updates, sums in a fixed order: the weights cannot depend on op or link costs."""
+    first = run(make(on_regions(SPLIT, "mbgd", hardware=a, samples=16, batch_size=4)), progress=False)
+    second = run(make(on_regions(SPLIT, "mbgd", hardware=b, samples=16, batch_size=4)), progress=False)
+    for name in first.weights:
+        assert np.array_equal(first.weights[name], second.weights[name]), name
