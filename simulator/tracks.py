@@ -6,7 +6,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-ROLE_ORDER = {"layer": 0, "worker": 0, "synthetic": 0, "shard": 1}  # layers (each with its dni module), then shards
+ROLE_ORDER = {"layer": 0, "block": 0, "worker": 0, "synthetic": 0, "shard": 1}  # layers (each with its dni
+# module, or its region's other blocks), then shards
 
 
 class Track(NamedTuple):
