@@ -302,12 +302,10 @@ class LayerProgram:
     def backward(self) -> Op:
         sample, e = self.deltas.popleft()
         x, h, version = self.held.pop(sample)
-        stashed = None
-        if self.anchored:
-            stashed = self.stash.copies[version] if version != self.version else None
+        stashed = self.stashed(version) if self.anchored else None
         out = self.layer.backward(x, h, e, stashed)
-        if self.anchored and self.stash.release(version):
-            self.sram.free(self.shape.stash_bytes)
+        if self.anchored:
+            self.release(version)
         self.sram.in_use -= self.in_bytes + self.out_bytes  # inlined SramLedger.free
         self.group.append(version)
         self.group_last = sample
@@ -356,6 +354,15 @@ class LayerProgram:
                            self.max_in_flight, self.sram.peak)
 
     # -- anchored delta rule -------------------------------------------------------
+    def stashed(self, version: int):
+        """The weights a backward of a sample forwarded with `version` reads: a kept copy, or None (the current ones)."""
+        return self.stash.copies[version] if version != self.version else None
+
+    def release(self, version: int) -> None:
+        """A sample forwarded with `version` has back-propagated: drop the copy if no other needs it."""
+        if self.stash.release(version):
+            self.sram.free(self.shape.stash_bytes)
+
     def keep_weights_in_use(self) -> None:
         """Before an update overwrites the weights: copy them if held samples' backwards still need them."""
         if self.anchored and self.stash.needed(self.version):

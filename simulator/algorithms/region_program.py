@@ -210,9 +210,7 @@ class BlockProgram(LayerProgram):
     def backward(self) -> Op:
         sample, e = self.deltas.popleft()
         x, h, version = self.held.pop(sample)
-        stashed = None
-        if self.anchored:
-            stashed = self.stash.copies[version] if version != self.version else None
+        stashed = self.stashed(version) if self.anchored else None
         freed = self.col_bytes + self.row_bytes  # x_c, and h_r (row ends) or dz_r (the others)
         if self.row_end:
             dz = h if self.top else (self.layer.dz(h, e) if self.arith else None)
@@ -221,8 +219,8 @@ class BlockProgram(LayerProgram):
         else:
             dz = e
         q = self.layer.backward(x, dz, stashed) if self.arith else None
-        if self.anchored and self.stash.release(version):
-            self.sram.free(self.shape.stash_bytes)
+        if self.anchored:
+            self.release(version)
         self.sram.free(freed)
         self.group.append(version)
         self.group_last = sample
