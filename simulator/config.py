@@ -31,7 +31,7 @@ from .optimizers import (OPTIMIZERS, SCHEDULE_CONFIGS, ConstantSchedule, HalfLif
                          OptimizerConfig, ScheduleConfig, SGDConfig, named_section)
 from .schema import INT64_LIMIT, Strict
 from .messages import one_line
-from .region_checks import region_problems
+from .region_checks import region_problems, uses_regions
 from .model_config import MAX_STACK_LAYERS, LayerStack, ModelConfig  # noqa: F401 (part of the configuration API)
 from .training.data import IMAGE_SETS, train_size
 
@@ -729,8 +729,7 @@ def _pe_role(scenario: Scenario, i: int) -> str:
 
 def placement_problems(scenario: Scenario) -> list[tuple[str, str]]:
     """What a schema cannot see: PEs that do not fit, coordinates outside the mesh, reused PEs."""
-    if scenario.placement == "balanced" or (isinstance(scenario.placement, list) and scenario.placement
-                                             and len(scenario.placement[0]) == 4):
+    if uses_regions(scenario.placement):
         return region_problems(scenario)
     if scenario.region_pes is not None:
         return [("region_pes", "region_pes bounds the PEs of placement: balanced; set placement: balanced, or "

@@ -133,7 +133,7 @@ def region_traffic(layout, n: int, updates: int) -> tuple[int, int]:
     ops = messages = 0
     for p in layout.placed:
         s = p.shape
-        sums = (s.row_end and s.row_blocks > 1) + (s.column_end and s.column_blocks > 1 and not s.first)
+        sums = bool(s.row_sum_macs()) + bool(s.column_sum_macs())
         ops += n * (2 + sums) + updates
         received = 1 + (s.row_blocks - 1 if s.row_end else 1) + (s.column_blocks - 1 if s.column_end and not s.first
                                                                    else 0) + (0 if s.top else s.row_end)

@@ -20,7 +20,7 @@ from .memory import LayerMemory, layer_memory, shard_memory
 from .optimizers import SGDConfig, Transform, make_optimizer, make_schedule as make_lr_schedule
 from .placement import PlacementError, place, place_data_parallel
 from .algorithms.pipeline import op_macs
-from .region_checks import max_blocks
+from .region_checks import max_blocks, reporting_block, uses_regions
 from .region_layout import block_memory, block_shapes
 from .regions import PackError, Region, balanced_regions, balanced_sizes, pack, regions_from_list
 
@@ -143,18 +143,13 @@ def layout(scenario: Scenario, n_samples: int, n_train: int) -> Layout:
     return Layout(placed, schedules, n_samples)
 
 
-def uses_regions(placement) -> bool:
-    """Does the placement put layers on regions (balanced, or [row, col, R, C] per layer)?"""
-    return placement == "balanced" or (isinstance(placement, list) and bool(placement) and len(placement[0]) == 4)
-
-
 def region_layout(scenario: Scenario, shapes: list, schedule: Schedule, own: list, n_samples: int) -> Layout:
     """Every block of every layer's region, the first row's end of each standing for its layer."""
     regions = plan_regions(scenario, shapes, schedule, own)
     placed = []
     for k, (shape, region) in enumerate(zip(shapes, regions), start=1):
         for (r, c), block in block_shapes(shape, region).items():
-            role = "layer" if (r, c) == (0, region.cols - 1) else "block"
+            role = "layer" if (r, c) == reporting_block(region.rows, region.cols) else "block"
             placed.append(Placed(region.coord(r, c), role, None, k, block, own[k - 1],
                                  block_memory(schedule, k, block, own[k - 1]), region, (r, c)))
     return Layout(placed, [schedule], n_samples, regions)

@@ -29,10 +29,10 @@ def pe_cycles(shape, schedule, optimizer, pe) -> float:
     rate, overhead = pe.macs_per_cycle, pe.op_overhead_cycles
     F, B, U = (op_cycles(macs, rate, overhead) for macs in op_macs(shape, schedule, optimizer))
     cycles = F + B + U * schedule.updates() / max(schedule.n_samples, 1)
-    if getattr(shape, "row_end", False) and shape.row_blocks > 1:
-        cycles += op_cycles(shape.row_sum_macs(), rate, overhead)
-    if getattr(shape, "column_end", False) and shape.column_blocks > 1 and not shape.first:
-        cycles += op_cycles(shape.column_sum_macs(), rate, overhead)
+    sums = (shape.row_sum_macs(), shape.column_sum_macs()) if hasattr(shape, "row_sum_macs") else ()  # a region's
+    for macs in sums:
+        if macs:  # the block adds its row's partials or its column's partial deltas (op A)
+            cycles += op_cycles(macs, rate, overhead)
     return cycles
 
 

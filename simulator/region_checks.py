@@ -1,7 +1,7 @@
 """What a scenario on layer regions must satisfy beyond its schema: a per-PE schedule, and regions that fit the layers.
 
 A placement is on regions when it is `balanced` or lists [row, col, R, C] per layer
-(`layout.uses_regions`). Each problem is (key, text) for the ConfigError.
+(`uses_regions`). Each problem is (key, text) for the ConfigError.
 """
 
 from __future__ import annotations
@@ -10,6 +10,16 @@ from .layers import network_shapes
 from .regions import overlap_problems, regions_from_list
 
 REGION_ALGORITHMS = ("sgd", "cp", "mbgd")  # the schedules a block runs as a LayerProgram does
+
+
+def uses_regions(placement) -> bool:
+    """Does the placement put layers on regions (balanced, or [row, col, R, C] per layer)?"""
+    return placement == "balanced" or (isinstance(placement, list) and bool(placement) and len(placement[0]) == 4)
+
+
+def reporting_block(rows: int, cols: int) -> tuple[int, int]:
+    """The block of an R x C region that stands for its layer in results: its first row's end."""
+    return 0, cols - 1
 
 
 SPLITS = {"dense": "rows or columns", "conv": "filters (a convolution splits by output channels, C = 1)",

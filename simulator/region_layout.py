@@ -18,7 +18,7 @@ from .layers import FLOAT_BYTES
 from .layers.block import BlockShape
 from .layers.channel_block import ChannelShape
 from .memory import LayerMemory, layer_memory
-from .region_checks import filters_of as _filters
+from .region_checks import filters_of as _filters, reporting_block
 from .regions import Region, split
 
 
@@ -78,7 +78,7 @@ def block_memory(schedule, k: int, shape: BlockShape, optimizer) -> LayerMemory:
     base = layer_memory(schedule, k, shape, optimizer)
     window = schedule.window(k)
     floats = shape.n_out * (shape.row_blocks + 1 if shape.row_end else 1)
-    if shape.column_end and shape.column_blocks > 1 and not shape.first:
+    if shape.column_sum_macs():  # it adds its column's partial deltas
         floats += shape.column_blocks * shape.n_in
     return LayerMemory(layer=k, weights=base.weights, gradient_buffer=base.gradient_buffer,
                        optimizer_state=base.optimizer_state, activations=base.activations,
@@ -121,7 +121,7 @@ def wiring(shapes: list, regions: list[Region]) -> dict[Coord, Wiring]:
                 out[g.coord(r, c)] = Wiring(
                     coord=g.coord(r, c), r=r, c=c, x_pieces=x_pieces, e_pieces=e_pieces, row_end=g.coord(r, g.cols - 1),
                     column_end=g.coord(g.rows - 1, c), row_peers=tuple(g.coord(r, c2) for c2 in range(g.cols - 1)),
-                    out_routes=out_routes, back_routes=back_routes, reports=(r, c) == (0, g.cols - 1))
+                    out_routes=out_routes, back_routes=back_routes, reports=(r, c) == reporting_block(g.rows, g.cols))
     return out
 
 

@@ -73,8 +73,8 @@ class BlockProgram(LayerProgram):
         if not w.reports:
             self.staleness = []  # its own; the layer's histogram is its reporting PE's
         self.arith = hasattr(self.layer, "partial")  # False in a timing-only run: every payload is None
-        self.cycles_A_row = self.chip.op_cycles(shape.row_sum_macs()) if self.C > 1 else 0
-        self.cycles_A_col = self.chip.op_cycles(shape.column_sum_macs()) if self.R > 1 and not shape.first else 0
+        self.cycles_A_row = self.chip.op_cycles(shape.row_sum_macs()) if shape.row_sum_macs() else 0
+        self.cycles_A_col = self.chip.op_cycles(shape.column_sum_macs()) if shape.column_sum_macs() else 0
         self.assembling: dict[int, list] = {}  # sample -> [x_c buffer, pieces still to come]
         self.deltas_in: dict[int, list] = {}  # sample -> [dL/dh_r buffer, pieces still to come] (row ends)
         self.row_parts: dict[int, list] = {}  # sample -> the row's partials by c (row ends)
@@ -92,7 +92,7 @@ class BlockProgram(LayerProgram):
     def receive(self, message) -> None:
         kind, sample, payload = message
         if kind == "x":
-            self._piece(self.assembling, sample, payload, self.shape.n_in, self.wiring.x_pieces, self._input_ready)
+            self._piece(self.assembling, sample, payload, self.shape.n_in, self.wiring.x_pieces, self.inputs.append)
         elif kind == "e":
             self._piece(self.deltas_in, sample, payload, self.shape.n_out, self.wiring.e_pieces, self.deltas.append)
         elif kind == "d":
@@ -120,9 +120,6 @@ class BlockProgram(LayerProgram):
         if entry[1] == 0:
             del pending[sample]
             ready((sample, entry[0]))
-
-    def _input_ready(self, item) -> None:
-        self.inputs.append(item)
 
     def _part(self, parts: dict, which: str, sample: int, payload, count: int) -> None:
         """File part `index` of a sum; once all `count` are in, the sum may run (op A)."""
@@ -204,9 +201,6 @@ class BlockProgram(LayerProgram):
         return new_record(Op, ("A", sample, self.cycles_A_col, lambda: self._send_pieces(routes, "e", sample, delta)))
 
     # -- B ---------------------------------------------------------------------------------------
-    def _pick_backward(self) -> Op | None:
-        return self.backward() if self.deltas else None
-
     def backward(self) -> Op:
         sample, e = self.deltas.popleft()
         x, h, version = self.held.pop(sample)

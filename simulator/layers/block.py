@@ -72,12 +72,14 @@ class BlockShape:
         return self.n_in * self.n_out
 
     def row_sum_macs(self) -> int:
-        """A at a row's end: the other C-1 partials added to its own (phi rides along, as in a dense F)."""
-        return (self.row_blocks - 1) * self.n_out
+        """A at a row's end: the other C-1 partials added to its own (phi rides along, as in a dense F);
+        0 where the block adds no row (not its end, or a one-block row)."""
+        return (self.row_blocks - 1) * self.n_out if self.row_end else 0
 
     def column_sum_macs(self) -> int:
-        """A at a column's end: the other R-1 partial deltas added to its own."""
-        return (self.column_blocks - 1) * self.n_in
+        """A at a column's end: the other R-1 partial deltas added to its own; 0 where the block adds no
+        column (not its end, a one-block column, or layer 1, which sends no delta)."""
+        return (self.column_blocks - 1) * self.n_in if self.column_end and not self.first else 0
 
     def input_gradient_macs(self) -> int:
         """dz_r at the row's end (n_out), and W_rc^T dz_r above layer 1."""
@@ -116,10 +118,9 @@ class Block(ParamLayer):
         return p
 
     def row_sum(self, partials: list[np.ndarray]) -> np.ndarray:
-        """A at a row's end: the partials of c = 0..C-1 added in that order, then phi (not on the top layer)."""
-        acc = partials[0].copy()
-        for p in partials[1:]:
-            acc += p
+        """A at a row's end: the partials of c = 0..C-1 added in that order (`column_sum`'s loop), then phi
+        (not on the top layer)."""
+        acc = self.column_sum(partials)
         if not self.shape.top:
             activate_in_place(acc, self.act)
         return acc
@@ -151,7 +152,7 @@ class Block(ParamLayer):
 
     @staticmethod
     def column_sum(partials: list[np.ndarray]) -> np.ndarray:
-        """A at a column's end: the partial deltas of r = 0..R-1 added in that order: dL/dx_c."""
+        """The parts added in their order: at a column's end the partial deltas of r = 0..R-1, dL/dx_c."""
         acc = partials[0].copy()
         for q in partials[1:]:
             acc += q

@@ -49,12 +49,8 @@ class ChannelShape:
         return 0
 
     def column_sum_macs(self) -> int:
-        """A at the column's end: the other R-1 partial input gradients added to its own."""
-        return (self.column_blocks - 1) * self.n_in
-
-    @property
-    def stash_bytes(self) -> int:
-        return self.inner.stash_bytes
+        """A at the column's end: the other R-1 partial input gradients added to its own (0 elsewhere, and on layer 1)."""
+        return (self.column_blocks - 1) * self.n_in if self.column_end and not self.first else 0
 
     def describe(self) -> str:
         return f"channels of {self.inner.describe()}"
