@@ -259,3 +259,21 @@ def test_mbgd_on_regions_trains_the_same_bits_whatever_the_timing(a, b):
     second = run(make(on_regions(SPLIT, "mbgd", hardware=b, samples=16, batch_size=4)), progress=False)
     for name in first.weights:
         assert np.array_equal(first.weights[name], second.weights[name]), name
+
+
+def test_a_stalled_run_exits_6_with_its_message_and_writes_its_results(tmp_path, monkeypatch, capsys):
+    """From the command line: a top layer on two rows (validation's check switched off here, as only a
+    simulator bug could get past it) leaves its second row waiting for a label for ever."""
+    import json
+
+    import wafersim.config
+    from wafersim.cli import EXIT_STALLED, main
+
+    monkeypatch.setattr(wafersim.config, "region_problems", lambda scenario: [])
+    path, out = tmp_path / "s.yaml", tmp_path / "out"
+    path.write_text(yaml.safe_dump(on_regions([[0, 0, 2, 3], [0, 3, 3, 1], [2, 0, 2, 2]], samples=8)))
+    assert main(["run", str(path), "--out", str(out), "--no-progress"]) == EXIT_STALLED
+    err = capsys.readouterr().err
+    assert "the chip ran out of events with 0 of 8 samples trained: its programs wait on each other" in err
+    assert str(out) in err
+    assert json.loads((out / "metrics.json").read_text())["status"] == "stalled"
