@@ -21,7 +21,7 @@ from .optimizers import SGDConfig, Transform, make_optimizer, make_schedule as m
 from .placement import PlacementError, place, place_data_parallel
 from .algorithms.pipeline import op_macs
 from .region_checks import max_blocks, reporting_block, uses_regions
-from .region_layout import block_memory, block_shapes
+from .region_layout import block_memory, block_shapes, distinct_block_shapes
 from .regions import PackError, Region, balanced_regions, balanced_sizes, pack, regions_from_list
 
 
@@ -148,10 +148,13 @@ def region_layout(scenario: Scenario, shapes: list, schedule: Schedule, own: lis
     regions = plan_regions(scenario, shapes, schedule, own)
     placed = []
     for k, (shape, region) in enumerate(zip(shapes, regions), start=1):
+        memory: dict = {}  # block shape -> its bound: a region has only a few different blocks
         for (r, c), block in block_shapes(shape, region).items():
             role = "layer" if (r, c) == reporting_block(region.rows, region.cols) else "block"
-            placed.append(Placed(region.coord(r, c), role, None, k, block, own[k - 1],
-                                 block_memory(schedule, k, block, own[k - 1]), region, (r, c)))
+            bound = memory.get(block)
+            if bound is None:
+                bound = memory[block] = block_memory(schedule, k, block, own[k - 1])
+            placed.append(Placed(region.coord(r, c), role, None, k, block, own[k - 1], bound, region, (r, c)))
     return Layout(placed, [schedule], n_samples, regions)
 
 
@@ -166,7 +169,7 @@ def plan_regions(scenario: Scenario, shapes: list, schedule: Schedule, own: list
             for shape, (R, C) in ((shape, max_blocks(shape)) for shape in shapes)]
 
     def fits(k: int, R: int, C: int) -> bool:
-        blocks = block_shapes(shapes[k], Region((0, 0), R, C)).values()
+        blocks = distinct_block_shapes(shapes[k], Region((0, 0), R, C))
         return max(block_memory(schedule, k + 1, b, own[k]).total for b in blocks) <= sram
 
     try:

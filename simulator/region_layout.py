@@ -10,6 +10,7 @@ for every block, which pieces of which vectors it sends where (`region_program.R
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import replace
 
 from .algorithms.region_program import Route, Wiring
@@ -20,6 +21,8 @@ from .layers.channel_block import ChannelShape
 from .memory import LayerMemory, layer_memory
 from .region_checks import filters_of as _filters, reporting_block
 from .regions import Region, split
+
+_END = float("inf")  # sorts after every stop: (start, _END) follows each span that starts at `start`
 
 
 def output_spans(shape, parts: int) -> list[tuple[int, int]]:
@@ -58,6 +61,33 @@ def block_shapes(shape, region: Region) -> dict[tuple[int, int], object]:
             for r, (r0, r1) in enumerate(rows) for c, (c0, c1) in enumerate(cols)}
 
 
+def distinct_block_shapes(shape, region: Region) -> set:
+    """The different shapes among `block_shapes(shape, region)`, found without making all R * C of them.
+
+    A dense block's shape depends on its row only through its row's length and whether it is
+    the column's end, and on its column through its length, bias (c == 0) and whether it is the
+    row's end; a few representative rows and columns (each side of where the split's longer
+    pieces stop, and the ends) therefore give every shape. Others have at most R blocks anyway.
+    """
+    if shape.kind != "dense":
+        return set(block_shapes(shape, region).values())
+
+    def representatives(n: int, parts: int) -> list[int]:
+        longer = n % parts  # pieces 0..longer-1 are one float longer
+        return sorted({i for i in (0, 1, longer - 1, longer, parts - 2, parts - 1) if 0 <= i < parts})
+
+    shapes = set()
+    for r in representatives(shape.n_out, region.rows):
+        for c in representatives(shape.n_in, region.cols):
+            n_out = shape.n_out // region.rows + (r < shape.n_out % region.rows)
+            n_in = shape.n_in // region.cols + (c < shape.n_in % region.cols)
+            shapes.add(BlockShape(n_in=n_in, n_out=n_out, bias=shape.bias and c == 0, activation=shape.activation,
+                                  first=shape.first, top=shape.top, row_end=c == region.cols - 1,
+                                  column_end=r == region.rows - 1, row_blocks=region.cols,
+                                  column_blocks=region.rows))
+    return shapes
+
+
 def block_spans(shape, region: Region) -> dict[tuple[int, int], tuple]:
     """(r, c) -> (the index of W, the index of b) that block (r, c) holds (b's None: zeros, no bias)."""
     if shape.kind == "dense":
@@ -86,8 +116,13 @@ def block_memory(schedule, k: int, shape: BlockShape, optimizer) -> LayerMemory:
 
 
 def _overlaps(spans: list[tuple[int, int]], start: int, stop: int):
-    """(index, lo, hi) of each span of `spans` that meets [start, stop), with the common part [lo, hi)."""
-    for i, (a, b) in enumerate(spans):
+    """(index, lo, hi) of each span of `spans` (contiguous, ascending) that meets [start, stop), with the
+    common part [lo, hi); the first is found by bisection, so a wafer's regions wire in time linear in their PEs."""
+    i = bisect_right(spans, (start, _END)) - 1  # the last span starting at or before `start`
+    for i in range(max(i, 0), len(spans)):
+        a, b = spans[i]
+        if a >= stop:
+            break
         lo, hi = max(a, start), min(b, stop)
         if lo < hi:
             yield i, lo, hi
@@ -120,7 +155,8 @@ def wiring(shapes: list, regions: list[Region]) -> dict[Coord, Wiring]:
                                         for r2, lo, hi in _overlaps(rows[k - 1], c0, c1))
                 out[g.coord(r, c)] = Wiring(
                     coord=g.coord(r, c), r=r, c=c, x_pieces=x_pieces, e_pieces=e_pieces, row_end=g.coord(r, g.cols - 1),
-                    column_end=g.coord(g.rows - 1, c), row_peers=tuple(g.coord(r, c2) for c2 in range(g.cols - 1)),
+                    column_end=g.coord(g.rows - 1, c),
+                    row_peers=tuple(g.coord(r, c2) for c2 in range(g.cols - 1)) if c == g.cols - 1 else (),
                     out_routes=out_routes, back_routes=back_routes, reports=(r, c) == reporting_block(g.rows, g.cols))
     return out
 

@@ -52,7 +52,7 @@ class Wiring:
     e_pieces: int  # pieces dL/dh_r arrives in (row ends; 0 elsewhere)
     row_end: Coord
     column_end: Coord
-    row_peers: tuple[Coord, ...]  # the row end's other blocks (the row end's dz goes to them, one multicast)
+    row_peers: tuple[Coord, ...]  # at a row's end, the row's other blocks (its dz goes to them, one multicast); else ()
     out_routes: tuple[Route, ...]  # the row end's h_r pieces to the layer above
     back_routes: tuple[Route, ...]  # the column end's dL/dx_c pieces to the layer below
     reports: bool  # this PE's updates count the samples trained and its staleness is the layer's

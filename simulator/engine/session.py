@@ -24,8 +24,9 @@ from ..hardware.mesh import Mesh
 from ..memory import builds_gradient
 from ..records import MESSAGE_COLUMNS, OPS_COLUMNS
 from ..run_state import RunState
-from .pipeline_pass import DONE, PAUSED, T_MESSAGES, T_N_EVALS, T_STATUS
+from .pipeline_pass import DONE, PAUSED, T_N_EVALS, T_STATUS
 from .fused import FusedReplay, fusable
+from .region_plan import RegionPlan
 from .replay import NonFinite, Replay
 from .timing import LogChunk, PassRun, Timeline, TimingPlan
 from .views import views
@@ -44,10 +45,11 @@ class CompiledSession(RunState):
         super().__init__(scenario, prepared, trace)
         t = scenario.training
         layout = prepared.layout
-        self.plan = TimingPlan.of(scenario, layout)
+        regions = layout.regions is not None  # timing only (`timing.unsupported`): no layer objects
+        self.plan = RegionPlan.of(scenario, layout) if regions else TimingPlan.of(scenario, layout)
         # A layer object per PE (w * D + k): worker 1's (or the pipeline's) train the run's own arrays.
         self.layers = []
-        for w, schedule in enumerate(layout.schedules):
+        for w, schedule in enumerate([] if regions else layout.schedules):
             for k, p in enumerate(layout.worker(w + 1)):
                 W, b = (self.weights[k], self.biases[k]) if w == 0 else (self.weights[k].copy(), self.biases[k].copy())
                 builds = builds_gradient(schedule, p.optimizer, p.shape)
@@ -59,7 +61,7 @@ class CompiledSession(RunState):
         self.losses = Losses(prepared.n_samples)
         data = prepared.data
         self.replay = None  # a timing-only run replays nothing
-        chunks = [ring_chunks(p.shape.param_count, self.plan.workers) for p in layout.worker(1)]
+        chunks = [] if regions else [ring_chunks(p.shape.param_count, self.plan.workers) for p in layout.worker(1)]
         if self.arithmetic and fusable(self.layers):
             caps = [min(int(w), prepared.n_samples) for w in self.plan.window]
             mu = getattr(t.optimizer_config, "mu", 0.0)
@@ -176,7 +178,7 @@ class CompiledSession(RunState):
         if not self.trace:
             return {}, {}
         tl, now = self.timeline, self.timeline.now
-        n_ops, n_messages = tl.n_ops, int(tl.totals[T_MESSAGES])  # a stopped run's logs are cut where it stopped
+        n_ops, n_messages = tl.n_ops, int(tl.totals[self.plan.logged])  # a stopped run's logs are cut where it stopped
 
         def joined(name: str) -> np.ndarray:
             return np.concatenate([getattr(c, name) for c in self.kept] or [np.empty(0, np.int64)])[:n_ops]
@@ -184,7 +186,7 @@ class CompiledSession(RunState):
         rows = np.array([c[0] for c in self.plan.coords], dtype=np.int64)
         cols = np.array([c[1] for c in self.plan.coords], dtype=np.int64)
         pe = joined("op_layer").astype(np.int64)
-        ops = dict(zip(OPS_COLUMNS, (pe % self.plan.depth + 1, joined("op_kind").astype(np.int64),
+        ops = dict(zip(OPS_COLUMNS, (self.plan.layer_of[pe], joined("op_kind").astype(np.int64),
                                      joined("op_tag").astype(np.int64), joined("op_start"),
                                      np.minimum(joined("op_end"), now), rows[pe], cols[pe])))
         m = np.concatenate([c.messages for c in self.kept] or [np.empty((7, 0), np.int64)], axis=1)[:, :n_messages]

@@ -29,7 +29,10 @@ def unsupported(scenario, layout) -> str | None:
         return (f"algorithm {t.algorithm} is a parameter-server algorithm; the compiled engine runs sgd, cp, "
                 "mbgd and allreduce")
     if layout.regions is not None:
-        return "the compiled engine runs one PE per layer; this network is on layer regions"
+        if not scenario.timing_only:
+            return ("the compiled engine times layer regions without arithmetic (timing_only: true); with "
+                    "arithmetic they run on the event engine")
+        return None  # `region_pass` (sgd, cp and mbgd: the algorithms regions take, `region_checks`)
     kinds = sorted({p.shape.kind for p in layout.placed} - {"dense"})
     if kinds:
         return f"the compiled engine runs dense layers; this network has {' and '.join(kinds)} layers"
@@ -134,9 +137,20 @@ class TimingPlan:
     eval_every: int
     all_reduce: bool  # the programs are `allreduce.RingLayer`s
 
+    logged = kernel.T_MESSAGES  # the index in `totals` of the message log rows made
+
     @property
     def workers(self) -> int:
         return self.stream.shape[0]
+
+    @property
+    def layer_of(self) -> np.ndarray:
+        """PE -> its layer, 1-based."""
+        return np.arange(len(self.coords), dtype=np.int64) % self.depth + 1
+
+    def link_pairs(self, timeline: Timeline) -> list[tuple[int, tuple[Coord, Coord]]]:
+        """(index into the timeline's link arrays, (src, dst)) of every link that carried a message."""
+        return [(i, pair) for i, pair in enumerate(self.links) if timeline.link_messages[i] > 0]
 
     @classmethod
     def of(cls, scenario, layout) -> TimingPlan:

@@ -79,7 +79,7 @@ def views(plan: TimingPlan, timeline: Timeline, mesh: Mesh) -> tuple[ChipView, d
            for p, coord in enumerate(plan.coords)}
     links = {pair: Link(pair[0], pair[1], free_at=int(tl.link_free[i]), busy_cycles=int(tl.link_busy[i]),
                         messages=int(tl.link_messages[i]), wait_cycles=int(tl.link_wait[i]))
-             for i, pair in enumerate(plan.links) if tl.link_messages[i] > 0}
+             for i, pair in plan.link_pairs(tl)}
     totals = tl.totals
     network = NetworkView(links, int(totals[T_MESSAGES]), int(totals[T_BYTES]), int(totals[T_BYTE_HOPS]),
                           int(totals[T_WAIT]))
@@ -91,6 +91,8 @@ def views(plan: TimingPlan, timeline: Timeline, mesh: Mesh) -> tuple[ChipView, d
                               int(plan.window[p]), int(tl.max_in_flight[p]), int(tl.sram_peak[p]))
         if plan.all_reduce:
             figures["reduce_ops"] = int(tl.reduce_ops[p])  # `RingLayer.stats`
+        if "A" in plan.cycles and plan.cycles["A"][p]:  # a region's block that adds its row's or column's parts
+            figures["op_cycles"]["A"] = int(plan.cycles["A"][p])  # `BlockProgram.stats`
         programs[coord] = ProgramView(figures, int(tl.sram_peak[p]))
     return chip, programs, RecorderView(staleness_counts(tl, plan.depth), tl.samples_trained)
 

@@ -45,7 +45,8 @@ def test_a_split_layer_is_the_unsplit_one_to_float32_rounding(algorithm, extra):
     assert split.status == "completed" and split.metrics["samples_trained"] == 30
     for name in plain.weights:
         np.testing.assert_allclose(split.weights[name], plain.weights[name], rtol=1e-5, atol=1e-6, err_msg=name)
-    assert split.metrics["engine"]["why"] == "the compiled engine runs one PE per layer; this network is on layer regions"
+    assert split.metrics["engine"]["why"] == ("the compiled engine times layer regions without arithmetic "
+                                              "(timing_only: true); with arithmetic they run on the event engine")
 
 
 def test_cp_on_regions_keeps_the_papers_staleness_and_every_pe_within_its_sram_bound():
