@@ -126,18 +126,16 @@ def estimate(scenario, layout, data, trace: bool = True, compiled: bool = False)
 
 
 def region_traffic(layout, n: int, updates: int) -> tuple[int, int]:
-    """(ops, message records) of a run on layer regions: per sample, each block's F and B, a row's end's
-    sum (C > 1) and a column's end's (R > 1, above layer 1); per update its U. Each block receives its
-    input pieces, a block off its row's end a dz and sends a partial sum, a row's end the delta pieces,
-    and a column's end its column's partial deltas (a multicast is one record per destination)."""
+    """(ops, message records) of a run on layer regions: per sample, each block's F and B and its steps
+    on its row's and column's chains (op A, off a chain's start); per update its U. Each block receives
+    its input pieces, a running sum for each chain step, a block off its row's end a dz, and a row's end
+    the delta pieces (a multicast is one record per destination)."""
     ops = messages = 0
     for p in layout.placed:
         s = p.shape
         sums = bool(s.row_sum_macs()) + bool(s.column_sum_macs())
         ops += n * (2 + sums) + updates
-        received = 1 + (s.row_blocks - 1 if s.row_end else 1) + (s.column_blocks - 1 if s.column_end and not s.first
-                                                                   else 0) + (0 if s.top else s.row_end)
-        messages += n * received
+        messages += n * (1 + sums + (0 if s.row_end else 1) + (s.row_end and not s.top))
     return ops, messages
 
 

@@ -53,21 +53,24 @@ def block_shapes(shape, region: Region) -> dict[tuple[int, int], object]:
     if shape.kind != "dense":
         filters = split(_filters(shape), region.rows) if shape.kind != "pool" else [(0, 1)]
         return {(r, 0): ChannelShape(_cut(shape, f0, f1), column_end=r == region.rows - 1,
-                                     column_blocks=region.rows) for r, (f0, f1) in enumerate(filters)}
+                                     column_blocks=region.rows, column_start=r == 0)
+                for r, (f0, f1) in enumerate(filters)}
     rows, cols = split(shape.n_out, region.rows), split(shape.n_in, region.cols)
     return {(r, c): BlockShape(n_in=c1 - c0, n_out=r1 - r0, bias=shape.bias and c == 0, activation=shape.activation,
                                first=shape.first, top=shape.top, row_end=c == region.cols - 1,
-                               column_end=r == region.rows - 1, row_blocks=region.cols, column_blocks=region.rows)
+                               column_end=r == region.rows - 1, row_blocks=region.cols, column_blocks=region.rows,
+                               row_start=c == 0, column_start=r == 0)
             for r, (r0, r1) in enumerate(rows) for c, (c0, c1) in enumerate(cols)}
 
 
 def distinct_block_shapes(shape, region: Region) -> set:
     """The different shapes among `block_shapes(shape, region)`, found without making all R * C of them.
 
-    A dense block's shape depends on its row only through its row's length and whether it is
-    the column's end, and on its column through its length, bias (c == 0) and whether it is the
-    row's end; a few representative rows and columns (each side of where the split's longer
-    pieces stop, and the ends) therefore give every shape. Others have at most R blocks anyway.
+    A dense block's shape depends on its row only through its row's length and whether it
+    starts or ends the column, and on its column through its length, bias and start (c == 0)
+    and whether it ends the row; a few representative rows and columns (each side of where the
+    split's longer pieces stop, and the ends) therefore give every shape. Others have at most R
+    blocks anyway.
     """
     if shape.kind != "dense":
         return set(block_shapes(shape, region).values())
@@ -84,7 +87,7 @@ def distinct_block_shapes(shape, region: Region) -> set:
             shapes.add(BlockShape(n_in=n_in, n_out=n_out, bias=shape.bias and c == 0, activation=shape.activation,
                                   first=shape.first, top=shape.top, row_end=c == region.cols - 1,
                                   column_end=r == region.rows - 1, row_blocks=region.cols,
-                                  column_blocks=region.rows))
+                                  column_blocks=region.rows, row_start=c == 0, column_start=r == 0))
     return shapes
 
 
@@ -103,13 +106,17 @@ def block_spans(shape, region: Region) -> dict[tuple[int, int], tuple]:
 
 def block_memory(schedule, k: int, shape: BlockShape, optimizer) -> LayerMemory:
     """A block's SRAM bound: a layer's (`layer_memory`, on the block's shape) plus the region's
-    buffers, per sample in its window: dL/dz_r from the row's end (the other blocks), or at the
-    row's end the row's partials and dL/dh_r; at a column's end the column's partial deltas."""
+    buffers, per sample in its window: dL/dh_r at the row's end, dz_r from it elsewhere; where it
+    adds on its row's chain, the running sum that arrives and its own partial; on its column's
+    chain, the same of partial deltas. (The chains keep this independent of R and C: a sum
+    arrives from the block before, which holds at most a window of samples too.)"""
     base = layer_memory(schedule, k, shape, optimizer)
     window = schedule.window(k)
-    floats = shape.n_out * (shape.row_blocks + 1 if shape.row_end else 1)
-    if shape.column_sum_macs():  # it adds its column's partial deltas
-        floats += shape.column_blocks * shape.n_in
+    floats = shape.n_out
+    if shape.row_sum_macs():
+        floats += 2 * shape.n_out
+    if shape.column_sum_macs():
+        floats += 2 * shape.n_in
     return LayerMemory(layer=k, weights=base.weights, gradient_buffer=base.gradient_buffer,
                        optimizer_state=base.optimizer_state, activations=base.activations,
                        weight_stash=base.weight_stash, region_buffers=window * floats * FLOAT_BYTES)
@@ -129,7 +136,7 @@ def _overlaps(spans: list[tuple[int, int]], start: int, stop: int):
 
 
 def wiring(shapes: list, regions: list[Region]) -> dict[Coord, Wiring]:
-    """Every block's Wiring: its pieces in and out, its row's and column's ends, and whether it reports."""
+    """Every block's Wiring: its pieces in and out, the next blocks on its row's and column's chains, and whether it reports."""
     D = len(shapes)
     rows = [output_spans(s, g.rows) for s, g in zip(shapes, regions)]
     cols = [input_spans(s, g.cols) for s, g in zip(shapes, regions)]
@@ -154,8 +161,8 @@ def wiring(shapes: list, regions: list[Region]) -> dict[Coord, Wiring]:
                     back_routes = tuple(Route(lo - c0, hi - c0, (below.coord(r2, below.cols - 1),), lo - rows[k - 1][r2][0])
                                         for r2, lo, hi in _overlaps(rows[k - 1], c0, c1))
                 out[g.coord(r, c)] = Wiring(
-                    coord=g.coord(r, c), r=r, c=c, x_pieces=x_pieces, e_pieces=e_pieces, row_end=g.coord(r, g.cols - 1),
-                    column_end=g.coord(g.rows - 1, c),
+                    coord=g.coord(r, c), r=r, c=c, x_pieces=x_pieces, e_pieces=e_pieces,
+                    row_next=g.coord(r, min(c + 1, g.cols - 1)), column_next=g.coord(min(r + 1, g.rows - 1), c),
                     row_peers=tuple(g.coord(r, c2) for c2 in range(g.cols - 1)) if c == g.cols - 1 else (),
                     out_routes=out_routes, back_routes=back_routes, reports=(r, c) == reporting_block(g.rows, g.cols))
     return out

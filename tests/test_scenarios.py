@@ -153,7 +153,7 @@ def test_the_balanced_digits_mesh_shows_cps_advantage_and_the_delta_rules_differ
     assert cp.metrics["mean_utilization"] > mbgd.metrics["mean_utilization"] + 0.1
     assert max(cp.metrics["layers"][0]["staleness"]["histogram"], key=int) == "4"
     assert not np.array_equal(cp.weights["W2"], anchored.weights["W2"])
-    assert load_scenario(path).placement == "balanced" and len(prepare(load_scenario(path), "d").layout.placed) == 12
+    assert load_scenario(path).placement == "balanced" and len(prepare(load_scenario(path), "d").layout.placed) == 9
 
 
 @pytest.mark.parametrize("name", ["digits-balanced", "mnist-balanced"])

@@ -1,20 +1,25 @@
-"""The program of one PE of a layer region: its block's F, B and U, the region's sums (op A), and every piece a message.
+"""The program of one PE of a layer region: its block's F, B and U, the region's chained sums (op A), and every piece a message.
 
 A layer on an R x C region (`layers.block`) runs as R * C of these programs. Per sample:
 
     x   pieces of the input reach every PE of column c at once (a multicast, from the layer
         below's row ends or the port): the PE assembles x_c, then its F computes p_rc;
-    p   every block of row r sends p_rc to the row's end (r, C-1), whose A adds them in
-        the order c = 0..C-1 and applies phi: h_r, whose pieces go to the layer above (x);
+    p   the row adds its partials along a chain: block (r, 0) sends p_r0 to (r, 1); block
+        (r, c > 0) waits for the running sum from c-1 and its own F, adds them (op A) and
+        sends the sum to (r, c+1); the row's end (r, C-1) applies phi too: h_r, whose
+        pieces go to the layer above (x). So the sum is in the order c = 0..C-1;
     e   pieces of dL/dh_r reach the row's end; its B computes dz_r and multicasts it to the
         row's other blocks (d); each block's B keeps dz_r x_c^T and computes q_rc;
-    q   every block of column c sends q_rc to the column's end (R-1, c), whose A adds them
-        in the order r = 0..R-1: dL/dx_c, whose pieces go to the layer below's row ends (e).
+    q   the column adds its partial deltas along a chain in the order r = 0..R-1 likewise
+        (op A); at the column's end (R-1, c) the sum is dL/dx_c, whose pieces go to the layer
+        below's row ends (e).
 
-A block on a one-block row or column sends nothing to itself: its F or B does what A
-would. Each PE keeps its own window, weight version, stash and update group as a
-`LayerProgram` does (the schedule's rules, per PE), so under CP a block updates after
-each of its backwards. The top layer's region has one row (its softmax reads every logit).
+A chain's message crosses one link, and a block holds at most a window of running sums,
+so neither the traffic per block nor its SRAM grows with R or C. A block on a one-block
+row or column sends nothing to itself: its F or B does what A would. Each PE keeps its
+own window, weight version, stash and update group as a `LayerProgram` does (the
+schedule's rules, per PE), so under CP a block updates after each of its backwards. The
+top layer's region has one row (its softmax reads every logit).
 """
 
 from __future__ import annotations
@@ -50,8 +55,8 @@ class Wiring:
     c: int
     x_pieces: int  # pieces its input x_c arrives in
     e_pieces: int  # pieces dL/dh_r arrives in (row ends; 0 elsewhere)
-    row_end: Coord
-    column_end: Coord
+    row_next: Coord  # the next block on its row's chain (c + 1; its own at the row's end)
+    column_next: Coord  # the next block on its column's chain (r + 1; its own at the column's end)
     row_peers: tuple[Coord, ...]  # at a row's end, the row's other blocks (its dz goes to them, one multicast); else ()
     out_routes: tuple[Route, ...]  # the row end's h_r pieces to the layer above
     back_routes: tuple[Route, ...]  # the column end's dL/dx_c pieces to the layer below
@@ -67,6 +72,7 @@ class BlockProgram(LayerProgram):
         self.wiring = w
         self.coord = w.coord  # (LayerProgram takes the layer's reporting PE's)
         self.row_end, self.column_end = shape.row_end, shape.column_end
+        self.row_start, self.column_start = shape.row_start, shape.column_start
         self.top = self.top and self.row_end  # the top layer's other blocks wait for no label and compute no loss
         self.C, self.R = shape.row_blocks, shape.column_blocks
         self.counts_trained = self.k == 1 and w.reports
@@ -77,8 +83,8 @@ class BlockProgram(LayerProgram):
         self.cycles_A_col = self.chip.op_cycles(shape.column_sum_macs()) if shape.column_sum_macs() else 0
         self.assembling: dict[int, list] = {}  # sample -> [x_c buffer, pieces still to come]
         self.deltas_in: dict[int, list] = {}  # sample -> [dL/dh_r buffer, pieces still to come] (row ends)
-        self.row_parts: dict[int, list] = {}  # sample -> the row's partials by c (row ends)
-        self.col_parts: dict[int, list] = {}  # sample -> the column's partial deltas by r (column ends)
+        self.row_parts: dict[int, list] = {}  # sample -> [the running sum from c-1, its own partial] (c > 0)
+        self.col_parts: dict[int, list] = {}  # sample -> [the running sum from r-1, its own partial delta] (r > 0)
         self.sums: deque = deque()  # ("row" | "col", sample) whose parts are all in: an A may run
         self.channels: dict = {}  # (dst, kind, floats) -> its chip channel
         self.local_receive = True  # receive only files messages in this program's own state
@@ -100,10 +106,10 @@ class BlockProgram(LayerProgram):
             self.deltas.append((sample, payload))
         elif kind == "p":
             self.sram.alloc(self.row_bytes)
-            self._part(self.row_parts, "row", sample, payload, self.C)
+            self._part(self.row_parts, "row", sample, 0, payload)
         elif kind == "q":
             self.sram.alloc(self.col_bytes)
-            self._part(self.col_parts, "col", sample, payload, self.R)
+            self._part(self.col_parts, "col", sample, 0, payload)
         else:
             self.labels[sample] = payload
 
@@ -121,15 +127,15 @@ class BlockProgram(LayerProgram):
             del pending[sample]
             ready((sample, entry[0]))
 
-    def _part(self, parts: dict, which: str, sample: int, payload, count: int) -> None:
-        """File part `index` of a sum; once all `count` are in, the sum may run (op A)."""
-        index, values = payload
+    def _part(self, parts: dict, which: str, sample: int, index: int, values) -> None:
+        """File part `index` of a chain's step (0 the running sum that arrived, 1 its own); once both are
+        in, the sum may run (op A)."""
         slots = parts.get(sample)
         if slots is None:
-            slots = parts[sample] = [None] * count + [0]
+            slots = parts[sample] = [None, None, 0]
         slots[index] = values
         slots[-1] += 1
-        if slots[-1] == count:
+        if slots[-1] == 2:
             self.sums.append((which, sample))
 
     def _send(self, dsts: tuple[Coord, ...], kind: str, floats: int, sample: int, payload) -> None:
@@ -164,12 +170,12 @@ class BlockProgram(LayerProgram):
             self.port.send_next()
         if self.C == 1:  # the whole row here: p is h_r (or the logits)
             return new_record(Op, ("F", sample, self.cycles_F, self._output(sample, p)))
-        if self.row_end:
+        if not self.row_start:  # it waits for the running sum too
             self.sram.alloc(self.row_bytes)
-            self._part(self.row_parts, "row", sample, (self.wiring.c, p), self.C)
+            self._part(self.row_parts, "row", sample, 1, p)
             return new_record(Op, ("F", sample, self.cycles_F, _nothing))
-        row_end, c, n = (self.wiring.row_end,), self.wiring.c, self.shape.n_out
-        return new_record(Op, ("F", sample, self.cycles_F, lambda: self._send(row_end, "p", n, sample, (c, p))))
+        after, n = (self.wiring.row_next,), self.shape.n_out
+        return new_record(Op, ("F", sample, self.cycles_F, lambda: self._send(after, "p", n, sample, p)))
 
     def _output(self, sample: int, h):
         """Hold the row's output h_r (the top layer: dL/dz from the loss) and return the op's finish, which sends it on."""
@@ -186,19 +192,27 @@ class BlockProgram(LayerProgram):
             return lambda: self.deltas.append((sample, None))
         return lambda: self._send_pieces(self.wiring.out_routes, "x", sample, h)
 
-    # -- A: a row's partials or a column's partial deltas added up ------------------------------
+    # -- A: a step of a row's or a column's chain --------------------------------------------------
     def sum(self) -> Op:
         which, sample = self.sums.popleft()
+        w = self.wiring
         if which == "row":
             parts = self.row_parts.pop(sample)[:-1]
             h = self.layer.row_sum(parts) if self.arith else None
-            self.sram.free(self.C * self.row_bytes)
-            return new_record(Op, ("A", sample, self.cycles_A_row, self._output(sample, h)))
+            self.sram.free(2 * self.row_bytes)
+            if self.row_end:
+                return new_record(Op, ("A", sample, self.cycles_A_row, self._output(sample, h)))
+            after, n = (w.row_next,), self.shape.n_out
+            return new_record(Op, ("A", sample, self.cycles_A_row, lambda: self._send(after, "p", n, sample, h)))
         parts = self.col_parts.pop(sample)[:-1]
         delta = self.layer.column_sum(parts) if self.arith else None
-        self.sram.free(self.R * self.col_bytes)
-        routes = self.wiring.back_routes
-        return new_record(Op, ("A", sample, self.cycles_A_col, lambda: self._send_pieces(routes, "e", sample, delta)))
+        self.sram.free(2 * self.col_bytes)
+        if self.column_end:
+            routes = w.back_routes
+            return new_record(Op, ("A", sample, self.cycles_A_col,
+                                   lambda: self._send_pieces(routes, "e", sample, delta)))
+        after, n = (w.column_next,), self.shape.n_in
+        return new_record(Op, ("A", sample, self.cycles_A_col, lambda: self._send(after, "q", n, sample, delta)))
 
     # -- B ---------------------------------------------------------------------------------------
     def backward(self) -> Op:
@@ -226,11 +240,11 @@ class BlockProgram(LayerProgram):
         if not self.shape.first:
             if self.R == 1:
                 sends.append(lambda: self._send_pieces(w.back_routes, "e", sample, q))
-            elif self.column_end:
+            elif not self.column_start:  # it waits for the running sum too
                 self.sram.alloc(self.col_bytes)
-                self._part(self.col_parts, "col", sample, (w.r, q), self.R)
+                self._part(self.col_parts, "col", sample, 1, q)
             else:
-                sends.append(lambda: self._send((w.column_end,), "q", self.shape.n_in, sample, (w.r, q)))
+                sends.append(lambda: self._send((w.column_next,), "q", self.shape.n_in, sample, q))
 
         def finish():
             for send in sends:

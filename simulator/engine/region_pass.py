@@ -5,7 +5,7 @@ A Numba port of `algorithms/region_program.BlockProgram` on `hardware/pe.py`, `l
 delivery per destination of every message, a completion per op) in the same order (by
 cycle, then by the order in which they were scheduled, as SimPy does), the same op choice
 (U, then A, then F if the window has room, the gate is open and, at the top layer's row
-end, the label is in; then B), the same same-cycle rule (a free PE waits for every
+end, the label is in; then B), the same chains of partial sums along rows and columns, the same same-cycle rule (a free PE waits for every
 message due to it this cycle before it chooses) and the same XY routes, multicast trees
 and FIFO link grants.
 
@@ -40,7 +40,7 @@ KIND_CODE = (0, 1, 2, 10, 11, 12)
 N_MESSAGE_CODES = 13
 F, B, U, A = 0, 1, 2, 9  # op codes
 # Flags of a PE (column S_FLAGS).
-ROW_END, COL_END, TOP, FIRST, REPORTS, COUNTS, ANCHORED = 1, 2, 4, 8, 16, 32, 64
+ROW_END, COL_END, TOP, FIRST, REPORTS, COUNTS, ANCHORED, ROW_START, COL_START = 1, 2, 4, 8, 16, 32, 64, 128, 256
 # Columns of the per-PE rows: constants first (layer, flags, region rows and columns, pieces
 # its x and dL/dh arrive in, op cycles, window, bytes, its sends), then its queues' offsets
 # and counts (inputs, deltas, held, sums; the counter tables of x pieces, e pieces, row parts
@@ -260,7 +260,8 @@ def region_pass(state, D, n, gate_batch, group_batch, send_src, send_kind, send_
 
     Sends: message s of the plan goes from send_src[s] (a PE, -1 the port) to dsts[dst_off[s]:
     dst_off[s+1]] (in order) with send_kind[s] and send_bytes[s]; a PE's own sends are named by
-    its columns S_P_SEND, S_D_SEND, S_Q_SEND (-1: none) and S_OUT_OFF/S_OUT_N (x pieces),
+    its columns S_P_SEND, S_Q_SEND (to the next block on its row's and column's chains),
+    S_D_SEND (dz along its row) (-1: none) and S_OUT_OFF/S_OUT_N (x pieces),
     S_BACK_OFF/S_BACK_N (e pieces); sends port_first..port_stop-1 are the port's per sample
     (its input's pieces, then the label). pe_r, pe_c: each PE's coordinates on a mesh of `cols`
     columns. gate_batch, group_batch: the schedule's `TimingRules`. max_event_log: the most
@@ -340,10 +341,9 @@ def region_pass(state, D, n, gate_batch, group_batch, send_src, send_kind, send_
                 if not _push_q(q, st, pe, QD, tag):
                     status = OVERFLOW
                     break
-            else:  # a row's partial (p) or a column's partial delta (q)
+            else:  # a running sum on the row's chain (p) or the column's (q)
                 _alloc(st, pe, st[pe, S_ROW_BYTES] if kind == P else st[pe, S_COL_BYTES])
-                parts = st[pe, S_C] if kind == P else st[pe, S_R]
-                got = _count(q, st, pe, QR if kind == P else QC, tag, -parts, 1)
+                got = _count(q, st, pe, QR if kind == P else QC, tag, -2, 1)
                 if got < 0:
                     status = OVERFLOW
                     break
@@ -363,20 +363,25 @@ def region_pass(state, D, n, gate_batch, group_batch, send_src, send_kind, send_
                             break
                     else:
                         out = 1
-                elif not flags & ROW_END:
+                elif flags & ROW_START:
                     _send(st[pe, S_P_SEND], now, send_src, send_kind, send_bytes, dst_off, dsts, pe_r, pe_c,
                           cols, hop_latency, bandwidth, contention, link_free, link_busy, link_msgs, link_wait, stamp,
                           entered, totals, traffic, mlog, mbase, heap, batch, due, s)
             elif done == A:
-                if st[pe, S_CUR_SUM] == 0:  # a row's sum
+                if st[pe, S_CUR_SUM] == 0 and flags & ROW_END:  # the row's sum is h_r
                     if flags & TOP:
                         if not _push_q(q, st, pe, QD, s):
                             status = OVERFLOW
                             break
                     else:
                         out = 1
-                else:
+                elif st[pe, S_CUR_SUM] == 1 and flags & COL_END:  # the column's sum is dL/dx_c
                     out = 2
+                else:  # a running sum, to the next block of the chain
+                    _send(st[pe, S_P_SEND] if st[pe, S_CUR_SUM] == 0 else st[pe, S_Q_SEND], now, send_src, send_kind,
+                          send_bytes, dst_off, dsts, pe_r, pe_c, cols, hop_latency, bandwidth, contention, link_free,
+                          link_busy, link_msgs, link_wait, stamp, entered, totals, traffic, mlog, mbase, heap, batch,
+                          due, s)
             elif done == B:
                 if flags & ROW_END and st[pe, S_C] > 1:
                     _send(st[pe, S_D_SEND], now, send_src, send_kind, send_bytes, dst_off, dsts, pe_r, pe_c,
@@ -385,7 +390,7 @@ def region_pass(state, D, n, gate_batch, group_batch, send_src, send_kind, send_
                 if not flags & FIRST:
                     if st[pe, S_R] == 1:
                         out = 2
-                    elif not flags & COL_END:
+                    elif flags & COL_START:
                         _send(st[pe, S_Q_SEND], now, send_src, send_kind, send_bytes, dst_off, dsts, pe_r,
                               pe_c, cols, hop_latency, bandwidth, contention, link_free, link_busy, link_msgs,
                               link_wait, stamp, entered, totals, traffic, mlog, mbase, heap, batch, due, s)
@@ -453,9 +458,9 @@ def region_pass(state, D, n, gate_batch, group_batch, send_src, send_kind, send_
                 if flags & TOP:
                     label[s] = False
                 _alloc(st, pe, st[pe, S_ROW_BYTES])
-            elif flags & ROW_END:
+            elif not flags & ROW_START:  # its partial waits for the running sum
                 _alloc(st, pe, st[pe, S_ROW_BYTES])
-                got = _count(q, st, pe, QR, s, -st[pe, S_C], 1)
+                got = _count(q, st, pe, QR, s, -2, 1)
                 if got < 0 or (got == 1 and not _push_q(q, st, pe, QS, 2 * s)):
                     status = OVERFLOW
                     break
@@ -465,13 +470,14 @@ def region_pass(state, D, n, gate_batch, group_batch, send_src, send_kind, send_
             s = v >> 1
             st[pe, S_CUR_SUM] = v & 1
             if v & 1 == 0:
-                st[pe, S_SRAM] -= st[pe, S_C] * st[pe, S_ROW_BYTES]
-                if flags & TOP:
-                    label[s] = False
-                _alloc(st, pe, st[pe, S_ROW_BYTES])
+                st[pe, S_SRAM] -= 2 * st[pe, S_ROW_BYTES]
+                if flags & ROW_END:  # `_output`: h_r held (the top layer: its label taken)
+                    if flags & TOP:
+                        label[s] = False
+                    _alloc(st, pe, st[pe, S_ROW_BYTES])
                 cycles = st[pe, S_CAR]
             else:
-                st[pe, S_SRAM] -= st[pe, S_R] * st[pe, S_COL_BYTES]
+                st[pe, S_SRAM] -= 2 * st[pe, S_COL_BYTES]
                 cycles = st[pe, S_CAC]
         elif op == B:  # `BlockProgram.backward`
             s = _pop_q(q, st, pe, QD)
@@ -493,9 +499,9 @@ def region_pass(state, D, n, gate_batch, group_batch, send_src, send_kind, send_
             st[pe, S_GROUP_N] += 1
             st[pe, S_GROUP_LAST] = s
             st[pe, S_CUR_ENDS] = 1 if (group_batch == 0 or (s + 1) % group_batch == 0 or s == n - 1) else 0
-            if not flags & FIRST and st[pe, S_R] > 1 and flags & COL_END:
+            if not flags & FIRST and st[pe, S_R] > 1 and not flags & COL_START:  # it waits for the running sum
                 _alloc(st, pe, st[pe, S_COL_BYTES])
-                got = _count(q, st, pe, QC, s, -st[pe, S_R], 1)
+                got = _count(q, st, pe, QC, s, -2, 1)
                 if got < 0 or (got == 1 and not _push_q(q, st, pe, QS, 2 * s + 1)):
                     status = OVERFLOW
                     break

@@ -90,6 +90,7 @@ class RegionPlan:
             a_row, a_col = (cost(row_sum) if row_sum else 0), (cost(col_sum) if col_sum else 0)
             top = getattr(shape, "top", False) and shape.row_end
             flags = ((kernel.ROW_END if shape.row_end else 0) | (kernel.COL_END if shape.column_end else 0)
+                     | (kernel.ROW_START if shape.row_start else 0) | (kernel.COL_START if shape.column_start else 0)
                      | (kernel.TOP if top else 0) | (kernel.FIRST if shape.first else 0)
                      | (kernel.REPORTS if w.reports else 0) | (kernel.COUNTS if k == 1 and w.reports else 0)
                      | (kernel.ANCHORED if schedule.anchored and shape.backward_reads_weights else 0))
@@ -103,9 +104,9 @@ class RegionPlan:
             row[kernel.S_COL_BYTES], row[kernel.S_ROW_BYTES] = shape.n_in * FLOAT_BYTES, shape.n_out * FLOAT_BYTES
             row[kernel.S_CAP] = max(windows[k - 1], windows[k - 2] if k > 1 else 0) + QUEUE_SLACK
             row[kernel.S_SRAM] = p.memory.static
-            row[kernel.S_P_SEND] = send(i, kernel.P, shape.n_out, [w.row_end]) if not shape.row_end else -1
+            row[kernel.S_P_SEND] = send(i, kernel.P, shape.n_out, [w.row_next]) if not shape.row_end else -1
             row[kernel.S_D_SEND] = send(i, kernel.D_, shape.n_out, w.row_peers) if shape.row_end and C > 1 else -1
-            row[kernel.S_Q_SEND] = (send(i, kernel.Q, shape.n_in, [w.column_end])
+            row[kernel.S_Q_SEND] = (send(i, kernel.Q, shape.n_in, [w.column_next])
                                     if not shape.first and R > 1 and not shape.column_end else -1)
             row[kernel.S_OUT_OFF], row[kernel.S_OUT_N] = len(sends), len(w.out_routes)
             for route in w.out_routes:

@@ -3,12 +3,13 @@
 A dense layer h = phi(W x + b) on a region splits W's output rows into R blocks and its
 input columns into C blocks; the PE at (r, c) holds W_rc = W[rows_r, cols_c] (contiguous,
 its own array) and, in column 0, the biases b[rows_r]. Per sample, its F is the partial
-product p_rc = W_rc x_c (+ b_r in column 0); the row's end (c = C-1) adds the row's
-partials in the order c = 0..C-1 (op A) and applies phi. In B the row's end computes
+product p_rc = W_rc x_c (+ b_r in column 0); the row adds its partials along a chain in
+the order c = 0..C-1: block c > 0 adds the running sum from block c-1 to its own (op A)
+and passes it on, and the row's end (c = C-1) applies phi. In B the row's end computes
 dz_r = dL/dh_r * phi'(h_r) (the top layer kept it from the loss) and every block of the
 row receives it, keeps its gradient dz_r x_c^T and computes q_rc = W_rc^T dz_r; the
-column's end (r = R-1) adds the column's q in the order r = 0..R-1 (op A again), which
-is dL/dx over cols_c. So a 1 x 1 region runs exactly `Dense`'s kernels on the whole
+column adds its q along a chain in the order r = 0..R-1 (op A again), which at the
+column's end (r = R-1) is dL/dx over cols_c. So a 1 x 1 region runs exactly `Dense`'s kernels on the whole
 matrix, and a split one sums the same products in another order (float32 rounding).
 `BlockShape` is what a block costs; `Block` its arrays and arithmetic.
 """
@@ -40,10 +41,12 @@ class BlockShape:
     activation: str
     first: bool  # the layer is layer 1: no dL/dx
     top: bool  # the layer computes the loss
-    row_end: bool  # c = C-1: sums the row's partials, applies phi, computes dz
-    column_end: bool  # r = R-1: sums the column's partial deltas and sends dL/dx
-    row_blocks: int  # C: the partials its row's end adds
-    column_blocks: int  # R: the partial deltas its column's end adds
+    row_end: bool  # c = C-1: ends the row's sum, applies phi, computes dz
+    column_end: bool  # r = R-1: ends the column's sum and sends dL/dx
+    row_blocks: int  # C: the blocks of its row
+    column_blocks: int  # R: the blocks of its column
+    row_start: bool = True  # c = 0: starts the row's sum (sends its partial on, adds none)
+    column_start: bool = True  # r = 0: starts the column's sum
     kind: str = "dense"
     streamable = True  # its per-sample gradient is the rank-one dz_r x_c^T
 
@@ -72,14 +75,14 @@ class BlockShape:
         return self.n_in * self.n_out
 
     def row_sum_macs(self) -> int:
-        """A at a row's end: the other C-1 partials added to its own (phi rides along, as in a dense F);
-        0 where the block adds no row (not its end, or a one-block row)."""
-        return (self.row_blocks - 1) * self.n_out if self.row_end else 0
+        """A on the row's chain: the running sum from block c-1 added to its own partial (at the row's
+        end phi rides along, as in a dense F); 0 where the block adds nothing (c = 0, a one-block row)."""
+        return 0 if self.row_start else self.n_out
 
     def column_sum_macs(self) -> int:
-        """A at a column's end: the other R-1 partial deltas added to its own; 0 where the block adds no
-        column (not its end, a one-block column, or layer 1, which sends no delta)."""
-        return (self.column_blocks - 1) * self.n_in if self.column_end and not self.first else 0
+        """A on the column's chain: the running sum of partial deltas from block r-1 added to its own; 0
+        where the block adds nothing (r = 0, a one-block column, or layer 1, which sends no delta)."""
+        return 0 if self.column_start or self.first else self.n_in
 
     def input_gradient_macs(self) -> int:
         """dz_r at the row's end (n_out), and W_rc^T dz_r above layer 1."""
@@ -118,10 +121,11 @@ class Block(ParamLayer):
         return p
 
     def row_sum(self, partials: list[np.ndarray]) -> np.ndarray:
-        """A at a row's end: the partials of c = 0..C-1 added in that order (`column_sum`'s loop), then phi
-        (not on the top layer)."""
+        """A on the row's chain: [the running sum of c = 0..c-1, its own partial] added (`column_sum`), and
+        at the row's end phi (not on the top layer); so the row end holds the partials of c = 0..C-1 added
+        in that order."""
         acc = self.column_sum(partials)
-        if not self.shape.top:
+        if self.shape.row_end and not self.shape.top:
             activate_in_place(acc, self.act)
         return acc
 
@@ -152,7 +156,8 @@ class Block(ParamLayer):
 
     @staticmethod
     def column_sum(partials: list[np.ndarray]) -> np.ndarray:
-        """The parts added in their order: at a column's end the partial deltas of r = 0..R-1, dL/dx_c."""
+        """The parts added in their order: on the column's chain [the running sum of r = 0..r-1, its own
+        partial delta]; at the column's end that is dL/dx_c."""
         acc = partials[0].copy()
         for q in partials[1:]:
             acc += q

@@ -25,9 +25,11 @@ class ChannelShape:
     """Block r of a layer on an R x 1 region: `inner` is the layer's shape cut to the block's output channels."""
 
     inner: object  # a ConvShape, ConvPoolShape or PoolShape, with the block's filters
-    column_end: bool  # r = R-1: adds the column's partial dL/dx
+    column_end: bool  # r = R-1: ends the column's sum of partial dL/dx
     column_blocks: int  # R
+    column_start: bool = True  # r = 0: starts the column's sum
     row_end = True  # each block has its whole row: its F gives its output channels, phi and all
+    row_start = True
     row_blocks = 1
     streamable = False
 
@@ -49,8 +51,9 @@ class ChannelShape:
         return 0
 
     def column_sum_macs(self) -> int:
-        """A at the column's end: the other R-1 partial input gradients added to its own (0 elsewhere, and on layer 1)."""
-        return (self.column_blocks - 1) * self.n_in if self.column_end and not self.first else 0
+        """A on the column's chain: the running sum of partial input gradients from block r-1 added to its
+        own (0 at r = 0, and on layer 1)."""
+        return 0 if self.column_start or self.first else self.n_in
 
     def describe(self) -> str:
         return f"channels of {self.inner.describe()}"

