@@ -168,9 +168,16 @@ def plan_regions(scenario: Scenario, shapes: list, schedule: Schedule, own: list
     dims = [(1 if shape.top else min(R, mesh.rows), min(C, mesh.cols))
             for shape, (R, C) in ((shape, max_blocks(shape)) for shape in shapes)]
 
+    bounds: dict[tuple, int] = {}  # (layer, block shape) -> its SRAM bound: the planner asks of many regions
+
+    def bound(k: int, block) -> int:
+        total = bounds.get((k, block))
+        if total is None:
+            total = bounds[(k, block)] = block_memory(schedule, k + 1, block, own[k]).total
+        return total
+
     def fits(k: int, R: int, C: int) -> bool:
-        blocks = distinct_block_shapes(shapes[k], Region((0, 0), R, C))
-        return max(block_memory(schedule, k + 1, b, own[k]).total for b in blocks) <= sram
+        return max(bound(k, b) for b in distinct_block_shapes(shapes[k], Region((0, 0), R, C))) <= sram
 
     try:
         if scenario.region_pes is None or scenario.region_pes >= mesh.rows * mesh.cols:

@@ -10,6 +10,7 @@ from .config import Scenario
 from .layers import FLOAT_BYTES
 from .records import MESSAGE_NAMES
 
+BUSIEST_LINKS = 8  # links metrics.json names, busiest first
 LIST_EVERY_PE_UP_TO = 4096  # PEs; metrics.json lists every PE of a mesh this size or smaller (64 x 64)
 
 
@@ -124,7 +125,7 @@ def collect(scenario: Scenario, chip, layout, programs: dict, recorder, overflow
         """A link's busy cycles up to the end (a stopped run may have reserved it beyond)."""
         return max(0, link.busy_cycles - max(0, link.free_at - total))
 
-    busiest = sorted(net.links.values(), key=lambda l: (-link_busy(l), l.src, l.dst))[:8]
+    busiest = sorted(net.links.values(), key=lambda l: (-link_busy(l), l.src, l.dst))[:BUSIEST_LINKS]
     last = curve[-1] if curve else (0, 0, float("nan"), float("nan"))
     optimizer = describing[0].optimizer if describing else None
     return {

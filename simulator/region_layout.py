@@ -56,11 +56,19 @@ def block_shapes(shape, region: Region) -> dict[tuple[int, int], object]:
                                      column_blocks=region.rows, column_start=r == 0)
                 for r, (f0, f1) in enumerate(filters)}
     rows, cols = split(shape.n_out, region.rows), split(shape.n_in, region.cols)
-    return {(r, c): BlockShape(n_in=c1 - c0, n_out=r1 - r0, bias=shape.bias and c == 0, activation=shape.activation,
-                               first=shape.first, top=shape.top, row_end=c == region.cols - 1,
-                               column_end=r == region.rows - 1, row_blocks=region.cols, column_blocks=region.rows,
-                               row_start=c == 0, column_start=r == 0)
-            for r, (r0, r1) in enumerate(rows) for c, (c0, c1) in enumerate(cols)}
+    made: dict[tuple, BlockShape] = {}  # a region has only a few different blocks: one object each
+
+    def block(r: int, c: int, n_out: int, n_in: int) -> BlockShape:
+        key = (n_out, n_in, c == 0, c == region.cols - 1, r == 0, r == region.rows - 1)
+        found = made.get(key)
+        if found is None:
+            found = made[key] = BlockShape(
+                n_in=n_in, n_out=n_out, bias=shape.bias and c == 0, activation=shape.activation, first=shape.first,
+                top=shape.top, row_end=c == region.cols - 1, column_end=r == region.rows - 1,
+                row_blocks=region.cols, column_blocks=region.rows, row_start=c == 0, column_start=r == 0)
+        return found
+
+    return {(r, c): block(r, c, r1 - r0, c1 - c0) for r, (r0, r1) in enumerate(rows) for c, (c0, c1) in enumerate(cols)}
 
 
 def distinct_block_shapes(shape, region: Region) -> set:
@@ -143,28 +151,36 @@ def wiring(shapes: list, regions: list[Region]) -> dict[Coord, Wiring]:
     out: dict[Coord, Wiring] = {}
     for k in range(D):
         g = regions[k]
-        for r in range(g.rows):
-            for c in range(g.cols):
-                c0, c1 = cols[k][c]
-                r0, r1 = rows[k][r]
-                x_pieces = 1 if k == 0 else sum(1 for _ in _overlaps(rows[k - 1], c0, c1))
-                e_pieces = 0 if k == D - 1 or c != g.cols - 1 else sum(1 for _ in _overlaps(cols[k + 1], r0, r1))
-                out_routes = ()
-                if c == g.cols - 1 and k < D - 1:  # h_r's pieces to every PE of the columns above that read them
-                    above = regions[k + 1]
-                    out_routes = tuple(Route(lo - r0, hi - r0, tuple(above.coord(r2, c2) for r2 in range(above.rows)),
-                                             lo - cols[k + 1][c2][0])
-                                       for c2, lo, hi in _overlaps(cols[k + 1], r0, r1))
-                back_routes = ()
-                if r == g.rows - 1 and k > 0:  # dL/dx_c's pieces to the row ends below whose outputs they are
-                    below = regions[k - 1]
-                    back_routes = tuple(Route(lo - c0, hi - c0, (below.coord(r2, below.cols - 1),), lo - rows[k - 1][r2][0])
-                                        for r2, lo, hi in _overlaps(rows[k - 1], c0, c1))
-                out[g.coord(r, c)] = Wiring(
-                    coord=g.coord(r, c), r=r, c=c, x_pieces=x_pieces, e_pieces=e_pieces,
-                    row_next=g.coord(r, min(c + 1, g.cols - 1)), column_next=g.coord(min(r + 1, g.rows - 1), c),
-                    row_peers=tuple(g.coord(r, c2) for c2 in range(g.cols - 1)) if c == g.cols - 1 else (),
-                    out_routes=out_routes, back_routes=back_routes, reports=(r, c) == reporting_block(g.rows, g.cols))
+        (r_top, c_left), R, C = g.origin, g.rows, g.cols
+        report = reporting_block(R, C)
+        # What depends on the column only (its input's pieces; at the column's end, where dL/dx_c goes)
+        # and on the row only (at the row's end: its dL/dh_r pieces, its h_r's, the row's other blocks).
+        x_pieces = [1 if k == 0 else sum(1 for _ in _overlaps(rows[k - 1], c0, c1)) for c0, c1 in cols[k]]
+        back = [()] * C
+        if k > 0:
+            below = regions[k - 1]
+            end = below.cols - 1
+            back = [tuple(Route(lo - c0, hi - c0, (below.coord(r2, end),), lo - rows[k - 1][r2][0])
+                          for r2, lo, hi in _overlaps(rows[k - 1], c0, c1)) for c0, c1 in cols[k]]
+        ends = []
+        for r, (r0, r1) in enumerate(rows[k]):
+            e_pieces, up = 0, ()
+            if k < D - 1:  # h_r's pieces to every PE of the columns above that read them
+                above = regions[k + 1]
+                e_pieces = sum(1 for _ in _overlaps(cols[k + 1], r0, r1))
+                up = tuple(Route(lo - r0, hi - r0, tuple(above.coord(r2, c2) for r2 in range(above.rows)),
+                                 lo - cols[k + 1][c2][0]) for c2, lo, hi in _overlaps(cols[k + 1], r0, r1))
+            ends.append((e_pieces, up, tuple((r_top + r, c_left + c2) for c2 in range(C - 1))))
+        for r in range(R):
+            for c in range(C):
+                at_end = c == C - 1
+                e_pieces, up, peers = ends[r] if at_end else (0, (), ())
+                coord = (r_top + r, c_left + c)
+                out[coord] = Wiring(
+                    coord=coord, r=r, c=c, x_pieces=x_pieces[c], e_pieces=e_pieces,
+                    row_next=(r_top + r, c_left + min(c + 1, C - 1)), column_next=(r_top + min(r + 1, R - 1), c_left + c),
+                    row_peers=peers, out_routes=up, back_routes=back[c] if r == R - 1 else (),
+                    reports=(r, c) == report)
     return out
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..algorithms.pipeline import op_macs
 from ..hardware.cost import op_cycles
-from ..hardware.mesh import PORT, Coord
+from ..hardware.mesh import Coord
 from ..layers import FLOAT_BYTES, network_shapes
 from ..region_layout import port_targets, wiring
 from . import region_pass as kernel
@@ -83,40 +83,62 @@ class RegionPlan:
             return op_cycles(macs, hw.pe.macs_per_cycle, hw.pe.op_overhead_cycles)
 
         windows = [schedule.window(k) for k in range(1, len(shapes) + 1)]
-        for i, p in enumerate(placed):
-            shape, w, k = p.shape, wires[p.coord], p.layer
-            macs = op_macs(shape, schedule, p.optimizer)
+        constants: dict[tuple, tuple] = {}  # (layer, block shape) -> its columns that follow from them
+
+        def constant(k: int, shape, optimizer, static: int) -> tuple:
+            macs = op_macs(shape, schedule, optimizer)
             row_sum, col_sum = shape.row_sum_macs(), shape.column_sum_macs()
-            a_row, a_col = (cost(row_sum) if row_sum else 0), (cost(col_sum) if col_sum else 0)
             top = getattr(shape, "top", False) and shape.row_end
             flags = ((kernel.ROW_END if shape.row_end else 0) | (kernel.COL_END if shape.column_end else 0)
                      | (kernel.ROW_START if shape.row_start else 0) | (kernel.COL_START if shape.column_start else 0)
                      | (kernel.TOP if top else 0) | (kernel.FIRST if shape.first else 0)
-                     | (kernel.REPORTS if w.reports else 0) | (kernel.COUNTS if k == 1 and w.reports else 0)
                      | (kernel.ANCHORED if schedule.anchored and shape.backward_reads_weights else 0))
-            R, C = shape.column_blocks, shape.row_blocks
+            columns = {kernel.S_LAYER: k - 1, kernel.S_FLAGS: flags, kernel.S_R: shape.column_blocks,
+                       kernel.S_C: shape.row_blocks, kernel.S_CF: cost(macs[0]), kernel.S_CB: cost(macs[1]),
+                       kernel.S_CU: cost(macs[2]), kernel.S_CAR: cost(row_sum) if row_sum else 0,
+                       kernel.S_CAC: cost(col_sum) if col_sum else 0, kernel.S_WINDOW: windows[k - 1],
+                       kernel.S_STASH: shape.stash_bytes, kernel.S_COL_BYTES: shape.n_in * FLOAT_BYTES,
+                       kernel.S_ROW_BYTES: shape.n_out * FLOAT_BYTES,
+                       kernel.S_CAP: max(windows[k - 1], windows[k - 2] if k > 1 else 0) + QUEUE_SLACK,
+                       kernel.S_SRAM: static}
+            row = np.zeros(kernel.N_STATE, np.int64)
+            row[list(columns)] = list(columns.values())
+            return row, shape.row_end, shape.row_blocks > 1, not shape.first and shape.column_blocks > 1 and not shape.column_end
+
+        for i, p in enumerate(placed):
+            shape, w, k = p.shape, wires[p.coord], p.layer
+            key = (k, shape, p.memory.static)
+            found = constants.get(key)
+            if found is None:
+                found = constants[key] = constant(k, shape, p.optimizer, p.memory.static)
+            base, row_end, chained_row, chained_column = found
             row = st[i]
-            row[kernel.S_LAYER], row[kernel.S_FLAGS], row[kernel.S_R], row[kernel.S_C] = k - 1, flags, R, C
+            row[:] = base
+            if w.reports:
+                row[kernel.S_FLAGS] |= kernel.REPORTS | (kernel.COUNTS if k == 1 else 0)
             row[kernel.S_XP], row[kernel.S_EP] = w.x_pieces, w.e_pieces
-            row[kernel.S_CF], row[kernel.S_CB], row[kernel.S_CU] = (cost(m) for m in macs)
-            row[kernel.S_CAR], row[kernel.S_CAC] = a_row, a_col
-            row[kernel.S_WINDOW], row[kernel.S_STASH] = windows[k - 1], shape.stash_bytes
-            row[kernel.S_COL_BYTES], row[kernel.S_ROW_BYTES] = shape.n_in * FLOAT_BYTES, shape.n_out * FLOAT_BYTES
-            row[kernel.S_CAP] = max(windows[k - 1], windows[k - 2] if k > 1 else 0) + QUEUE_SLACK
-            row[kernel.S_SRAM] = p.memory.static
-            row[kernel.S_P_SEND] = send(i, kernel.P, shape.n_out, [w.row_next]) if not shape.row_end else -1
-            row[kernel.S_D_SEND] = send(i, kernel.D_, shape.n_out, w.row_peers) if shape.row_end and C > 1 else -1
-            row[kernel.S_Q_SEND] = (send(i, kernel.Q, shape.n_in, [w.column_next])
-                                    if not shape.first and R > 1 and not shape.column_end else -1)
+            # Blocks are in region row-major order: the next on the row's chain is i + 1, on the column's i + C.
+            if not row_end:
+                row[kernel.S_P_SEND] = len(sends)
+                sends.append((i, kernel.P, row[kernel.S_ROW_BYTES], [i + 1]))
+            else:
+                row[kernel.S_P_SEND] = -1
+            row[kernel.S_D_SEND] = send(i, kernel.D_, shape.n_out, w.row_peers) if row_end and chained_row else -1
+            if chained_column:
+                row[kernel.S_Q_SEND] = len(sends)
+                sends.append((i, kernel.Q, row[kernel.S_COL_BYTES], [i + int(row[kernel.S_C])]))
+            else:
+                row[kernel.S_Q_SEND] = -1
             row[kernel.S_OUT_OFF], row[kernel.S_OUT_N] = len(sends), len(w.out_routes)
             for route in w.out_routes:
                 send(i, kernel.X, route.stop - route.start, route.dsts)
             row[kernel.S_BACK_OFF], row[kernel.S_BACK_N] = len(sends), len(w.back_routes)
             for route in w.back_routes:
                 send(i, kernel.E, route.stop - route.start, route.dsts)
-            cycles["F"][i], cycles["B"][i], cycles["U"][i] = row[kernel.S_CF], row[kernel.S_CB], row[kernel.S_CU]
-            cycles["A"][i] = a_row + a_col
-            window[i] = windows[k - 1]
+        for kind, column in (("F", kernel.S_CF), ("B", kernel.S_CB), ("U", kernel.S_CU)):
+            cycles[kind][:] = st[:, column]
+        cycles["A"][:] = st[:, kernel.S_CAR] + st[:, kernel.S_CAC]
+        window[:] = st[:, kernel.S_WINDOW]
         port_first = len(sends)
         for coords, start, stop in port_targets(shapes[0], layout.regions[0]):
             send(-1, kernel.X, stop - start, coords)
@@ -144,17 +166,14 @@ class RegionPlan:
             bandwidth=hw.noc.link_bytes_per_cycle, contention=hw.noc.contention,
             eval_every=scenario.training.eval_every)
 
-    def link_pairs(self, timeline: Timeline) -> list[tuple[int, tuple[Coord, Coord]]]:
-        """(index into the timeline's link arrays, (src, dst)) of every link that carried a message."""
-        out = []
-        for i in np.flatnonzero(timeline.link_messages).tolist():
-            node, d = divmod(i, 4)
-            r, c = divmod(node, self.cols + 1)
-            c -= 1
-            step = ((0, 1), (0, -1), (1, 0), (-1, 0))[d]
-            src = PORT if (r, c) == PORT else (r, c)
-            out.append((i, (src, (r + step[0], c + step[1]))))
-        return out
+    def link_pairs(self, timeline: Timeline, ids: np.ndarray) -> list[tuple[int, tuple[Coord, Coord]]]:
+        """(index into the timeline's link arrays, (src, dst)) of the links `ids` (node * 4 + direction)."""
+        node, d = np.divmod(ids, 4)
+        r, c = np.divmod(node, self.cols + 1)
+        c = c - 1
+        dr, dc = np.array([0, 0, 1, -1])[d], np.array([1, -1, 0, 0])[d]
+        return [(i, ((a, b), (a + x, b + y))) for i, a, b, x, y in
+                zip(ids.tolist(), r.tolist(), c.tolist(), dr.tolist(), dc.tolist())]
 
     def begin(self, max_ops: int = -1, record_ops: bool = True, record_times: bool = True) -> RegionPassRun:
         return RegionPassRun(self, max_ops, record_ops, record_times and record_ops)

@@ -148,9 +148,9 @@ class TimingPlan:
         """PE -> its layer, 1-based."""
         return np.arange(len(self.coords), dtype=np.int64) % self.depth + 1
 
-    def link_pairs(self, timeline: Timeline) -> list[tuple[int, tuple[Coord, Coord]]]:
-        """(index into the timeline's link arrays, (src, dst)) of every link that carried a message."""
-        return [(i, pair) for i, pair in enumerate(self.links) if timeline.link_messages[i] > 0]
+    def link_pairs(self, timeline: Timeline, ids: np.ndarray) -> list[tuple[int, tuple[Coord, Coord]]]:
+        """(index into the timeline's link arrays, (src, dst)) of the links `ids`."""
+        return [(i, self.links[i]) for i in ids.tolist()]
 
     @classmethod
     def of(cls, scenario, layout) -> TimingPlan:

@@ -14,6 +14,7 @@ import numpy as np
 from ..algorithms.pipeline import layer_stats
 from ..hardware.link import Link
 from ..hardware.mesh import Coord, Mesh
+from ..metrics import BUSIEST_LINKS
 from ..records import MESSAGE_KEY_OF_CODE
 from .pipeline_pass import T_BYTE_HOPS, T_BYTES, T_MESSAGES, T_WAIT
 from .timing import Timeline, TimingPlan
@@ -35,7 +36,7 @@ class PEView:
 class NetworkView:
     """The network's counters (`hardware.link.Network`): links that carried a message, and totals."""
 
-    links: dict[tuple[Coord, Coord], Link]
+    links: dict[tuple[Coord, Coord], Link]  # those that may be among the busiest (`busiest_candidates`)
     messages: int
     bytes_sent: int
     byte_hops: int
@@ -79,7 +80,7 @@ def views(plan: TimingPlan, timeline: Timeline, mesh: Mesh) -> tuple[ChipView, d
            for p, coord in enumerate(plan.coords)}
     links = {pair: Link(pair[0], pair[1], free_at=int(tl.link_free[i]), busy_cycles=int(tl.link_busy[i]),
                         messages=int(tl.link_messages[i]), wait_cycles=int(tl.link_wait[i]))
-             for i, pair in plan.link_pairs(tl)}
+             for i, pair in plan.link_pairs(tl, busiest_candidates(tl))}
     totals = tl.totals
     network = NetworkView(links, int(totals[T_MESSAGES]), int(totals[T_BYTES]), int(totals[T_BYTE_HOPS]),
                           int(totals[T_WAIT]))
@@ -95,6 +96,18 @@ def views(plan: TimingPlan, timeline: Timeline, mesh: Mesh) -> tuple[ChipView, d
             figures["op_cycles"]["A"] = int(plan.cycles["A"][p])  # `BlockProgram.stats`
         programs[coord] = ProgramView(figures, int(tl.sram_peak[p]))
     return chip, programs, RecorderView(staleness_counts(tl, plan.depth), tl.samples_trained)
+
+
+def busiest_candidates(tl: Timeline) -> np.ndarray:
+    """The links `metrics.collect` may name among its BUSIEST_LINKS: every link that carried a message,
+    or on a mesh with more, those busy (up to the end) at least as long as the BUSIEST_LINKS-th busiest,
+    ties and all; the rest can be neither listed nor needed, and a wafer has millions."""
+    used = np.flatnonzero(tl.link_messages)
+    if len(used) <= 64 * BUSIEST_LINKS:
+        return used
+    busy = tl.link_busy[used] - np.maximum(0, tl.link_free[used] - tl.now)
+    floor = np.partition(busy, len(busy) - BUSIEST_LINKS)[len(busy) - BUSIEST_LINKS]
+    return used[busy >= floor]
 
 
 def staleness_counts(tl: Timeline, n_layers: int) -> list[tuple[np.ndarray, np.ndarray]]:
