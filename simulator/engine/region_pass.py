@@ -17,7 +17,7 @@ Links are numbered by node and direction: node r * (cols + 1) + c + 1 for the PE
 (r, c) and the port at (0, -1), link node * 4 + d with d 0 east, 1 west, 2 south, 3
 north. A message's tree is found as `link.Tree` finds it: each destination's XY route,
 walked back from the destination to the first link this message has already entered
-(`stamp`), then reserved forward from there, so a multicast costs its tree's links, not
+(its `links` stamp), then reserved forward from there, so a multicast costs its tree's links, not
 the sum of its routes.
 
 Message kinds inside the pass: 0 x, 1 e, 2 y, 3 p, 4 d, 5 q (codes `KIND_CODE` in the logs,
@@ -59,8 +59,12 @@ N_STATE = 50
 # 2 CAP of sums; `held_c` (one byte per held slot) says its B drops the stashed copy.
 QUEUES = 14  # CAP slots per PE in `q`: inputs, deltas, held samples and versions, 4 tables x 2, sums (2 CAP)
 QI, QD, QH, QV, QX, QXN, QE, QEN, QR, QRN, QC, QCN, QS = range(13)
-STATE_FIELDS = ("st", "q", "held_c", "label", "due", "stale_layer", "stale_value", "link_free", "link_busy",
-                "link_msgs", "link_wait", "stamp", "entered", "traffic", "totals", "batch", "heap", "evals")
+STATE_FIELDS = ("st", "q", "held_c", "label", "due", "stale_layer", "stale_value", "links", "traffic", "totals",
+                "batch", "heap", "evals")
+# Columns of a link's row in `links` (one cache line a link: a message's hop touches them together):
+# when it is free, cycles busy, messages, cycles heads waited for it, the serial of the last message
+# that entered it and the cycle its head did.
+L_FREE, L_BUSY, L_MSGS, L_WAIT, L_STAMP, L_ENTERED, N_LINK = 0, 1, 2, 3, 4, 5, 8
 
 
 @cached_njit(error_model="numpy")
@@ -79,19 +83,14 @@ def new_state(st, D, n, n_links):
     due = np.zeros(Pn, np.int32)  # per PE: deliveries of the cycle being processed still to come
     stale_layer = np.empty(D * max(n, 1), np.int32)
     stale_value = np.empty(D * max(n, 1), np.int32)
-    link_free = np.zeros(n_links, np.int64)
-    link_busy = np.zeros(n_links, np.int64)
-    link_msgs = np.zeros(n_links, np.int64)
-    link_wait = np.zeros(n_links, np.int64)
-    stamp = np.full(n_links, -1, np.int64)  # the message serial that last entered each link
-    entered = np.zeros(n_links, np.int64)  # and the cycle its head entered it
+    links = np.zeros((n_links, N_LINK), np.int64)
+    links[:, L_STAMP] = -1
     traffic = np.zeros((N_MESSAGE_CODES, 3), np.int64)
     totals = np.zeros(N_TOTALS, np.int64)
     batch = np.empty(64 + Pn, np.int64)
     heap = np.empty((64 + 4 * Pn, 4), np.int64)
     evals = np.empty((3, 16), np.int64)
-    return (st, q, held_c, label, due, stale_layer, stale_value, link_free, link_busy, link_msgs, link_wait, stamp,
-            entered, traffic, totals, batch, heap, evals)
+    return (st, q, held_c, label, due, stale_layer, stale_value, links, traffic, totals, batch, heap, evals)
 
 
 @cached_njit(inline="always", error_model="numpy")
@@ -109,7 +108,7 @@ def _link(node_r, node_c, d, cols):
 
 @cached_njit(error_model="numpy")
 def _send(s, now, send_src, send_kind, send_bytes, dst_off, dsts, pe_r, pe_c, cols, hop_latency,
-          bandwidth, contention, link_free, link_busy, link_msgs, link_wait, stamp, entered, totals, traffic, mlog,
+          bandwidth, contention, links, totals, traffic, mlog,
           mbase, heap, batch, due, tag):
     """Send message `s` of the plan (its source, kind, bytes and destinations) for sample `tag` at `now`
     (`chip.Multicast.send`, `link.Tree.transit`; a unicast is a tree of one route): reserve its tree's
@@ -139,7 +138,7 @@ def _send(s, now, send_src, send_kind, send_bytes, dst_off, dsts, pe_r, pe_c, co
                 li = _link(rs, cs + h * sx, 0 if sx > 0 else 1, cols)
             else:
                 li = _link(rs + (h - nx) * sy, cd, 2 if sy > 0 else 3, cols)
-            if stamp[li] == serial:
+            if links[li, L_STAMP] == serial:
                 break
             i = h
         if i == 0:
@@ -150,21 +149,21 @@ def _send(s, now, send_src, send_kind, send_bytes, dst_off, dsts, pe_r, pe_c, co
                 li = _link(rs, cs + h * sx, 0 if sx > 0 else 1, cols)
             else:
                 li = _link(rs + (h - nx) * sy, cd, 2 if sy > 0 else 3, cols)
-            head = entered[li] + hop_latency
+            head = links[li, L_ENTERED] + hop_latency
         for h in range(i, hops):  # reserve the rest of the route (`Tree.transit`)
             if h < nx:
                 li = _link(rs, cs + h * sx, 0 if sx > 0 else 1, cols)
             else:
                 li = _link(rs + (h - nx) * sy, cd, 2 if sy > 0 else 3, cols)
-            if contention and link_free[li] > head:
-                link_wait[li] += link_free[li] - head
-                totals[T_WAIT] += link_free[li] - head
-                head = link_free[li]
-            link_free[li] = head + ser
-            link_busy[li] += ser
-            link_msgs[li] += 1
-            stamp[li] = serial
-            entered[li] = head
+            if contention and links[li, L_FREE] > head:
+                links[li, L_WAIT] += links[li, L_FREE] - head
+                totals[T_WAIT] += links[li, L_FREE] - head
+                head = links[li, L_FREE]
+            links[li, L_FREE] = head + ser
+            links[li, L_BUSY] += ser
+            links[li, L_MSGS] += 1
+            links[li, L_STAMP] = serial
+            links[li, L_ENTERED] = head
             tree_links += 1
             head += hop_latency
         arrival = head + ser if hops > 0 else now
@@ -268,17 +267,15 @@ def region_pass(state, D, n, gate_batch, group_batch, send_src, send_kind, send_
     message log rows one event can add. Logs (if record_ops; times and messages if record_times)
     as `pipeline_pass` keeps them. Returns the heap, batch and evaluation points (grown as needed).
     """
-    (st, q, held_c, label, due, stale_layer, stale_value, link_free, link_busy, link_msgs, link_wait, stamp,
-     entered, traffic, totals, batch, heap, evals) = state
+    (st, q, held_c, label, due, stale_layer, stale_value, links, traffic, totals, batch, heap, evals) = state
     ops_base, mbase = totals[T_OPS], totals[T_LOGGED]
     n_ops = totals[T_OPS]
     now = totals[T_NOW]
     status = DONE
     if n_ops == 0 and totals[T_SEQ] == 0 and totals[T_SENT] == 0 and n > 0:  # the port sends the first sample
         for m in range(port_first, port_stop):
-            _send(m, 0, send_src, send_kind, send_bytes, dst_off, dsts, pe_r, pe_c, cols, hop_latency,
-                  bandwidth, contention, link_free, link_busy, link_msgs, link_wait, stamp, entered, totals, traffic,
-                  mlog, mbase, heap, batch, due, 0)
+            _send(m, 0, send_src, send_kind, send_bytes, dst_off, dsts, pe_r, pe_c, cols, hop_latency, bandwidth,
+                  contention, links, totals, traffic, mlog, mbase, heap, batch, due, 0)
         totals[T_SENT] = 1
     while True:
         if (record_ops and n_ops - ops_base >= op_kind.shape[0]) or (
@@ -364,9 +361,9 @@ def region_pass(state, D, n, gate_batch, group_batch, send_src, send_kind, send_
                     else:
                         out = 1
                 elif flags & ROW_START:
-                    _send(st[pe, S_P_SEND], now, send_src, send_kind, send_bytes, dst_off, dsts, pe_r, pe_c,
-                          cols, hop_latency, bandwidth, contention, link_free, link_busy, link_msgs, link_wait, stamp,
-                          entered, totals, traffic, mlog, mbase, heap, batch, due, s)
+                    _send(st[pe, S_P_SEND], now, send_src, send_kind, send_bytes, dst_off, dsts, pe_r, pe_c, cols,
+                          hop_latency, bandwidth, contention, links, totals, traffic, mlog, mbase, heap, batch, due,
+                          s)
             elif done == A:
                 if st[pe, S_CUR_SUM] == 0 and flags & ROW_END:  # the row's sum is h_r
                     if flags & TOP:
@@ -379,21 +376,20 @@ def region_pass(state, D, n, gate_batch, group_batch, send_src, send_kind, send_
                     out = 2
                 else:  # a running sum, to the next block of the chain
                     _send(st[pe, S_P_SEND] if st[pe, S_CUR_SUM] == 0 else st[pe, S_Q_SEND], now, send_src, send_kind,
-                          send_bytes, dst_off, dsts, pe_r, pe_c, cols, hop_latency, bandwidth, contention, link_free,
-                          link_busy, link_msgs, link_wait, stamp, entered, totals, traffic, mlog, mbase, heap, batch,
-                          due, s)
+                          send_bytes, dst_off, dsts, pe_r, pe_c, cols, hop_latency, bandwidth, contention, links,
+                          totals, traffic, mlog, mbase, heap, batch, due, s)
             elif done == B:
                 if flags & ROW_END and st[pe, S_C] > 1:
-                    _send(st[pe, S_D_SEND], now, send_src, send_kind, send_bytes, dst_off, dsts, pe_r, pe_c,
-                          cols, hop_latency, bandwidth, contention, link_free, link_busy, link_msgs, link_wait, stamp,
-                          entered, totals, traffic, mlog, mbase, heap, batch, due, s)
+                    _send(st[pe, S_D_SEND], now, send_src, send_kind, send_bytes, dst_off, dsts, pe_r, pe_c, cols,
+                          hop_latency, bandwidth, contention, links, totals, traffic, mlog, mbase, heap, batch, due,
+                          s)
                 if not flags & FIRST:
                     if st[pe, S_R] == 1:
                         out = 2
                     elif flags & COL_START:
-                        _send(st[pe, S_Q_SEND], now, send_src, send_kind, send_bytes, dst_off, dsts, pe_r,
-                              pe_c, cols, hop_latency, bandwidth, contention, link_free, link_busy, link_msgs,
-                              link_wait, stamp, entered, totals, traffic, mlog, mbase, heap, batch, due, s)
+                        _send(st[pe, S_Q_SEND], now, send_src, send_kind, send_bytes, dst_off, dsts, pe_r, pe_c, cols,
+                              hop_latency, bandwidth, contention, links, totals, traffic, mlog, mbase, heap, batch,
+                              due, s)
                 if st[pe, S_CUR_ENDS]:  # it ended a gradient
                     st[pe, S_PENDING] = 1
             elif flags & COUNTS:  # layer 1's update: the samples trained, and an evaluation if one is due
@@ -411,9 +407,8 @@ def region_pass(state, D, n, gate_batch, group_batch, send_src, send_kind, send_
                 first = st[pe, S_OUT_OFF] if out == 1 else st[pe, S_BACK_OFF]
                 count = st[pe, S_OUT_N] if out == 1 else st[pe, S_BACK_N]
                 for m in range(first, first + count):
-                    _send(m, now, send_src, send_kind, send_bytes, dst_off, dsts, pe_r, pe_c, cols,
-                          hop_latency, bandwidth, contention, link_free, link_busy, link_msgs, link_wait, stamp,
-                          entered, totals, traffic, mlog, mbase, heap, batch, due, s)
+                    _send(m, now, send_src, send_kind, send_bytes, dst_off, dsts, pe_r, pe_c, cols, hop_latency,
+                          bandwidth, contention, links, totals, traffic, mlog, mbase, heap, batch, due, s)
         # -- the PE chooses (`PE._decide`): unless busy or a message is still due this cycle ----------
         if st[pe, S_BUSY] or due[pe] > 0:
             continue
@@ -450,9 +445,8 @@ def region_pass(state, D, n, gate_batch, group_batch, send_src, send_kind, send_
             if flags & COUNTS and totals[T_SENT] < n:  # layer 1 took a sample in: the port sends the next
                 nxt = totals[T_SENT]
                 for m in range(port_first, port_stop):
-                    _send(m, now, send_src, send_kind, send_bytes, dst_off, dsts, pe_r, pe_c, cols,
-                          hop_latency, bandwidth, contention, link_free, link_busy, link_msgs, link_wait, stamp,
-                          entered, totals, traffic, mlog, mbase, heap, batch, due, nxt)
+                    _send(m, now, send_src, send_kind, send_bytes, dst_off, dsts, pe_r, pe_c, cols, hop_latency,
+                          bandwidth, contention, links, totals, traffic, mlog, mbase, heap, batch, due, nxt)
                 totals[T_SENT] = nxt + 1
             if st[pe, S_C] == 1:
                 if flags & TOP:

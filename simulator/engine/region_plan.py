@@ -232,7 +232,7 @@ class RegionPassRun:
                         np.zeros(k, np.int64), logs[3][:kt], logs[4][:kt], first_message, logs[5][:, :m])
 
     def timeline(self, logs: LogChunk | None = None) -> Timeline:
-        st, totals = self.field("st"), self.totals
+        st, totals, links = self.field("st"), self.totals, self.field("links")
         n_evals, n_updates = int(totals[kernel.T_N_EVALS]), int(totals[kernel.T_N_UPDATES])
         evals = self.field("evals")
         if logs is None:
@@ -243,8 +243,8 @@ class RegionPassRun:
             "busy_cycles", "busy_until", "pe_ops", "max_in_flight", "updates", "sram_peak")}
         return Timeline(**vars(logs), **column, reduce_ops=np.zeros(len(st), np.int64),
                         stale_layer=self.field("stale_layer")[:n_updates],
-                        stale_value=self.field("stale_value")[:n_updates], link_free=self.field("link_free"),
-                        link_busy=self.field("link_busy"), link_messages=self.field("link_msgs"),
-                        link_wait=self.field("link_wait"), traffic=self.field("traffic"),
+                        stale_value=self.field("stale_value")[:n_updates], link_free=links[:, kernel.L_FREE],
+                        link_busy=links[:, kernel.L_BUSY], link_messages=links[:, kernel.L_MSGS],
+                        link_wait=links[:, kernel.L_WAIT], traffic=self.field("traffic"),
                         eval_samples=evals[0, :n_evals], eval_cycles=evals[1, :n_evals], eval_ops=evals[2, :n_evals],
                         totals=totals)
