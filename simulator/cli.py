@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -339,7 +340,37 @@ def _schema(args) -> int:
     return 0
 
 
+def _sram_bounds(layout) -> str:
+    """validate's SRAM bounds: per PE (the first SRAM_LISTED, then the largest of the rest), or on layer
+    regions the largest block's of each layer."""
+    if layout.regions is not None:
+        largest: dict[int, int] = {}
+        for p in layout.placed:
+            largest[p.layer] = max(largest.get(p.layer, 0), p.memory.total)
+        entries = [f"L{k} {largest[k]:,}" for k in sorted(largest)]
+    else:
+        entries = [f"{p.label} {p.memory.total:,}" for p in layout.placed]
+    text = ", ".join(entries[:SRAM_LISTED])
+    if len(entries) > SRAM_LISTED:
+        text += f", ... {len(entries) - SRAM_LISTED:,} more (largest {max(p.memory.total for p in layout.placed):,})"
+    return text
+
+
+EXIT_BROKEN_PIPE = 141  # the reader of the output stopped reading (a shell's 128 + SIGPIPE), as `| head` does
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The `wafersim` command; its exit code. Output piped to a reader that stops early (`| head`) ends it
+    quietly: whatever it was writing to a results folder is complete or was never started."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)  # the interpreter's last flush of stdout must not fail again
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
     if getattr(args, "quiet", False):
         args.no_progress = True
@@ -366,12 +397,10 @@ def main(argv: list[str] | None = None) -> int:
         from . import runner
         if args.command == "validate":
             prepared = runner.prepare(scenario, str(args.scenario))
-            placed = prepared.layout.placed
-            sram = ", ".join(f"{p.label} {p.memory.total:,}" for p in placed[:SRAM_LISTED])
-            if len(placed) > SRAM_LISTED:
-                sram += f", ... {len(placed) - SRAM_LISTED:,} more (largest {max(p.memory.total for p in placed):,})"
+            sram = _sram_bounds(prepared.layout)
             print(f"{args.scenario}: valid ({scenario.training.algorithm}, {scenario.pe_roles()} on "
-                  f"{scenario.hardware.name}, {len(prepared.data.y_train)} training samples; SRAM bound per PE: "
+                  f"{scenario.hardware.name}, {len(prepared.data.y_train)} training samples; SRAM bound per "
+                  f"{'PE' if prepared.layout.regions is None else 'block (the largest of each layer)'}: "
                   f"{sram} of {scenario.hardware.pe.sram_bytes:,} bytes)")
             print(f"  expected cost: {prepared.cost.describe()}")
             if not scenario.training.data_parallel:

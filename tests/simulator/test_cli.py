@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from wafersim.cli import EXIT_CONFIG, EXIT_DIVERGED, main
+from wafersim.cli import EXIT_BROKEN_PIPE, EXIT_CONFIG, EXIT_DIVERGED, main
 
 REPO = Path(__file__).resolve().parents[2]
 QUICKSTART = REPO / "scenarios" / "quickstart.yaml"
@@ -64,6 +64,21 @@ def test_validate_shipped_quickstart(capsys):
     assert main(["validate", str(QUICKSTART)]) == 0
     out = capsys.readouterr().out
     assert "quickstart.yaml: valid (cp, 3 layers on small-mesh" in out
+
+
+def test_validate_on_regions_gives_each_layers_largest_block_bound(capsys):
+    assert main(["validate", str(QUICKSTART.parent / "digits-balanced.yaml")]) == 0
+    assert ("SRAM bound per block (the largest of each layer): L1 27,392, L2 15,972, L3 6,776 of 1,048,576 bytes)"
+            in capsys.readouterr().out)
+
+
+def test_output_to_a_reader_that_stops_ends_quietly():
+    """`wafersim validate ... | head -1`: the reader closes the pipe; no traceback, exit 141 (128 + SIGPIPE)."""
+    proc = subprocess.Popen([sys.executable, "-m", "wafersim", "validate", str(QUICKSTART)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # before it writes a byte
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == EXIT_BROKEN_PIPE and err == ""
 
 
 def test_validate_broken_scenario(tmp_path, capsys):
