@@ -17,6 +17,7 @@ class Track(NamedTuple):
     col: int
     label: str
     role: str | None
+    layer: int | None = None
 
     @property
     def name(self) -> str:
@@ -51,5 +52,5 @@ def pe_tracks(metrics: dict, ops: dict[str, np.ndarray] | None = None) -> list[T
         role = _role(pe)
         return (ROLE_ORDER.get(role, 2), pe.get("worker") or 0, pe.get("layer") or 0, role == "synthetic", coord)
 
-    return [Track(r, c, _label(pes.get((r, c), {})), _role(pes.get((r, c), {})))
+    return [Track(r, c, _label(pes.get((r, c), {})), _role(pes.get((r, c), {})), pes.get((r, c), {}).get("layer"))
             for r, c in sorted(used, key=key)]

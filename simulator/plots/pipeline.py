@@ -12,7 +12,7 @@ from matplotlib.patches import Patch
 
 from ..tracks import Track, pe_tracks
 from ..records import KIND_COLORS, KIND_NAMES, SAMPLE_KINDS
-from .lanes import lane_raster, lane_size
+from .lanes import lane_raster, lanes_of
 from .style import IDLE_COLOR, run_title
 from .window import Window, WindowError, check_window, default_window, in_window, resolve_window  # noqa: F401
 
@@ -28,7 +28,7 @@ class Drawn(NamedTuple):
 
     busy: float
     raster: bool
-    per_lane: int  # tracks per raster lane (1 for bars)
+    lanes_note: str  # how a raster's lanes read ("" for bars)
 
 
 def track_index(tracks: list[Track], rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -51,16 +51,18 @@ def draw_pipeline(ax, ops: dict[str, np.ndarray], metrics: dict, window: tuple[i
     kind, sample, start, end = (ops[c][keep] for c in ("kind", "sample", "start", "end"))
     track = track_index(tracks, ops["row"][keep], ops["col"][keep])
     ax.set_autoscale_on(False)  # one autoscale per bar makes large windows quadratic
-    per_lane, raster = 1, len(tracks) > MAX_BAR_TRACKS or len(start) > MAX_BARS
+    raster = len(tracks) > MAX_BAR_TRACKS or len(start) > MAX_BARS
     if not raster:
         _draw_bars(ax, len(tracks), track, kind, sample, start, end, window, label_samples)
+        row, names, note = track, [t.name for t in tracks], ""
     else:
-        per_lane = lane_size(len(tracks))
-        image = lane_raster(track, kind, start, end, len(tracks), window, per_lane)
+        lanes = lanes_of(tracks)
+        row, names, note = lanes.lane[track], lanes.names, lanes.note
+        image = lane_raster(row, kind, start, end, lanes.sizes, window)
         ax.imshow(image, aspect="auto", interpolation="nearest", origin="lower",
                   extent=(lo, hi, 0.5, len(image) + 0.5), zorder=1)
-    n_rows = -(-len(tracks) // per_lane)
-    y = (track // per_lane + 1).astype(float)  # the row each op sits on
+    n_rows = len(names)
+    y = (row + 1).astype(float)  # the row each op sits on
     if link_samples:
         has_sample = np.isin(kind, SAMPLE_KINDS)
         ax.add_collection(LineCollection(sample_paths(sample[has_sample], (start + end)[has_sample] / 2,
@@ -71,9 +73,9 @@ def draw_pipeline(ax, ops: dict[str, np.ndarray], metrics: dict, window: tuple[i
     ax.set_ylim(1 - margin, n_rows + margin)
     step = max(1, n_rows // 24)
     ticks = list(range(1, n_rows + 1, step))
-    ax.set_yticks(ticks, [tracks[(i - 1) * per_lane].name for i in ticks], fontsize=8)
+    ax.set_yticks(ticks, [names[i - 1] for i in ticks], fontsize=8)
     busy = (np.minimum(end, hi) - np.maximum(start, lo)).sum()
-    return Drawn(float(busy) / (len(tracks) * (hi - lo)) if tracks else 0.0, raster, per_lane)
+    return Drawn(float(busy) / (len(tracks) * (hi - lo)) if tracks else 0.0, raster, note)
 
 
 def _draw_bars(ax, n_tracks: int, track: np.ndarray, kind: np.ndarray, sample: np.ndarray, start: np.ndarray,
@@ -118,8 +120,7 @@ def _lanes_note(drawn: Drawn) -> str:
     """How the diagram reads, for its title."""
     if not drawn.raster:
         return "numbers on bars are sample indices"
-    each = "one PE" if drawn.per_lane == 1 else f"{drawn.per_lane} PEs (labelled by the first)"
-    return f"each lane holds {each}, coloured by the share of its time each kind of op fills"
+    return f"{drawn.lanes_note}, coloured by the share of its time each kind of op fills"
 
 
 def pipeline_diagram(ops: dict[str, np.ndarray], metrics: dict, window: Window | None = None,
@@ -161,7 +162,7 @@ def pipeline_stack(runs: dict[str, tuple[dict, dict]], window: Window | None = N
     kinds = set()
     for ax, (title, ops, metrics, tracks) in zip(axes[:, 0], panels):
         drawn = draw_pipeline(ax, ops, metrics, window, label_samples, link_samples, tracks)
-        lanes = f"; lanes of {drawn.per_lane} PE(s), coloured by time share" if drawn.raster else ""
+        lanes = f"; {drawn.lanes_note}, coloured by time share" if drawn.raster else ""
         ax.set_title(f"{title}: {run_title(metrics)}; PEs busy {drawn.busy:.0%} of this window{lanes}", fontsize=10,
                      loc="left")
         ax.set_ylabel("PE", fontsize=8)

@@ -18,7 +18,7 @@ def test_workers_then_shards():
 def test_metrics_without_roles_or_labels_order_by_layer():
     metrics = {"pe_utilization": [{"row": 0, "col": 1, "layer": 2}, {"row": 0, "col": 0, "layer": 1},
                                   {"row": 1, "col": 1, "layer": None}]}
-    assert pe_tracks(metrics) == [Track(0, 0, "L1", "layer"), Track(0, 1, "L2", "layer")]
+    assert pe_tracks(metrics) == [Track(0, 0, "L1", "layer", 1), Track(0, 1, "L2", "layer", 2)]
 
 
 def test_a_pe_without_a_role_that_ran_ops_gets_a_track_last():

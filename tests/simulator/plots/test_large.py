@@ -74,7 +74,7 @@ def test_lanes_mix_the_kinds_by_their_share_of_time():
     # Track 0 is a forward for the whole window, track 1 idle, track 2 half backward: lanes of two tracks.
     track, kind = np.array([0, 2]), np.array([0, 1])
     start, end = np.array([0, 0]), np.array([100, 50])
-    image = lanes.lane_raster(track, kind, start, end, 3, (0, 100), per_lane=2, bins=2)
+    image = lanes.lane_raster(track // 2, kind, start, end, np.array([2, 1]), (0, 100), bins=2)
     assert image.shape == (2, 2, 3)
     f, b, idle = (np.array(to_rgb(c)) for c in (KIND_COLORS[0], KIND_COLORS[1], IDLE_COLOR))
     np.testing.assert_allclose(image[0, 0], (f + idle) / 2)  # lane 1: tracks 0 and 1
@@ -212,4 +212,32 @@ def test_a_wafer_of_layer_regions_draws_every_outline_as_one_collection_and_name
     assert len(outlines) == 1 and len(outlines[0].get_paths()) == 2500
     names = [t.get_text() for t in ax.texts]
     assert len(names) == MAX_REGION_LABELS and names[0] == "L1 4x4\n25%"
+    plt.close(fig)
+
+
+def test_a_pipeline_on_layer_regions_draws_a_lane_per_region():
+    """Regions of 50, 60 and 70 PEs (180 tracks, a raster): lane 1 all forward, lane 2 half its PEs in
+    backward, lane 3 idle; each lane named by its region and its PE count."""
+    sizes, pes, ops = (50, 60, 70), [], {name: [] for name in ("row", "col", "layer", "kind", "sample", "start", "end")}
+    for k, n in enumerate(sizes, start=1):
+        for i in range(n):
+            pes.append({"row": k, "col": i, "layer": k, "role": "layer" if i == n - 1 else "block",
+                        "label": f"L{k}" if i == n - 1 else f"L{k} 0,{i}", "utilization": 0.5})
+            if k == 1 or (k == 2 and i % 2 == 0):
+                for name, value in zip(ops, (k, i, k, 0 if k == 1 else 1, 0, 0, 100)):
+                    ops[name].append(value)
+    ops = {name: np.array(values, dtype=np.int64) for name, values in ops.items()}
+    metrics = {"scenario": scenario_meta(4, 80), "pe_utilization": pes, "mean_utilization": 0.5}
+    fig = plots.pipeline_diagram(ops, metrics, window=(0, 100))
+    ax = fig.axes[0]
+    (image,) = ax.images
+    grid = image.get_array()
+    f, b, idle = (np.array(to_rgb(c)) for c in (KIND_COLORS[0], KIND_COLORS[1], IDLE_COLOR))
+    assert grid.shape[:2] == (3, 100)
+    np.testing.assert_allclose(grid[0], np.tile(f, (100, 1)))
+    np.testing.assert_allclose(grid[1], np.tile((b + idle) / 2, (100, 1)))
+    np.testing.assert_allclose(grid[2], np.tile(idle, (100, 1)))
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["L1 region (50 PEs)", "L2 region (60 PEs)",
+                                                            "L3 region (70 PEs)"]
+    assert "each lane is one layer's region, its PEs' time together" in ax.get_title()
     plt.close(fig)
