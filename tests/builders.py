@@ -109,6 +109,14 @@ def with_engine(data: dict, engine: str) -> dict:
     return {**copy.deepcopy(data), "engine": engine}
 
 
+def in_steps(run, chunk: int) -> list:
+    """Every step of a compiled timing pass under way (`begin()`), `chunk` ops at a time, until it ends."""
+    steps = [run.step(chunk)]
+    while run.paused:
+        steps.append(run.step(chunk))
+    return steps
+
+
 def assert_same_run(a, b) -> None:
     """Two RunResults are bitwise identical: status, message, curve, weights, op and message
     tables, and metrics apart from the `engine` entry and the scenario (which names the engine)."""

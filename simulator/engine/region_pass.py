@@ -352,32 +352,25 @@ def region_pass(state, D, n, gate_batch, group_batch, send_src, send_kind, send_
             done = st[pe, S_CUR_KIND]
             s = st[pe, S_CUR_S]
             out = 0  # 1: send h_r's pieces up; 2: send dL/dx_c's pieces down
-            if done == F:
-                if st[pe, S_C] == 1:
-                    if flags & TOP:
-                        if not _push_q(q, st, pe, QD, s):
-                            status = OVERFLOW
-                            break
-                    else:
-                        out = 1
-                elif flags & ROW_START:
+            if done == F and st[pe, S_C] > 1:  # a partial: on to the row's chain (or it waits there)
+                if flags & ROW_START:
                     _send(st[pe, S_P_SEND], now, send_src, send_kind, send_bytes, dst_off, dsts, pe_r, pe_c, cols,
                           hop_latency, bandwidth, contention, links, totals, traffic, mlog, mbase, heap, batch, due,
                           s)
-            elif done == A:
-                if st[pe, S_CUR_SUM] == 0 and flags & ROW_END:  # the row's sum is h_r
-                    if flags & TOP:
-                        if not _push_q(q, st, pe, QD, s):
-                            status = OVERFLOW
-                            break
-                    else:
-                        out = 1
-                elif st[pe, S_CUR_SUM] == 1 and flags & COL_END:  # the column's sum is dL/dx_c
+            elif done == A and not (st[pe, S_CUR_SUM] == 0 and flags & ROW_END):
+                if st[pe, S_CUR_SUM] == 1 and flags & COL_END:  # the column's sum is dL/dx_c
                     out = 2
                 else:  # a running sum, to the next block of the chain
                     _send(st[pe, S_P_SEND] if st[pe, S_CUR_SUM] == 0 else st[pe, S_Q_SEND], now, send_src, send_kind,
                           send_bytes, dst_off, dsts, pe_r, pe_c, cols, hop_latency, bandwidth, contention, links,
                           totals, traffic, mlog, mbase, heap, batch, due, s)
+            elif done == F or done == A:  # h_r is complete (`_output`'s finish): up, or at the top its delta
+                if flags & TOP:
+                    if not _push_q(q, st, pe, QD, s):
+                        status = OVERFLOW
+                        break
+                else:
+                    out = 1
             elif done == B:
                 if flags & ROW_END and st[pe, S_C] > 1:
                     _send(st[pe, S_D_SEND], now, send_src, send_kind, send_bytes, dst_off, dsts, pe_r, pe_c, cols,

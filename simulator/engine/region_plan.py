@@ -20,7 +20,7 @@ from ..hardware.mesh import Coord
 from ..layers import FLOAT_BYTES, network_shapes
 from ..region_layout import port_targets, wiring
 from . import region_pass as kernel
-from .timing import LogChunk, Timeline
+from .timing import LogChunk, StepwisePass, Timeline
 
 QUEUE_SLACK = 4  # a block's queues hold its own window, or the layer below's, and this many samples more
 
@@ -183,8 +183,10 @@ class RegionPlan:
         return run.timeline(run.step())
 
 
-class RegionPassRun:
+class RegionPassRun(StepwisePass):
     """A region timing pass under way (`region_pass.new_state`), advanced by `step` as `timing.PassRun` is."""
+
+    kernel = kernel
 
     def __init__(self, plan: RegionPlan, max_ops: int, record_ops: bool, record_times: bool):
         self.plan, self.max_ops, self.record_ops, self.record_times = plan, max_ops, record_ops, record_times
@@ -193,17 +195,6 @@ class RegionPassRun:
         # Per block an F, a B and a U per sample at most, and an A per sample at a row's or column's end.
         self.all_ops = 5 * P * n + 1 if max_ops < 0 else min(5 * P * n + 1, max_ops)
         self.all_messages = int(plan.dst_off[-1]) * n + 1
-
-    def field(self, name: str) -> np.ndarray:
-        return self.state[kernel.STATE_FIELDS.index(name)]
-
-    @property
-    def totals(self) -> np.ndarray:
-        return self.field("totals")
-
-    @property
-    def paused(self) -> bool:
-        return int(self.totals[kernel.T_STATUS]) == kernel.PAUSED
 
     def step(self, max_log_ops: int | None = None) -> LogChunk:
         plan, totals = self.plan, self.totals

@@ -219,7 +219,25 @@ class TimingPlan:
         return run.timeline(run.step())
 
 
-class PassRun:
+class StepwisePass:
+    """What a timing pass under way has in common, whichever kernel runs it: its state (the tuple
+    the kernel's `new_state` makes, named by its STATE_FIELDS), its totals, and whether it paused."""
+
+    kernel = kernel  # the module of the pass: its STATE_FIELDS and totals' indices
+
+    def field(self, name: str) -> np.ndarray:
+        return self.state[self.kernel.STATE_FIELDS.index(name)]
+
+    @property
+    def totals(self) -> np.ndarray:
+        return self.field("totals")
+
+    @property
+    def paused(self) -> bool:
+        return int(self.totals[self.kernel.T_STATUS]) == self.kernel.PAUSED
+
+
+class PassRun(StepwisePass):
     """A timing pass under way: its state (`pipeline_pass.new_state`), advanced by `step` until
     it is done, and what it has found so far (`timeline`).
 
@@ -240,17 +258,6 @@ class PassRun:
         # and sample, and per PE 2 (N-1) chunks per update.
         self.all_ops = P * (2 * n + N * steps) if max_ops < 0 else min(P * (2 * n + N * steps), max_ops)
         self.all_messages = P * (2 * n + 2 * (N - 1) * steps)
-
-    def field(self, name: str) -> np.ndarray:
-        return self.state[kernel.STATE_FIELDS.index(name)]
-
-    @property
-    def totals(self) -> np.ndarray:
-        return self.field("totals")
-
-    @property
-    def paused(self) -> bool:
-        return int(self.totals[kernel.T_STATUS]) == kernel.PAUSED
 
     def step(self, max_log_ops: int | None = None) -> LogChunk:
         """Advance the pass until it ends, or (if `max_log_ops`) until it has started that many ops (and

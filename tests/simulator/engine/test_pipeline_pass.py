@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.builders import make, scenario_dict
+from tests.builders import in_steps, make, scenario_dict
 from wafersim import runner
 from wafersim.engine.pipeline_pass import AUX_KEEP, AUX_RELEASE, AUX_STASHED, COUNT_SHIFT, DONE, STOPPED
 from wafersim.engine.timing import TimingPlan
@@ -131,9 +131,7 @@ def test_a_pass_in_steps_is_the_whole_pass(training, chunk):
     plan = plan_of(samples=24, **training)
     whole = plan.run()
     run = plan.begin()
-    steps = [run.step(chunk)]
-    while run.paused:
-        steps.append(run.step(chunk))
+    steps = in_steps(run, chunk)
     assert all(len(s.op_kind) <= chunk for s in steps)
     assert [s.first_op for s in steps] == list(np.cumsum([0] + [len(s.op_kind) for s in steps[:-1]]))
     for name in ("op_layer", "op_kind", "op_tag", "op_start", "op_end"):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
-from tests.builders import UNIFORM_HARDWARE, assert_same_run, make, random_hardware, with_engine
+from tests.builders import UNIFORM_HARDWARE, assert_same_run, in_steps, make, random_hardware, with_engine
 from tests.simulator.algorithms.test_region_program import (CONV_SPLIT, SCHEDULES, SPLIT, conv_on_regions,
                                                             on_regions)
 from wafersim import runner
@@ -111,9 +111,7 @@ def test_a_pass_in_steps_is_the_whole_pass(chunk):
     plan = plan_of(on_regions(SPLIT, "mbgd", hardware=SLOW_LINKS, samples=12, batch_size=4))
     whole = plan.run()
     run = plan.begin()
-    steps = [run.step(chunk)]
-    while run.paused:
-        steps.append(run.step(chunk))
+    steps = in_steps(run, chunk)
     assert all(len(s.op_kind) <= chunk for s in steps)
     for name in ("op_layer", "op_kind", "op_tag", "op_start", "op_end"):
         assert np.array_equal(np.concatenate([getattr(s, name) for s in steps]), getattr(whole, name)), name
