@@ -226,10 +226,7 @@ class RegionPassRun(StepwisePass):
         st, totals, links = self.field("st"), self.totals, self.field("links")
         n_evals, n_updates = int(totals[kernel.T_N_EVALS]), int(totals[kernel.T_N_UPDATES])
         evals = self.field("evals")
-        if logs is None:
-            empty = np.empty(0, np.int64)
-            logs = LogChunk(0, 0, empty.astype(np.int32), empty.astype(np.int8), empty, empty, empty, empty, 0,
-                            np.empty((7, 0), np.int64))
+        logs = LogChunk.empty() if logs is None else logs
         column = {name: st[:, getattr(kernel, f"S_{name.upper()}")].copy() for name in (
             "busy_cycles", "busy_until", "pe_ops", "max_in_flight", "updates", "sram_peak")}
         return Timeline(**vars(logs), **column, reduce_ops=np.zeros(len(st), np.int64),

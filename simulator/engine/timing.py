@@ -60,6 +60,13 @@ class LogChunk:
     first_message: int
     messages: np.ndarray  # (7, n)
 
+    @classmethod
+    def empty(cls) -> LogChunk:
+        """No ops and no messages logged."""
+        none = np.empty(0, np.int64)
+        return cls(0, 0, none.astype(np.int32), none.astype(np.int8), none, none, none, none, 0,
+                   np.empty((7, 0), np.int64))
+
 
 @dataclass
 class Timeline(LogChunk):
@@ -291,10 +298,7 @@ class PassRun(StepwisePass):
         st, totals = self.field("st"), self.totals
         n_evals, n_updates = int(totals[kernel.T_N_EVALS]), int(totals[kernel.T_N_UPDATES])
         evals = self.field("evals")
-        if logs is None:
-            empty = np.empty(0, np.int64)
-            logs = LogChunk(0, 0, empty.astype(np.int32), empty.astype(np.int8), empty, empty, empty, empty, 0,
-                            np.empty((7, 0), np.int64))
+        logs = LogChunk.empty() if logs is None else logs
         column = {name: st[:, getattr(kernel, f"S_{name.upper()}")].copy() for name in (
             "busy_cycles", "busy_until", "pe_ops", "max_in_flight", "updates", "reduce_ops", "sram_peak")}
         return Timeline(**vars(logs), **column, stale_layer=self.field("stale_layer")[:n_updates],
