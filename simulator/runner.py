@@ -104,8 +104,9 @@ def prepare(scenario: Scenario, source: str, trace: bool = True, checkpointing: 
     cost = estimate(scenario, placed, data, trace, compiled=choice.used == "compiled")
     problem = too_large(cost)
     if problem and not scenario.allow_large:
+        keep = " or run without figures (--no-figures: no op and message trace)" if trace else ""
         raise ConfigError(source, [("", f"{problem}; lower training.samples (or epochs), use fewer layers or "
-                                        "workers, or pass --allow-large (allow_large: true) to run anyway")])
+                                        f"workers{keep}, or pass --allow-large (allow_large: true) to run anyway")])
     return Prepared(data, placed, overflow, cost, choice)
 
 

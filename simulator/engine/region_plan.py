@@ -46,7 +46,7 @@ class RegionPlan:
     port_first: int  # messages port_first..port_stop-1: what the port sends per sample
     port_stop: int
     max_event_log: int  # the most destinations one event sends to
-    rows: int
+    rows: int  # the mesh as far as the regions reach (XY routes between their PEs and the port stay within it)
     cols: int
     n_samples: int
     gate_batch: int
@@ -161,7 +161,8 @@ class RegionPlan:
             dsts=np.array([d for _, _, _, ds in sends for d in ds], np.int64),
             port_first=port_first, port_stop=len(sends),
             max_event_log=int(per_pe.max(initial=0) + fanout[port_first:].sum()),
-            rows=hw.mesh.rows, cols=hw.mesh.cols, n_samples=layout.n_samples,
+            rows=max(g.origin[0] + g.rows for g in layout.regions),
+            cols=max(g.origin[1] + g.cols for g in layout.regions), n_samples=layout.n_samples,
             gate_batch=rules.gate_batch, group_batch=rules.group_batch, hop_latency=hw.noc.hop_latency_cycles,
             bandwidth=hw.noc.link_bytes_per_cycle, contention=hw.noc.contention,
             eval_every=scenario.training.eval_every)

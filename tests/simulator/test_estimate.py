@@ -94,3 +94,20 @@ def test_a_region_runs_events_are_estimated_from_its_blocks():
     result = run(s, progress=False)
     actual = len(result.ops["kind"]) + len(result.messages["kind"])
     assert abs(prepare(s, "s").cost.events - actual) <= 0.15 * actual
+
+
+def test_a_timing_only_region_run_on_the_compiled_engine_counts_its_blocks_and_the_links_they_span(monkeypatch):
+    """Every block's objects and the pass's row for every link of the regions' bounding box (with the
+    port's column), and their setup time; a trace adds the op and message logs and names --no-figures."""
+    import copy
+
+    data = {**scenario_dict(layers=(8, 6, 5, 4), samples=30), "timing_only": True}
+    data["placement"] = copy.deepcopy([[0, 0, 2, 3], [0, 3, 3, 1], [2, 0, 1, 2]])  # rows 0-2, columns 0-3
+    cost = runner.prepare(make(data), "s", trace=False).cost
+    assert cost.parts["PEs"] == 11 * estimate.REGION_BYTES_PER_BLOCK + 3 * 5 * 4 * estimate.REGION_BYTES_PER_LINK
+    assert cost.parts["op and message trace"] == 0
+    assert cost.seconds == pytest.approx(cost.events * estimate.COMPILED_SECONDS_PER_EVENT
+                                         + 11 * estimate.REGION_SECONDS_PER_BLOCK)
+    monkeypatch.setattr(estimate, "available_memory", lambda: 1 << 20)
+    with pytest.raises(ConfigError, match=r"workers or run without figures \(--no-figures: no op and message trace\)"):
+        runner.prepare(make(data), "s", trace=True)
