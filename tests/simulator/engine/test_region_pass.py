@@ -7,12 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.builders import UNIFORM_HARDWARE, assert_same_run, in_steps, make, random_hardware, with_engine
 from tests.simulator.algorithms.test_region_program import (CONV_SPLIT, SCHEDULES, SPLIT, conv_on_regions,
                                                             on_regions)
 from wafersim import runner
-from wafersim.config import load_scenario
+from wafersim.config import ConfigError, load_scenario
 from wafersim.engine import choose
 from wafersim.engine.pipeline_pass import DONE, STOPPED
 from wafersim.engine.region_plan import RegionPlan
@@ -120,3 +121,22 @@ def test_a_pass_in_steps_is_the_whole_pass(chunk):
     assert last.status == DONE and np.array_equal(last.totals, whole.totals)
     for name in ("busy_cycles", "sram_peak", "stale_value", "link_busy", "traffic", "eval_ops"):
         assert np.array_equal(getattr(last, name), getattr(whole, name)), name
+
+
+@settings(max_examples=12, deadline=None)
+@given(hardware=random_hardware(), data=st.data())
+def test_balanced_regions_of_any_shape_on_random_hardware(hardware, data):
+    """Random widths, mesh and PE budget, balanced (any R x C the planner picks, chains of any length)
+    under a random schedule: the compiled pass is the event engine, run for run."""
+    widths = tuple(data.draw(st.integers(2, 12)) for _ in range(data.draw(st.integers(3, 5))))
+    rows, cols = data.draw(st.integers(2, 6)), data.draw(st.integers(2, 6))
+    algorithm, extra = data.draw(st.sampled_from(SCHEDULES))
+    scenario = on_regions("balanced", algorithm, hardware={**hardware, "mesh": {"rows": rows, "cols": cols}},
+                          samples=10, **extra)
+    scenario["model"]["layers"] = list(widths)
+    scenario["region_pes"] = data.draw(st.integers(len(widths) - 1, rows * cols))
+    try:
+        runner.prepare(make(timing_only(scenario)), "s")
+    except ConfigError:  # the regions do not pack on this mesh: nothing to compare
+        return
+    assert_same_run(*both(timing_only(scenario)))
