@@ -425,6 +425,9 @@ def region_pass(state, D, n, gate_batch, group_batch, send_src, send_kind, send_
             status = STOPPED
             break
         if op == F:  # `BlockProgram.forward`
+            if st[pe, S_HELD_N] == cap:
+                status = OVERFLOW
+                break
             s = _pop_q(q, st, pe, QI)
             i = st[pe, S_HELD_HEAD] + st[pe, S_HELD_N]
             if i >= cap:

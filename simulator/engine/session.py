@@ -24,7 +24,7 @@ from ..hardware.mesh import Mesh
 from ..memory import builds_gradient
 from ..records import MESSAGE_COLUMNS, OPS_COLUMNS
 from ..run_state import RunState
-from .pipeline_pass import DONE, PAUSED, T_N_EVALS, T_STATUS
+from .pipeline_pass import DONE, OUT_OF_ORDER, OVERFLOW, PAUSED, T_N_EVALS, T_STATUS
 from .fused import FusedReplay, fusable
 from .region_plan import RegionPlan
 from .replay import NonFinite, Replay
@@ -88,7 +88,9 @@ class CompiledSession(RunState):
             self.chunk = self.run.step(CHUNK_OPS)
         status = int(self.run.totals[T_STATUS])
         if status not in (DONE, PAUSED):
-            raise Unsupported(f"the compiled timing pass stopped with code {status}")
+            why = {OVERFLOW: "a queue overflowed", OUT_OF_ORDER: "a message or a backward came out of order"}
+            raise Unsupported(f"the compiled timing pass met a case it does not model ({why.get(status, status)}); "
+                              "the event engine ran it")
         if self.trace:
             self.kept.append(self.chunk)
 

@@ -140,3 +140,24 @@ def test_balanced_regions_of_any_shape_on_random_hardware(hardware, data):
     except ConfigError:  # the regions do not pack on this mesh: nothing to compare
         return
     assert_same_run(*both(timing_only(scenario)))
+
+
+def test_a_case_the_pass_does_not_model_runs_on_the_event_engine_and_says_why(monkeypatch):
+    """Queues of one slot (a pass that would overflow): the run falls back to the model of record,
+    whose result it is, and metrics.json says why."""
+    from wafersim.engine import region_pass
+
+    data = timing_only(on_regions(SPLIT, "cp", samples=12))
+    expected = runner.run(make(with_engine(data, "events")), progress=False)
+    of = RegionPlan.of.__func__
+
+    def tiny_queues(cls, scenario, layout):
+        plan = of(cls, scenario, layout)
+        plan.st[:, region_pass.S_CAP] = 1
+        return plan
+
+    monkeypatch.setattr(RegionPlan, "of", classmethod(tiny_queues))
+    fallen = runner.run(make(data), progress=False)
+    assert fallen.metrics["engine"] == {"requested": "auto", "used": "events", "why": (
+        "the compiled timing pass met a case it does not model (a queue overflowed); the event engine ran it")}
+    assert_same_run(expected, fallen)
