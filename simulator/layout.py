@@ -21,7 +21,7 @@ from .optimizers import SGDConfig, Transform, make_optimizer, make_schedule as m
 from .placement import PlacementError, place, place_data_parallel
 from .algorithms.pipeline import op_macs
 from .region_checks import max_blocks, reporting_block, uses_regions
-from .region_layout import block_memory, block_shapes, distinct_block_shapes
+from .region_layout import block_memory, block_shapes, largest_block_candidates
 from .regions import PackError, Region, balanced_regions, balanced_sizes, pack, regions_from_list
 
 
@@ -177,7 +177,7 @@ def plan_regions(scenario: Scenario, shapes: list, schedule: Schedule, own: list
         return total
 
     def fits(k: int, R: int, C: int) -> bool:
-        return max(bound(k, b) for b in distinct_block_shapes(shapes[k], Region((0, 0), R, C))) <= sram
+        return max(bound(k, b) for b in largest_block_candidates(shapes[k], Region((0, 0), R, C))) <= sram
 
     try:
         if scenario.region_pes is None or scenario.region_pes >= mesh.rows * mesh.cols:

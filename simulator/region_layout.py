@@ -71,32 +71,19 @@ def block_shapes(shape, region: Region) -> dict[tuple[int, int], object]:
     return {(r, c): block(r, c, r1 - r0, c1 - c0) for r, (r0, r1) in enumerate(rows) for c, (c0, c1) in enumerate(cols)}
 
 
-def distinct_block_shapes(shape, region: Region) -> set:
-    """The different shapes among `block_shapes(shape, region)`, found without making all R * C of them.
-
-    A dense block's shape depends on its row only through its row's length and whether it
-    starts or ends the column, and on its column through its length, bias and start (c == 0)
-    and whether it ends the row; a few representative rows and columns (each side of where the
-    split's longer pieces stop, and the ends) therefore give every shape. Others have at most R
-    blocks anyway.
-    """
+def largest_block_candidates(shape, region: Region) -> list:
+    """Blocks one of which has the largest SRAM bound of `block_shapes(shape, region)`: those at rows and
+    columns 0 and 1. A block's bound grows with its rows and columns, its bias (c = 0) and its chains'
+    buffers (c > 0, r > 0) and depends on nothing else of where it sits; pieces 0 and 1 are the longest
+    of the split, and piece 1 the longest of those that do not start a chain."""
     if shape.kind != "dense":
-        return set(block_shapes(shape, region).values())
-
-    def representatives(n: int, parts: int) -> list[int]:
-        longer = n % parts  # pieces 0..longer-1 are one float longer
-        return sorted({i for i in (0, 1, longer - 1, longer, parts - 2, parts - 1) if 0 <= i < parts})
-
-    shapes = set()
-    for r in representatives(shape.n_out, region.rows):
-        for c in representatives(shape.n_in, region.cols):
-            n_out = shape.n_out // region.rows + (r < shape.n_out % region.rows)
-            n_in = shape.n_in // region.cols + (c < shape.n_in % region.cols)
-            shapes.add(BlockShape(n_in=n_in, n_out=n_out, bias=shape.bias and c == 0, activation=shape.activation,
-                                  first=shape.first, top=shape.top, row_end=c == region.cols - 1,
-                                  column_end=r == region.rows - 1, row_blocks=region.cols,
-                                  column_blocks=region.rows, row_start=c == 0, column_start=r == 0))
-    return shapes
+        return list(block_shapes(shape, region).values())
+    R, C = region.rows, region.cols
+    return [BlockShape(n_in=shape.n_in // C + (c < shape.n_in % C), n_out=shape.n_out // R + (r < shape.n_out % R),
+                       bias=shape.bias and c == 0, activation=shape.activation, first=shape.first, top=shape.top,
+                       row_end=c == C - 1, column_end=r == R - 1, row_blocks=C, column_blocks=R, row_start=c == 0,
+                       column_start=r == 0)
+            for r in range(min(R, 2)) for c in range(min(C, 2))]
 
 
 def block_spans(shape, region: Region) -> dict[tuple[int, int], tuple]:

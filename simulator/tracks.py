@@ -44,8 +44,11 @@ def pe_tracks(metrics: dict, ops: dict[str, np.ndarray] | None = None) -> list[T
     """
     pes = {(pe["row"], pe["col"]): pe for pe in metrics["pe_utilization"]}
     used = {coord for coord, pe in pes.items() if _role(pe) is not None}
-    if ops is not None and len(ops.get("row", ())):
-        used |= set(zip(ops["row"].tolist(), ops["col"].tolist()))
+    if ops is not None and len(ops.get("row", ())):  # the PEs that ran ops, found once each (a wafer logs millions)
+        rows, cols = ops["row"].astype(np.int64), ops["col"].astype(np.int64)
+        low, width = int(cols.min()), int(cols.max() - cols.min()) + 1
+        keys = np.unique(rows * width + (cols - low))
+        used |= set(zip((keys // width).tolist(), (keys % width + low).tolist()))
 
     def key(coord):
         pe = pes.get(coord, {})

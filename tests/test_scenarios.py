@@ -168,3 +168,19 @@ def test_balanced_scenarios_give_their_hidden_layers_periods_within_15_percent(n
     periods = [p.cycles for p in predicted(scenario, prepared.layout)]
     assert max(periods[:-1]) <= 1.15 * min(periods[:-1]) and periods[-1] < min(periods[:-1])
     assert prepared.overflow == [] and prepared.layout.regions[-1].rows == 1
+
+
+def test_the_wafer_class_region_scenario_fills_most_of_the_wafer_and_times_on_the_compiled_engine():
+    """wafer-wse2-regions.yaml: 24 layers balanced over the WSE-2 in 4 x 4-core tiles; every block fits
+    a tile's SRAM (prepare refuses otherwise), seven in ten tiles hold a block, the compiled
+    engine times it, and the hidden layers' periods are within 15% of each other."""
+    from wafersim.periods import predicted
+
+    scenario = load_scenario(SCENARIOS / "wafer-wse2-regions.yaml")
+    prepared = prepare(scenario, "w")
+    mesh = scenario.hardware.mesh
+    assert scenario.timing_only and scenario.n_layers == 24 and len(prepared.layout.regions) == 24
+    assert len(prepared.layout.placed) >= 0.7 * mesh.rows * mesh.cols
+    assert prepared.engine.used == "compiled" and prepared.overflow == []
+    hidden = [p.cycles for p in predicted(scenario, prepared.layout)[:-1]]
+    assert max(hidden) <= 1.15 * min(hidden)

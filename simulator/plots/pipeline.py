@@ -140,7 +140,7 @@ def pipeline_diagram(ops: dict[str, np.ndarray], metrics: dict, window: Window |
     ax.set_ylabel("PE (label, row, col)")
     ax.set_title(f"Pipeline: {run_title(metrics)}, cycles {window[0]:,}-{window[1]:,}\n"
                  f"PEs busy {drawn.busy:.0%} of this window; {_lanes_note(drawn)}", fontsize=10)
-    ax.legend(handles=legend_handles(ops["kind"], link_samples), loc="upper left", bbox_to_anchor=(1.0, 1.0),
+    ax.legend(handles=legend_handles(np.unique(ops["kind"]), link_samples), loc="upper left", bbox_to_anchor=(1.0, 1.0),
               fontsize=8)
     fig.tight_layout()
     return fig
