@@ -55,20 +55,27 @@ def block_shapes(shape, region: Region) -> dict[tuple[int, int], object]:
         return {(r, 0): ChannelShape(_cut(shape, f0, f1), column_end=r == region.rows - 1,
                                      column_blocks=region.rows, column_start=r == 0)
                 for r, (f0, f1) in enumerate(filters)}
-    rows, cols = split(shape.n_out, region.rows), split(shape.n_in, region.cols)
+    split(shape.n_out, region.rows), split(shape.n_in, region.cols)  # ValueError for a region finer than the layer
     made: dict[tuple, BlockShape] = {}  # a region has only a few different blocks: one object each
 
-    def block(r: int, c: int, n_out: int, n_in: int) -> BlockShape:
-        key = (n_out, n_in, c == 0, c == region.cols - 1, r == 0, r == region.rows - 1)
+    def block(r: int, c: int) -> BlockShape:
+        key = (r < shape.n_out % region.rows, c < shape.n_in % region.cols, c == 0, c == region.cols - 1, r == 0,
+               r == region.rows - 1)
         found = made.get(key)
         if found is None:
-            found = made[key] = BlockShape(
-                n_in=n_in, n_out=n_out, bias=shape.bias and c == 0, activation=shape.activation, first=shape.first,
-                top=shape.top, row_end=c == region.cols - 1, column_end=r == region.rows - 1,
-                row_blocks=region.cols, column_blocks=region.rows, row_start=c == 0, column_start=r == 0)
+            found = made[key] = _dense_block(shape, region, r, c)
         return found
 
-    return {(r, c): block(r, c, r1 - r0, c1 - c0) for r, (r0, r1) in enumerate(rows) for c, (c0, c1) in enumerate(cols)}
+    return {(r, c): block(r, c) for r in range(region.rows) for c in range(region.cols)}
+
+
+def _dense_block(shape, region: Region, r: int, c: int) -> BlockShape:
+    """Block (r, c) of a dense layer on `region`: its piece of the rows and columns as `split` cuts them."""
+    R, C = region.rows, region.cols
+    return BlockShape(n_in=shape.n_in // C + (c < shape.n_in % C), n_out=shape.n_out // R + (r < shape.n_out % R),
+                      bias=shape.bias and c == 0, activation=shape.activation, first=shape.first, top=shape.top,
+                      row_end=c == C - 1, column_end=r == R - 1, row_blocks=C, column_blocks=R, row_start=c == 0,
+                      column_start=r == 0)
 
 
 def largest_block_candidates(shape, region: Region) -> list:
@@ -78,12 +85,7 @@ def largest_block_candidates(shape, region: Region) -> list:
     of the split, and piece 1 the longest of those that do not start a chain."""
     if shape.kind != "dense":
         return list(block_shapes(shape, region).values())
-    R, C = region.rows, region.cols
-    return [BlockShape(n_in=shape.n_in // C + (c < shape.n_in % C), n_out=shape.n_out // R + (r < shape.n_out % R),
-                       bias=shape.bias and c == 0, activation=shape.activation, first=shape.first, top=shape.top,
-                       row_end=c == C - 1, column_end=r == R - 1, row_blocks=C, column_blocks=R, row_start=c == 0,
-                       column_start=r == 0)
-            for r in range(min(R, 2)) for c in range(min(C, 2))]
+    return [_dense_block(shape, region, r, c) for r in range(min(region.rows, 2)) for c in range(min(region.cols, 2))]
 
 
 def block_spans(shape, region: Region) -> dict[tuple[int, int], tuple]:

@@ -25,15 +25,16 @@ from wafersim_kernels import (ACTIVATIONS, IDENTITY, accumulate_gradient, activa
 from wafersim_kernels.activations import activate_in_place
 
 from ..optimizers import Transform
+from .dense import MatrixCounts
 from .params import ParamLayer
-from .shape import FLOAT_BYTES
 
 _F32 = np.float32
 
 
 @dataclass(frozen=True)
-class BlockShape:
-    """Block (r, c) of a dense layer's R x C region: n_out rows and n_in columns of W, its MACs and bytes."""
+class BlockShape(MatrixCounts):
+    """Block (r, c) of a dense layer's R x C region: n_out rows and n_in columns of W, its MACs and bytes
+    (those of its matrix W_rc, `MatrixCounts`, with its F the partial product W_rc x_c)."""
 
     n_in: int  # columns of the block: its piece of the layer's input
     n_out: int  # rows of the block: its piece of the layer's output
@@ -50,30 +51,6 @@ class BlockShape:
     kind: str = "dense"
     streamable = True  # its per-sample gradient is the rank-one dz_r x_c^T
 
-    @property
-    def param_count(self) -> int:
-        return self.n_in * self.n_out + (self.n_out if self.bias else 0)
-
-    @property
-    def rows(self) -> int:
-        return self.n_out
-
-    @property
-    def input_floats(self) -> int:
-        return self.n_in
-
-    @property
-    def output_floats(self) -> int:
-        return self.n_out
-
-    @property
-    def backward_reads_weights(self) -> bool:
-        return not self.first
-
-    def forward_macs(self) -> int:
-        """F: the partial product W_rc x_c."""
-        return self.n_in * self.n_out
-
     def row_sum_macs(self) -> int:
         """A on the row's chain: the running sum from block c-1 added to its own partial (at the row's
         end phi rides along, as in a dense F); 0 where the block adds nothing (c = 0, a one-block row)."""
@@ -87,18 +64,6 @@ class BlockShape:
     def input_gradient_macs(self) -> int:
         """dz_r at the row's end (n_out), and W_rc^T dz_r above layer 1."""
         return (self.n_out if self.row_end else 0) + (0 if self.first else self.n_in * self.n_out)
-
-    def weight_gradient_macs(self, builds_gradient: bool) -> int:
-        return self.n_in * self.n_out if builds_gradient else 0
-
-    def backward_macs(self, builds_gradient: bool) -> int:
-        """B: `input_gradient_macs` and, when the gradient is built in a buffer, dz_r x_c^T into it."""
-        return self.input_gradient_macs() + self.weight_gradient_macs(builds_gradient)
-
-    @property
-    def stash_bytes(self) -> int:
-        """One stashed version of W_rc for the anchored rule (none on layer 1)."""
-        return 0 if self.first else self.n_in * self.n_out * FLOAT_BYTES
 
     def describe(self) -> str:
         return f"block {self.n_in}->{self.n_out}"

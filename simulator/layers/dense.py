@@ -23,18 +23,10 @@ from .shape import FLOAT_BYTES
 _empty, _F32 = np.empty, np.float32  # np.empty(n, np.float32) with positional dtype: the cheapest fresh vector
 
 
-@dataclass(frozen=True)
-class DenseShape:
-    """A dense layer n_in -> n_out: its MACs per op and the bytes it keeps and sends."""
-
-    n_in: int
-    n_out: int
-    bias: bool
-    activation: str  # hidden layers; the top layer is linear (logits)
-    first: bool
-    top: bool
-    kind: str = "dense"
-    streamable = True  # its per-sample gradient is the rank-one dz x^T
+class MatrixCounts:
+    """What an n_out x n_in weight matrix (with its biases if `bias`) costs and holds, for any shape that
+    has one: a dense layer (`DenseShape`) or a region's block of one (`block.BlockShape`). The shape
+    says how much its B adds first (`input_gradient_macs`)."""
 
     @property
     def param_count(self) -> int:
@@ -57,15 +49,9 @@ class DenseShape:
         return self.n_in * self.n_out
 
     def backward_macs(self, builds_gradient: bool) -> int:
-        """B: dz = delta * phi'(h) (n_out), W^T @ dz unless nothing lies below, and, when the
-        gradient is built in a buffer (summed over samples, or for a non-linear optimizer),
-        the outer product dz x^T into it."""
-        return self.n_out + (0 if self.first else self.n_in * self.n_out) + (
-            self.n_in * self.n_out if builds_gradient else 0)
-
-    def input_gradient_macs(self) -> int:
-        """The B of a split backward (zb-h1): dz = delta * phi'(h) and W^T @ dz, without the gradient."""
-        return self.n_out + (0 if self.first else self.n_in * self.n_out)
+        """B: `input_gradient_macs` and, when the gradient is built in a buffer (summed over samples,
+        or for a non-linear optimizer), the outer product dz x^T into it."""
+        return self.input_gradient_macs() + self.weight_gradient_macs(builds_gradient)
 
     def weight_gradient_macs(self, builds_gradient: bool) -> int:
         """Its W: the outer product dz x^T into the gradient buffer, or nothing if the update streams
@@ -82,6 +68,24 @@ class DenseShape:
         """One stashed weight version for the anchored delta rule: W (the backward's W^T);
         the first layer's backward computes no W^T dz, so it stashes nothing."""
         return 0 if self.first else self.n_in * self.n_out * FLOAT_BYTES
+
+
+@dataclass(frozen=True)
+class DenseShape(MatrixCounts):
+    """A dense layer n_in -> n_out: its MACs per op and the bytes it keeps and sends."""
+
+    n_in: int
+    n_out: int
+    bias: bool
+    activation: str  # hidden layers; the top layer is linear (logits)
+    first: bool
+    top: bool
+    kind: str = "dense"
+    streamable = True  # its per-sample gradient is the rank-one dz x^T
+
+    def input_gradient_macs(self) -> int:
+        """The B of a split backward (zb-h1): dz = delta * phi'(h) and W^T @ dz, without the gradient."""
+        return self.n_out + (0 if self.first else self.n_in * self.n_out)
 
     def describe(self) -> str:
         return f"{self.n_in}->{self.n_out}"
