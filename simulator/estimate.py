@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from .algorithms import ALLREDUCE
 from .layers import param_bytes
+from .regions import extent
 
 SECONDS_PER_EVENT = 4e-6
 MACS_PER_SECOND = 2e9
@@ -110,17 +111,16 @@ def estimate(scenario, layout, data, trace: bool = True, compiled: bool = False)
     arithmetic = not scenario.timing_only
     arrays = sum(p.memory.total + param_bytes(p.shape) for p in layout.placed) if arithmetic else 0
     setup = 0.0
-    if compiled and layout.regions is not None:
-        rows = max(g.origin[0] + g.rows for g in layout.regions)  # the mesh as far as the regions reach
-        cols = max(g.origin[1] + g.cols for g in layout.regions)
-        programs = len(layout.placed) * REGION_BYTES_PER_BLOCK + rows * (cols + 1) * 4 * REGION_BYTES_PER_LINK
-        setup = len(layout.placed) * REGION_SECONDS_PER_BLOCK
-    elif compiled:
-        held = sum(min(schedule.window(k), n) + 1 for schedule in layout.schedules for k in range(1, D + 1))
-        if n_workers > 1:
-            held += len(layout.placed) * (4 * n_workers + 4)  # every PE's ring of chunks on their way
-        programs = len(layout.placed) * COMPILED_BYTES_PER_PE + held * COMPILED_BYTES_PER_HELD
     if compiled:
+        if layout.regions is not None:
+            rows, cols = extent(layout.regions)  # the links the region pass keeps, with the port's column
+            programs = len(layout.placed) * REGION_BYTES_PER_BLOCK + rows * (cols + 1) * 4 * REGION_BYTES_PER_LINK
+            setup = len(layout.placed) * REGION_SECONDS_PER_BLOCK
+        else:
+            held = sum(min(schedule.window(k), n) + 1 for schedule in layout.schedules for k in range(1, D + 1))
+            if n_workers > 1:
+                held += len(layout.placed) * (4 * n_workers + 4)  # every PE's ring of chunks on their way
+            programs = len(layout.placed) * COMPILED_BYTES_PER_PE + held * COMPILED_BYTES_PER_HELD
         logs = events * COMPILED_BYTES_PER_RECORD if trace else ops * COMPILED_BYTES_PER_OP if arithmetic else 0
         per_event = COMPILED_SECONDS_PER_EVENT
     else:

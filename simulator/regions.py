@@ -70,6 +70,12 @@ class Region:
         return f"{self.rows}x{self.cols} at ({self.origin[0]}, {self.origin[1]})"
 
 
+def extent(regions: list[Region]) -> tuple[int, int]:
+    """(rows, cols) of the mesh as far as `regions` reach: XY routes between their PEs, and from the port
+    west of PE (0, 0), stay within it."""
+    return max(g.origin[0] + g.rows for g in regions), max(g.origin[1] + g.cols for g in regions)
+
+
 def regions_from_list(spec: list[list[int]]) -> list[Region]:
     """Explicit regions, one entry [row, col, R, C] per layer; ValueError naming the layer for a bad entry."""
     out = []

@@ -19,6 +19,7 @@ from ..hardware.cost import op_cycles
 from ..hardware.mesh import Coord
 from ..layers import FLOAT_BYTES, network_shapes
 from ..region_layout import port_targets, wiring
+from ..regions import extent
 from . import region_pass as kernel
 from .timing import LogChunk, StepwisePass, Timeline
 
@@ -46,7 +47,7 @@ class RegionPlan:
     port_first: int  # messages port_first..port_stop-1: what the port sends per sample
     port_stop: int
     max_event_log: int  # the most destinations one event sends to
-    rows: int  # the mesh as far as the regions reach (XY routes between their PEs and the port stay within it)
+    rows: int  # the mesh as far as the regions reach (`regions.extent`)
     cols: int
     n_samples: int
     gate_batch: int
@@ -151,6 +152,7 @@ class RegionPlan:
         per_pe = np.zeros(P, np.int64)
         np.add.at(per_pe, np.array([s for s, _, _, _ in sends[:port_first]], np.int64), fanout[:port_first])
         rules = schedule.timing_rules()
+        rows, cols = extent(layout.regions)
         return cls(
             coords=[p.coord for p in placed], pe_r=np.array([p.coord[0] for p in placed], np.int64),
             pe_c=np.array([p.coord[1] for p in placed], np.int64), layer_of=np.array([p.layer for p in placed], np.int64),
@@ -161,8 +163,7 @@ class RegionPlan:
             dsts=np.array([d for _, _, _, ds in sends for d in ds], np.int64),
             port_first=port_first, port_stop=len(sends),
             max_event_log=int(per_pe.max(initial=0) + fanout[port_first:].sum()),
-            rows=max(g.origin[0] + g.rows for g in layout.regions),
-            cols=max(g.origin[1] + g.cols for g in layout.regions), n_samples=layout.n_samples,
+            rows=rows, cols=cols, n_samples=layout.n_samples,
             gate_batch=rules.gate_batch, group_batch=rules.group_batch, hop_latency=hw.noc.hop_latency_cycles,
             bandwidth=hw.noc.link_bytes_per_cycle, contention=hw.noc.contention,
             eval_every=scenario.training.eval_every)
