@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .algorithms.pipeline import op_macs
+from .algorithms.region_program import sum_op_cycles
 from .hardware.cost import op_cycles
 from .layers import FLOAT_BYTES
 
@@ -26,14 +27,14 @@ class Period:
 
 def pe_cycles(shape, schedule, optimizer, pe) -> float:
     """Busy cycles per sample of one PE (`pe`: the hardware's pe section)."""
-    rate, overhead = pe.macs_per_cycle, pe.op_overhead_cycles
-    F, B, U = (op_cycles(macs, rate, overhead) for macs in op_macs(shape, schedule, optimizer))
-    cycles = F + B + U * schedule.updates() / max(schedule.n_samples, 1)
-    sums = (shape.row_sum_macs(), shape.column_sum_macs()) if hasattr(shape, "row_sum_macs") else ()  # a region's
-    for macs in sums:
-        if macs:  # the block adds its row's partials or its column's partial deltas (op A)
-            cycles += op_cycles(macs, rate, overhead)
-    return cycles
+    def cycles(macs: int) -> int:
+        return op_cycles(macs, pe.macs_per_cycle, pe.op_overhead_cycles)
+
+    F, B, U = (cycles(macs) for macs in op_macs(shape, schedule, optimizer))
+    total = F + B + U * schedule.updates() / max(schedule.n_samples, 1)
+    if hasattr(shape, "row_sum_macs"):  # a region's block: its steps on its row's and column's chains (op A)
+        total += sum(sum_op_cycles(shape, cycles))
+    return total
 
 
 def predicted(scenario, layout) -> list[Period]:

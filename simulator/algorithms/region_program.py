@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -33,6 +34,12 @@ from ..hardware.mesh import Coord
 from ..layers import FLOAT_BYTES
 from ..records import Op, new_record
 from .pipeline import LayerProgram, _nothing
+
+
+def sum_op_cycles(shape, cycles: Callable[[int], int]) -> tuple[int, int]:
+    """The cycles of a block's A on its row's chain and on its column's (`cycles` of their MACs), 0 where
+    it adds nothing there (it runs no such op)."""
+    return tuple(cycles(macs) if macs else 0 for macs in (shape.row_sum_macs(), shape.column_sum_macs()))
 
 
 @dataclass(frozen=True)
@@ -79,8 +86,7 @@ class BlockProgram(LayerProgram):
         if not w.reports:
             self.staleness = []  # its own; the layer's histogram is its reporting PE's
         self.arith = hasattr(self.layer, "partial")  # False in a timing-only run: every payload is None
-        self.cycles_A_row = self.chip.op_cycles(shape.row_sum_macs()) if shape.row_sum_macs() else 0
-        self.cycles_A_col = self.chip.op_cycles(shape.column_sum_macs()) if shape.column_sum_macs() else 0
+        self.cycles_A_row, self.cycles_A_col = sum_op_cycles(shape, self.chip.op_cycles)
         self.assembling: dict[int, list] = {}  # sample -> [x_c buffer, pieces still to come]
         self.deltas_in: dict[int, list] = {}  # sample -> [dL/dh_r buffer, pieces still to come] (row ends)
         self.row_parts: dict[int, list] = {}  # sample -> [the running sum from c-1, its own partial] (c > 0)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..algorithms.pipeline import op_macs
+from ..algorithms.region_program import sum_op_cycles
 from ..hardware.cost import op_cycles
 from ..hardware.mesh import Coord
 from ..layers import FLOAT_BYTES, network_shapes
@@ -88,7 +89,7 @@ class RegionPlan:
 
         def constant(k: int, shape, optimizer, static: int) -> tuple:
             macs = op_macs(shape, schedule, optimizer)
-            row_sum, col_sum = shape.row_sum_macs(), shape.column_sum_macs()
+            a_row, a_col = sum_op_cycles(shape, cost)
             top = getattr(shape, "top", False) and shape.row_end
             flags = ((kernel.ROW_END if shape.row_end else 0) | (kernel.COL_END if shape.column_end else 0)
                      | (kernel.ROW_START if shape.row_start else 0) | (kernel.COL_START if shape.column_start else 0)
@@ -96,8 +97,8 @@ class RegionPlan:
                      | (kernel.ANCHORED if schedule.anchored and shape.backward_reads_weights else 0))
             columns = {kernel.S_LAYER: k - 1, kernel.S_FLAGS: flags, kernel.S_R: shape.column_blocks,
                        kernel.S_C: shape.row_blocks, kernel.S_CF: cost(macs[0]), kernel.S_CB: cost(macs[1]),
-                       kernel.S_CU: cost(macs[2]), kernel.S_CAR: cost(row_sum) if row_sum else 0,
-                       kernel.S_CAC: cost(col_sum) if col_sum else 0, kernel.S_WINDOW: windows[k - 1],
+                       kernel.S_CU: cost(macs[2]), kernel.S_CAR: a_row, kernel.S_CAC: a_col,
+                       kernel.S_WINDOW: windows[k - 1],
                        kernel.S_STASH: shape.stash_bytes, kernel.S_COL_BYTES: shape.n_in * FLOAT_BYTES,
                        kernel.S_ROW_BYTES: shape.n_out * FLOAT_BYTES,
                        kernel.S_CAP: max(windows[k - 1], windows[k - 2] if k > 1 else 0) + QUEUE_SLACK,
