@@ -22,7 +22,7 @@ from .placement import PlacementError, place, place_data_parallel
 from .algorithms.pipeline import op_macs
 from .region_checks import max_blocks, reporting_block, uses_regions
 from .region_layout import block_memory, block_shapes, largest_block_candidates
-from .regions import PackError, Region, balanced_regions, balanced_sizes, pack, regions_from_list
+from .regions import PackError, Region, balanced_regions, regions_from_list
 
 
 @dataclass(frozen=True)
@@ -179,10 +179,10 @@ def plan_regions(scenario: Scenario, shapes: list, schedule: Schedule, own: list
     def fits(k: int, R: int, C: int) -> bool:
         return max(bound(k, b) for b in largest_block_candidates(shapes[k], Region((0, 0), R, C))) <= sram
 
+    # A layer whose B sends no deltas down (the first) has no column chain: its region is tall.
+    column_chains = [not shape.first for shape in shapes]
     try:
-        if scenario.region_pes is None or scenario.region_pes >= mesh.rows * mesh.cols:
-            return balanced_regions(work, fits, dims, mesh.rows, mesh.cols)
-        return pack(balanced_sizes(work, fits, dims, scenario.region_pes), mesh.rows, mesh.cols)
+        return balanced_regions(work, fits, dims, mesh.rows, mesh.cols, column_chains, scenario.region_pes)
     except PackError as err:
         key = "placement" if scenario.region_pes is None else "region_pes"
         raise PlacementError(key, f"balanced: {err}") from None

@@ -254,13 +254,17 @@ def _ranked(n: int, n_out: int, n_in: int, least: int, square: bool) -> tuple[tu
     return tuple(sorted(shapes, key=key))
 
 
-def _shape(k: int, n: int, n_out: int, n_in: int, fits: Callable[[int, int, int], bool]) -> tuple[int, int]:
+def _shape(k: int, n: int, n_out: int, n_in: int, fits: Callable[[int, int, int], bool],
+           column_chain: bool = True) -> tuple[int, int]:
     """Layer k's R x C for a count of n PEs (n at least its smallest fit).
 
     P is the most PEs R * C <= n that fit (n itself if some factorisation of n fits). Among the
     shapes that fit with at least P * (1 - 1/SLACK) PEs, a square one (`SQUARE`) with the most PEs
     wins, else the one with the most PEs (`_ranked` orders them). So 86 PEs for a 64 x 64 layer
     give 7 x 12, not 2 x 43; 400 for a 10 x 784 layer give 10 x 40, as square as its 10 rows allow.
+    A layer without a column chain (`column_chain` False: the first, whose B sends no deltas down)
+    pays only for its rows' chains, C - 1 steps a sample, so it takes the fewest columns instead,
+    then the most PEs: 15 PEs for a 256 x 784 layer within 8 rows give 7 x 2, not 3 x 5.
     """
     most = 0
     for d in range(isqrt(n), 0, -1):  # d <= sqrt(n): the factorisations of n, squarest first
@@ -274,6 +278,11 @@ def _shape(k: int, n: int, n_out: int, n_in: int, fits: Callable[[int, int, int]
     if not most:  # not reached when n is at least the layer's smallest fit
         raise PackError(f"layer {k + 1} ({n_out}x{n_in}) fits on no region of at most {n:,} PEs")
     least = -(-most * (SLACK - 1) // SLACK)
+    if not column_chain:  # the most rows for each C, fewest columns first; the widest C = most fits
+        for cols in range(1, min(n_in, n) + 1):
+            rows = min(n_out, n // cols)
+            if rows * cols >= least and fits(k, rows, cols):
+                return rows, cols
     for square in (True, False):
         for shape in _ranked(n, n_out, n_in, least, square):
             if fits(k, *shape):
@@ -330,7 +339,7 @@ def _check(work: list[int], dims: list[tuple[int, int]]) -> tuple[np.ndarray, np
 
 
 def balanced_sizes(work: list[int], fits: Callable[[int, int, int], bool], dims: list[tuple[int, int]],
-                   budget: int) -> list[tuple[int, int]]:
+                   budget: int, column_chains: list[bool] | None = None) -> list[tuple[int, int]]:
     """Each layer's region (R_k, C_k), its PE count about proportional to work[k], at most `budget` PEs in all.
 
     work[k] is layer k's MACs per sample; dims[k] its (n_out, n_in), which bound R_k and C_k;
@@ -340,7 +349,8 @@ def balanced_sizes(work: list[int], fits: Callable[[int, int, int], bool], dims:
     least integer m whose counts sum to <= budget is found by binary search (the sum never grows
     with m), the PEs left over go to the layers with the most work per PE up to their count at
     m - 1, and each count is then shaped into R x C (`_shape`: a square region may take up to
-    1/SLACK fewer PEs than the count, a thin one never more than it). PackError names a layer
+    1/SLACK fewer PEs than the count, a thin one never more than it; a layer whose
+    column_chains[k] is False, default True, the tallest). PackError names a layer
     that fits on no region within the budget, or gives the PEs the smallest fits need in all.
     """
     w, cap = _check(work, dims)
@@ -349,17 +359,22 @@ def balanced_sizes(work: list[int], fits: Callable[[int, int, int], bool], dims:
         raise PackError(f"the {len(dims):,} layers need at least {int(low.sum()):,} PEs to fit in SRAM but the "
                         f"budget is {budget:,}")
     n = _counts(w, low, cap, budget)
-    return [_shape(k, int(n[k]), n_out, n_in, fits) for k, (n_out, n_in) in enumerate(dims)]
+    chains = column_chains or [True] * len(dims)
+    return [_shape(k, int(n[k]), n_out, n_in, fits, chains[k]) for k, (n_out, n_in) in enumerate(dims)]
 
 
 def balanced_regions(work: list[int], fits: Callable[[int, int, int], bool], dims: list[tuple[int, int]],
-                     mesh_rows: int, mesh_cols: int) -> list[Region]:
+                     mesh_rows: int, mesh_cols: int, column_chains: list[bool] | None = None,
+                     budget: int | None = None) -> list[Region]:
     """`balanced_sizes` then `pack` on a mesh, with the largest budget tried that shelf-packs.
 
-    Shelf packing leaves gaps, so the whole mesh seldom packs: the budget starts at the mesh's
-    PEs and shrinks by the mesh's rows over the rows the bands need (at least one PE a try) until
-    the sizes pack; after 30 tries it drops to the smallest fits. Regions also stay within the
-    mesh's rows and columns. PackError if even the smallest fits do not pack.
+    Shelf packing leaves gaps, so the whole mesh seldom packs: the budget starts at `budget` (by
+    default, and at most, the mesh's PEs) and shrinks by the mesh's rows over the rows the bands
+    need (at least one PE a try) until the sizes pack; after 30 tries it drops to the smallest
+    fits. Regions also stay within the mesh's rows and columns. A tall region (a layer without a
+    column chain) may need a band of its own; unless that packs at least as many PEs as square
+    shapes do, the square ones are used. PackError if the smallest fits exceed the budget or do
+    not pack.
     """
     bounded = [(min(n_out, mesh_rows), min(n_in, mesh_cols)) for n_out, n_in in dims]
     w, cap = _check(work, bounded)
@@ -369,15 +384,33 @@ def balanced_regions(work: list[int], fits: Callable[[int, int, int], bool], dim
     if floor > area:
         raise PackError(f"the {len(dims):,} layers need at least {floor:,} PEs to fit in SRAM but the "
                         f"{mesh_rows}x{mesh_cols} mesh has {area:,}")
-    budget = area
-    for tries in range(1, 1000):
-        sizes = [_shape(k, int(n), n_out, n_in, fits)
-                 for k, (n, (n_out, n_in)) in enumerate(zip(_counts(w, low, cap, budget), bounded))]
-        rows = sum(_bands(sizes, mesh_cols)[1])
-        if rows <= mesh_rows:
-            return pack(sizes, mesh_rows, mesh_cols)
-        if budget == floor:
-            raise PackError(f"the {len(dims):,} layers' smallest regions that fit in SRAM ({floor:,} PEs) need "
-                            f"{rows:,} mesh rows shelf-packed but the {mesh_rows}x{mesh_cols} mesh has {mesh_rows:,}")
-        budget = floor if tries >= 30 else max(floor, min(budget - 1, budget * mesh_rows // rows))
-    raise AssertionError("the budget reaches the floor within 30 tries")
+    if budget is not None and floor > budget:
+        raise PackError(f"the {len(dims):,} layers need at least {floor:,} PEs to fit in SRAM but the budget is {budget:,}")
+    budget = area if budget is None else min(budget, area)
+
+    def packed(chains: list[bool]) -> list[Region]:
+        spend = budget
+        for tries in range(1, 1000):
+            sizes = [_shape(k, int(n), n_out, n_in, fits, chains[k])
+                     for k, (n, (n_out, n_in)) in enumerate(zip(_counts(w, low, cap, spend), bounded))]
+            rows = sum(_bands(sizes, mesh_cols)[1])
+            if rows <= mesh_rows:
+                return pack(sizes, mesh_rows, mesh_cols)
+            if spend == floor:
+                raise PackError(f"the {len(dims):,} layers' smallest regions that fit in SRAM ({floor:,} PEs) need "
+                                f"{rows:,} mesh rows shelf-packed but the {mesh_rows}x{mesh_cols} mesh has "
+                                f"{mesh_rows:,}")
+            spend = floor if tries >= 30 else max(floor, min(spend - 1, spend * mesh_rows // rows))
+        raise AssertionError("the budget reaches the floor within 30 tries")
+
+    if not column_chains or all(column_chains):
+        return packed([True] * len(dims))
+    try:
+        tall = packed(column_chains)
+    except PackError:
+        return packed([True] * len(dims))
+    try:
+        square = packed([True] * len(dims))
+    except PackError:
+        return tall
+    return tall if sum(r.size for r in tall) >= sum(r.size for r in square) else square

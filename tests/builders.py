@@ -109,6 +109,39 @@ def with_engine(data: dict, engine: str) -> dict:
     return {**copy.deepcopy(data), "engine": engine}
 
 
+def staleness_per_pe(ops: dict) -> dict[tuple[int, int, int], dict[int, int]]:
+    """Each PE's staleness histogram counted from an op table alone: (layer, row, col) -> {staleness: updates}.
+
+    A PE's weight version is the number of its U ops begun so far; a U is tagged with the last sample
+    of its group (CP: the one sample), and is as stale as the versions between that sample's F and
+    the U. An independent count, for checking the programs' own bookkeeping."""
+    from wafersim.records import KINDS
+
+    out = {}
+    key = ops["row"] * (1 << 20) + ops["col"]
+    for pe in np.unique(key):
+        mine = np.flatnonzero(key == pe)
+        mine = mine[np.argsort(ops["start"][mine], kind="stable")]
+        version, seen, counts = 0, {}, {}
+        for kind, sample in zip(ops["kind"][mine].tolist(), ops["sample"][mine].tolist()):
+            if kind == KINDS["F"]:
+                seen[sample] = version
+            elif kind == KINDS["U"]:
+                stale = version - seen.pop(sample)
+                counts[stale] = counts.get(stale, 0) + 1
+                version += 1
+        i = mine[0]
+        out[(int(ops["layer"][i]), int(ops["row"][i]), int(ops["col"][i]))] = dict(sorted(counts.items()))
+    return out
+
+
+def lockstep_staleness(depth: int, k: int, updates: int) -> dict[int, int]:
+    """The paper's staleness histogram of layer k of D = depth under CP: the pipeline's first updates
+    0, 1, ..., 2(D-k)-1 versions stale once each, every later one 2(D-k)."""
+    full = 2 * (depth - k)
+    return {**{s: 1 for s in range(full)}, full: updates - full}
+
+
 def in_steps(run, chunk: int) -> list:
     """Every step of a compiled timing pass under way (`begin()`), `chunk` ops at a time, until it ends."""
     steps = [run.step(chunk)]

@@ -13,6 +13,8 @@ import pytest
 from wafersim.config import load_scenario
 from wafersim.runner import prepare, run
 
+from tests.builders import lockstep_staleness, staleness_per_pe
+
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 
 
@@ -168,6 +170,27 @@ def test_balanced_scenarios_give_their_hidden_layers_periods_within_15_percent(n
     periods = [p.cycles for p in predicted(scenario, prepared.layout)]
     assert max(periods[:-1]) <= 1.15 * min(periods[:-1]) and periods[-1] < min(periods[:-1])
     assert prepared.overflow == [] and prepared.layout.regions[-1].rows == 1
+
+
+@pytest.mark.parametrize("name", ["mnist-balanced", "digits-balanced"])
+def test_balanced_scenarios_give_every_pe_the_papers_staleness(name, tmp_path):
+    """CP on the shipped balanced meshes: once the pipeline fills, every update of every PE of layer
+    k is exactly 2(D-k) versions stale (the paper's lockstep histogram), counted from the op log,
+    and each layer's own histogram is the same. Timing only: staleness does not depend on the
+    data, so the MNIST files here are generated."""
+    samples = 400
+    _write_idx(tmp_path, 500)  # 400 training samples after the scenario's 20% test split
+    sets = ["training.epochs=null", f"training.samples={samples}", f"training.eval_every={samples}", "timing_only=true"]
+    scenario = load_scenario(SCENARIOS / f"{name}.yaml", sets + ([f"dataset.path={tmp_path}"] if "mnist" in name else []))
+    result = run(scenario, progress=False, trace=True)
+    depth = scenario.n_layers
+    per_pe = staleness_per_pe(result.ops)
+    assert len(per_pe) == sum(region.size for region in prepare(scenario, name).layout.regions)
+    for (k, row, col), histogram in per_pe.items():
+        assert histogram == lockstep_staleness(depth, k, samples), (k, row, col)
+    for k, layer in enumerate(result.metrics["layers"], start=1):
+        assert layer["staleness"]["histogram"] == {str(s): n for s, n in lockstep_staleness(depth, k, samples).items()
+                                                   if n}
 
 
 def test_the_wafer_class_region_scenario_fills_most_of_the_wafer_and_times_on_the_compiled_engine():

@@ -182,6 +182,33 @@ def test_balanced_sizes_prefers_square_shapes():
     assert balanced_sizes([7840], always, [(784, 10)], 2) == [(2, 1)]
 
 
+def test_a_layer_without_a_column_chain_takes_the_fewest_columns():
+    # 15 PEs for a 256 x 784 layer within 8 rows: 7 x 2 (14, within 1/SLACK of 15), not 3 x 5.
+    assert balanced_sizes([15], always, [(8, 784)], 15) == [(3, 5)]
+    assert balanced_sizes([15], always, [(8, 784)], 15, [False]) == [(7, 2)]
+    assert balanced_sizes([16], always, [(8, 784)], 16, [False]) == [(8, 2)]
+    assert balanced_sizes([8], always, [(8, 784)], 8, [False]) == [(8, 1)]
+    # Only the layers without one: the others stay square; a tall one still fits its SRAM.
+    dims = [(64, 64), (64, 64)]
+    fits = block_fits(dims, 600)  # blocks of at most 600 weights: 8 PEs at least (8 x 1 or 2 x 4)
+    assert balanced_sizes([1, 1], fits, dims, 40, [False, True]) == [(8, 1), (2, 4)]
+
+
+def test_balanced_regions_use_tall_regions_only_when_they_pack_as_many_pes():
+    dims = [(256, 784), (256, 256), (10, 256)]
+    work = [3 * 256 * 784, 4 * 256 * 256, 4 * 10 * 256]
+    tall = balanced_regions(work, always, dims, 8, 8, [False, True, True], budget=13)
+    assert [(r.rows, r.cols) for r in tall] == [(8, 1), (2, 2), (1, 1)]
+    assert [(r.rows, r.cols) for r in balanced_regions(work, always, dims, 8, 8, budget=13)] == [(2, 4), (2, 2), (1, 1)]
+    # Within 24 PEs layer 1 would be 8 x 2, a band of 8 rows to itself: the square shapes pack more.
+    shapes = [(4, 4), (1, 7), (1, 1)]
+    assert [(r.rows, r.cols) for r in balanced_regions(work, always, dims, 8, 8, budget=24)] == shapes
+    assert [(r.rows, r.cols) for r in balanced_regions(work, always, dims, 8, 8, [False, True, True], budget=24)] == shapes
+    assert balanced_sizes(work, always, [(8, 784), (8, 256), (1, 256)], 24, [False, True, True])[0] == (8, 2)
+    with pytest.raises(PackError, match=r"^the 3 layers need at least 3 PEs to fit in SRAM but the budget is 2$"):
+        balanced_regions(work, always, dims, 8, 8, budget=2)
+
+
 def test_balanced_sizes_respects_dims_and_fits():
     dims = [(1, 64), (64, 64), (3, 5)]
     fits = block_fits(dims, 600)  # layer 2 needs 7 PEs (64 x 64 / 600), layer 1 and 3 fit on one
