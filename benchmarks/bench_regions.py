@@ -39,7 +39,7 @@ def networks(samples: int) -> dict[str, Scenario]:
         "dataset": {"name": "synthetic", "samples": samples + 50},
         "training": {"algorithm": "cp", "learning_rate": 0.01, "samples": samples, "eval_every": samples, "seed": 0},
         "timing_only": True})
-    return {"mnist-balanced (24 PEs)": mnist, "12 x 512 on 32 x 32": deep}
+    return {"mnist-balanced": mnist, "12 x 512 on 32 x 32": deep}
 
 
 def timed(scenario: Scenario, engine: str, repeats: int) -> tuple[float, dict]:
