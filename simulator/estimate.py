@@ -139,15 +139,16 @@ def estimate(scenario, layout, data, trace: bool = True, compiled: bool = False)
 
 def region_traffic(layout, n: int, updates: int) -> tuple[int, int]:
     """(ops, message records) of a run on layer regions: per sample, each block's F and B and its steps
-    on its row's and column's chains (op A, off a chain's start); per update its U. Each block receives
-    its input pieces, a running sum for each chain step, a block off its row's end a dz, and a row's end
-    the delta pieces (a multicast is one record per destination)."""
+    on its row's and column's trees (op A, where it has children); per update its U. Each block receives
+    its input pieces, a subtotal from each child, a block off its row's end a dz, and a row's end the
+    delta pieces (a multicast is one record per destination)."""
     ops = messages = 0
     for p in layout.placed:
         s = p.shape
         sums = bool(s.row_sum_macs()) + bool(s.column_sum_macs())
+        heard = s.row_children + (0 if s.first else s.column_children)
         ops += n * (2 + sums) + updates
-        messages += n * (1 + sums + (0 if s.row_end else 1) + (s.row_end and not s.top))
+        messages += n * (1 + heard + (0 if s.row_end else 1) + (s.row_end and not s.top))
     return ops, messages
 
 

@@ -179,10 +179,10 @@ def plan_regions(scenario: Scenario, shapes: list, schedule: Schedule, own: list
     def fits(k: int, R: int, C: int) -> bool:
         return max(bound(k, b) for b in largest_block_candidates(shapes[k], Region((0, 0), R, C))) <= sram
 
-    # A layer whose B sends no deltas down (the first) has no column chain: its region is tall.
-    column_chains = [not shape.first for shape in shapes]
+    # A layer whose B sends no deltas down (the first) adds nothing along its columns: its region is tall.
+    column_sums = [not shape.first for shape in shapes]
     try:
-        return balanced_regions(work, fits, dims, mesh.rows, mesh.cols, column_chains, scenario.region_pes)
+        return balanced_regions(work, fits, dims, mesh.rows, mesh.cols, column_sums, scenario.region_pes)
     except PackError as err:
         key = "placement" if scenario.region_pes is None else "region_pes"
         raise PlacementError(key, f"balanced: {err}") from None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import replace
+from functools import lru_cache
 
 from .algorithms.region_program import Route, Wiring
 from .hardware.mesh import Coord
@@ -20,6 +21,7 @@ from .layers.block import BlockShape
 from .layers.channel_block import ChannelShape
 from .memory import LayerMemory, layer_memory
 from .region_checks import filters_of as _filters, reporting_block
+from .reduction import children, parent, slot
 from .regions import Region, split
 
 _END = float("inf")  # sorts after every stop: (start, _END) follows each span that starts at `start`
@@ -53,39 +55,53 @@ def block_shapes(shape, region: Region) -> dict[tuple[int, int], object]:
     if shape.kind != "dense":
         filters = split(_filters(shape), region.rows) if shape.kind != "pool" else [(0, 1)]
         return {(r, 0): ChannelShape(_cut(shape, f0, f1), column_end=r == region.rows - 1,
-                                     column_blocks=region.rows, column_start=r == 0)
+                                     column_blocks=region.rows, column_children=len(children(r, region.rows)))
                 for r, (f0, f1) in enumerate(filters)}
     split(shape.n_out, region.rows), split(shape.n_in, region.cols)  # ValueError for a region finer than the layer
     made: dict[tuple, BlockShape] = {}  # a region has only a few different blocks: one object each
 
     def block(r: int, c: int) -> BlockShape:
-        key = (r < shape.n_out % region.rows, c < shape.n_in % region.cols, c == 0, c == region.cols - 1, r == 0,
-               r == region.rows - 1)
+        key = (r < shape.n_out % region.rows, c < shape.n_in % region.cols, c == 0, c == region.cols - 1,
+               r == region.rows - 1, len(children(c, region.cols)), len(children(r, region.rows)))
         found = made.get(key)
         if found is None:
-            found = made[key] = _dense_block(shape, region, r, c)
+            found = made[key] = _dense_block(shape, region.rows, region.cols, r, c)
         return found
 
     return {(r, c): block(r, c) for r in range(region.rows) for c in range(region.cols)}
 
 
-def _dense_block(shape, region: Region, r: int, c: int) -> BlockShape:
-    """Block (r, c) of a dense layer on `region`: its piece of the rows and columns as `split` cuts them."""
-    R, C = region.rows, region.cols
+@lru_cache(maxsize=1 << 16)
+def _dense_block(shape, R: int, C: int, r: int, c: int) -> BlockShape:
+    """Block (r, c) of a dense layer on an R x C region: its piece of the rows and columns as `split` cuts them."""
     return BlockShape(n_in=shape.n_in // C + (c < shape.n_in % C), n_out=shape.n_out // R + (r < shape.n_out % R),
                       bias=shape.bias and c == 0, activation=shape.activation, first=shape.first, top=shape.top,
-                      row_end=c == C - 1, column_end=r == R - 1, row_blocks=C, column_blocks=R, row_start=c == 0,
-                      column_start=r == 0)
+                      row_end=c == C - 1, column_end=r == R - 1, row_blocks=C, column_blocks=R,
+                      row_children=len(children(c, C)), column_children=len(children(r, R)))
+
+
+@lru_cache(maxsize=4096)
+def _candidate_indices(n: int, long: int) -> tuple[int, ...]:
+    """Pieces of a row (or column) of n blocks, the first `long` one float longer, among which one bounds
+    every block's SRAM in that direction: 0 (its bias), the end (its dL/dh_r), and the piece with the most
+    tree children among the long and among the short ones."""
+    out = {0, n - 1}
+    for pieces in (range(0, min(long, n - 1)), range(long, n - 1)):
+        if len(pieces):
+            out.add(max(pieces, key=lambda i: (len(children(i, n)), -i)))
+    return tuple(sorted(out))
 
 
 def largest_block_candidates(shape, region: Region) -> list:
-    """Blocks one of which has the largest SRAM bound of `block_shapes(shape, region)`: those at rows and
-    columns 0 and 1. A block's bound grows with its rows and columns, its bias (c = 0) and its chains'
-    buffers (c > 0, r > 0) and depends on nothing else of where it sits; pieces 0 and 1 are the longest
-    of the split, and piece 1 the longest of those that do not start a chain."""
+    """Blocks one of which has the largest SRAM bound of `block_shapes(shape, region)`. A block's bound
+    grows with its rows and columns, its bias (c = 0), the end of its row, and its trees' buffers (one
+    per child) and depends on nothing else of where it sits; so the longest of each kind of piece, per
+    direction, is enough (`_candidate_indices`): at most 4 x 4 blocks, whatever the region's size."""
     if shape.kind != "dense":
         return list(block_shapes(shape, region).values())
-    return [_dense_block(shape, region, r, c) for r in range(min(region.rows, 2)) for c in range(min(region.cols, 2))]
+    R, C = region.rows, region.cols
+    return [_dense_block(shape, R, C, r, c) for r in _candidate_indices(R, shape.n_out % R)
+            for c in _candidate_indices(C, shape.n_in % C)]
 
 
 def block_spans(shape, region: Region) -> dict[tuple[int, int], tuple]:
@@ -104,16 +120,16 @@ def block_spans(shape, region: Region) -> dict[tuple[int, int], tuple]:
 def block_memory(schedule, k: int, shape: BlockShape, optimizer) -> LayerMemory:
     """A block's SRAM bound: a layer's (`layer_memory`, on the block's shape) plus the region's
     buffers, per sample in its window: dL/dh_r at the row's end, dz_r from it elsewhere; where it
-    adds on its row's chain, the running sum that arrives and its own partial; on its column's
-    chain, the same of partial deltas. (The chains keep this independent of R and C: a sum
-    arrives from the block before, which holds at most a window of samples too.)"""
+    adds on its row's tree, each child's subtotal and its own partial; on its column's tree, the
+    same of partial deltas. (A block has at most log2 of its row's blocks children, and a child
+    holds at most a window of samples too.)"""
     base = layer_memory(schedule, k, shape, optimizer)
     window = schedule.window(k)
     floats = shape.n_out
     if shape.row_sum_macs():
-        floats += 2 * shape.n_out
+        floats += (1 + shape.row_children) * shape.n_out
     if shape.column_sum_macs():
-        floats += 2 * shape.n_in
+        floats += (1 + shape.column_children) * shape.n_in
     return LayerMemory(layer=k, weights=base.weights, gradient_buffer=base.gradient_buffer,
                        optimizer_state=base.optimizer_state, activations=base.activations,
                        weight_stash=base.weight_stash, region_buffers=window * floats * FLOAT_BYTES)
@@ -133,7 +149,7 @@ def _overlaps(spans: list[tuple[int, int]], start: int, stop: int):
 
 
 def wiring(shapes: list, regions: list[Region]) -> dict[Coord, Wiring]:
-    """Every block's Wiring: its pieces in and out, the next blocks on its row's and column's chains, and whether it reports."""
+    """Every block's Wiring: its pieces in and out, its parents on its row's and column's trees, and whether it reports."""
     D = len(shapes)
     rows = [output_spans(s, g.rows) for s, g in zip(shapes, regions)]
     cols = [input_spans(s, g.cols) for s, g in zip(shapes, regions)]
@@ -167,7 +183,8 @@ def wiring(shapes: list, regions: list[Region]) -> dict[Coord, Wiring]:
                 coord = (r_top + r, c_left + c)
                 out[coord] = Wiring(
                     coord=coord, r=r, c=c, x_pieces=x_pieces[c], e_pieces=e_pieces,
-                    row_next=(r_top + r, c_left + min(c + 1, C - 1)), column_next=(r_top + min(r + 1, R - 1), c_left + c),
+                    row_next=(r_top + r, c_left + parent(c, C)), column_next=(r_top + parent(r, R), c_left + c),
+                    row_slot=slot(c, C), column_slot=slot(r, R),
                     row_peers=peers, out_routes=up, back_routes=back[c] if r == R - 1 else (),
                     reports=(r, c) == report)
     return out

@@ -255,15 +255,15 @@ def _ranked(n: int, n_out: int, n_in: int, least: int, square: bool) -> tuple[tu
 
 
 def _shape(k: int, n: int, n_out: int, n_in: int, fits: Callable[[int, int, int], bool],
-           column_chain: bool = True) -> tuple[int, int]:
+           column_sums: bool = True) -> tuple[int, int]:
     """Layer k's R x C for a count of n PEs (n at least its smallest fit).
 
     P is the most PEs R * C <= n that fit (n itself if some factorisation of n fits). Among the
     shapes that fit with at least P * (1 - 1/SLACK) PEs, a square one (`SQUARE`) with the most PEs
     wins, else the one with the most PEs (`_ranked` orders them). So 86 PEs for a 64 x 64 layer
     give 7 x 12, not 2 x 43; 400 for a 10 x 784 layer give 10 x 40, as square as its 10 rows allow.
-    A layer without a column chain (`column_chain` False: the first, whose B sends no deltas down)
-    pays only for its rows' chains, C - 1 steps a sample, so it takes the fewest columns instead,
+    A layer without column sums (`column_sums` False: the first, whose B sends no deltas down)
+    pays only for its rows' sums (op A along a tree of C blocks), so it takes the fewest columns instead,
     then the most PEs: 15 PEs for a 256 x 784 layer within 8 rows give 7 x 2, not 3 x 5.
     """
     most = 0
@@ -278,7 +278,7 @@ def _shape(k: int, n: int, n_out: int, n_in: int, fits: Callable[[int, int, int]
     if not most:  # not reached when n is at least the layer's smallest fit
         raise PackError(f"layer {k + 1} ({n_out}x{n_in}) fits on no region of at most {n:,} PEs")
     least = -(-most * (SLACK - 1) // SLACK)
-    if not column_chain:  # the most rows for each C, fewest columns first; the widest C = most fits
+    if not column_sums:  # the most rows for each C, fewest columns first; the widest C = most fits
         for cols in range(1, min(n_in, n) + 1):
             rows = min(n_out, n // cols)
             if rows * cols >= least and fits(k, rows, cols):
@@ -339,7 +339,7 @@ def _check(work: list[int], dims: list[tuple[int, int]]) -> tuple[np.ndarray, np
 
 
 def balanced_sizes(work: list[int], fits: Callable[[int, int, int], bool], dims: list[tuple[int, int]],
-                   budget: int, column_chains: list[bool] | None = None) -> list[tuple[int, int]]:
+                   budget: int, column_sums: list[bool] | None = None) -> list[tuple[int, int]]:
     """Each layer's region (R_k, C_k), its PE count about proportional to work[k], at most `budget` PEs in all.
 
     work[k] is layer k's MACs per sample; dims[k] its (n_out, n_in), which bound R_k and C_k;
@@ -350,7 +350,7 @@ def balanced_sizes(work: list[int], fits: Callable[[int, int, int], bool], dims:
     with m), the PEs left over go to the layers with the most work per PE up to their count at
     m - 1, and each count is then shaped into R x C (`_shape`: a square region may take up to
     1/SLACK fewer PEs than the count, a thin one never more than it; a layer whose
-    column_chains[k] is False, default True, the tallest). PackError names a layer
+    column_sums[k] is False, default True, the tallest). PackError names a layer
     that fits on no region within the budget, or gives the PEs the smallest fits need in all.
     """
     w, cap = _check(work, dims)
@@ -359,20 +359,20 @@ def balanced_sizes(work: list[int], fits: Callable[[int, int, int], bool], dims:
         raise PackError(f"the {len(dims):,} layers need at least {int(low.sum()):,} PEs to fit in SRAM but the "
                         f"budget is {budget:,}")
     n = _counts(w, low, cap, budget)
-    chains = column_chains or [True] * len(dims)
-    return [_shape(k, int(n[k]), n_out, n_in, fits, chains[k]) for k, (n_out, n_in) in enumerate(dims)]
+    sums = column_sums or [True] * len(dims)
+    return [_shape(k, int(n[k]), n_out, n_in, fits, sums[k]) for k, (n_out, n_in) in enumerate(dims)]
 
 
 def balanced_regions(work: list[int], fits: Callable[[int, int, int], bool], dims: list[tuple[int, int]],
-                     mesh_rows: int, mesh_cols: int, column_chains: list[bool] | None = None,
+                     mesh_rows: int, mesh_cols: int, column_sums: list[bool] | None = None,
                      budget: int | None = None) -> list[Region]:
     """`balanced_sizes` then `pack` on a mesh, with the largest budget tried that shelf-packs.
 
     Shelf packing leaves gaps, so the whole mesh seldom packs: the budget starts at `budget` (by
     default, and at most, the mesh's PEs) and shrinks by the mesh's rows over the rows the bands
     need (at least one PE a try) until the sizes pack; after 30 tries it drops to the smallest
-    fits. Regions also stay within the mesh's rows and columns. A tall region (a layer without a
-    column chain) may need a band of its own; unless that packs at least as many PEs as square
+    fits. Regions also stay within the mesh's rows and columns. A tall region (a layer without
+    column sums) may need a band of its own; unless that packs at least as many PEs as square
     shapes do, the square ones are used. PackError if the smallest fits exceed the budget or do
     not pack.
     """
@@ -403,10 +403,10 @@ def balanced_regions(work: list[int], fits: Callable[[int, int, int], bool], dim
             spend = floor if tries >= 30 else max(floor, min(spend - 1, spend * mesh_rows // rows))
         raise AssertionError("the budget reaches the floor within 30 tries")
 
-    if not column_chains or all(column_chains):
+    if not column_sums or all(column_sums):
         return packed([True] * len(dims))
     try:
-        tall = packed(column_chains)
+        tall = packed(column_sums)
     except PackError:
         return packed([True] * len(dims))
     try:

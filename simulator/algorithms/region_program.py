@@ -1,22 +1,22 @@
-"""The program of one PE of a layer region: its block's F, B and U, the region's chained sums (op A), and every piece a message.
+"""The program of one PE of a layer region: its block's F, B and U, the region's tree sums (op A), and every piece a message.
 
 A layer on an R x C region (`layers.block`) runs as R * C of these programs. Per sample:
 
     x   pieces of the input reach every PE of column c at once (a multicast, from the layer
         below's row ends or the port): the PE assembles x_c, then its F computes p_rc;
-    p   the row adds its partials along a chain: block (r, 0) sends p_r0 to (r, 1); block
-        (r, c > 0) waits for the running sum from c-1 and its own F, adds them (op A) and
-        sends the sum to (r, c+1); the row's end (r, C-1) applies phi too: h_r, whose
-        pieces go to the layer above (x). So the sum is in the order c = 0..C-1;
+    p   the row adds its partials along a reduction tree (`reduction`): a leaf sends p_rc to
+        its parent; a block with children waits for their subtotals and its own F, adds them
+        (op A) and sends the sum to its parent; the row's end (r, C-1), the root, applies phi
+        too: h_r, whose pieces go to the layer above (x). The order of the sums is fixed;
     e   pieces of dL/dh_r reach the row's end; its B computes dz_r and multicasts it to the
         row's other blocks (d); each block's B keeps dz_r x_c^T and computes q_rc;
-    q   the column adds its partial deltas along a chain in the order r = 0..R-1 likewise
-        (op A); at the column's end (R-1, c) the sum is dL/dx_c, whose pieces go to the layer
-        below's row ends (e).
+    q   the column adds its partial deltas along its tree likewise (op A); at the column's
+        end (R-1, c) the sum is dL/dx_c, whose pieces go to the layer below's row ends (e).
 
-A chain's message crosses one link, and a block holds at most a window of running sums,
-so neither the traffic per block nor its SRAM grows with R or C. A block on a one-block
-row or column sends nothing to itself: its F or B does what A would. Each PE keeps its
+A block's sum is ready about log2(C) tree steps after the partials (a chain would take C-1,
+each step waiting for the op in progress on its block); a block has at most log2 of its
+row's blocks children, and holds a window of their subtotals. A block on a one-block row
+or column sends nothing to itself: its F or B does what A would. Each PE keeps its
 own window, weight version, stash and update group as a `LayerProgram` does (the
 schedule's rules, per PE), so under CP a block updates after each of its backwards. The
 top layer's region has one row (its softmax reads every logit).
@@ -37,7 +37,7 @@ from .pipeline import LayerProgram, _nothing
 
 
 def sum_op_cycles(shape, cycles: Callable[[int], int]) -> tuple[int, int]:
-    """The cycles of a block's A on its row's chain and on its column's (`cycles` of their MACs), 0 where
+    """The cycles of a block's A on its row's tree and on its column's (`cycles` of their MACs), 0 where
     it adds nothing there (it runs no such op)."""
     return tuple(cycles(macs) if macs else 0 for macs in (shape.row_sum_macs(), shape.column_sum_macs()))
 
@@ -62,8 +62,10 @@ class Wiring:
     c: int
     x_pieces: int  # pieces its input x_c arrives in
     e_pieces: int  # pieces dL/dh_r arrives in (row ends; 0 elsewhere)
-    row_next: Coord  # the next block on its row's chain (c + 1; its own at the row's end)
-    column_next: Coord  # the next block on its column's chain (r + 1; its own at the column's end)
+    row_next: Coord  # its parent on its row's tree, where its sum goes (its own at the row's end)
+    column_next: Coord  # its parent on its column's tree (its own at the column's end)
+    row_slot: int  # where its sum lands among the parent's parts (`reduction.slot`)
+    column_slot: int
     row_peers: tuple[Coord, ...]  # at a row's end, the row's other blocks (its dz goes to them, one multicast); else ()
     out_routes: tuple[Route, ...]  # the row end's h_r pieces to the layer above
     back_routes: tuple[Route, ...]  # the column end's dL/dx_c pieces to the layer below
@@ -89,8 +91,8 @@ class BlockProgram(LayerProgram):
         self.cycles_A_row, self.cycles_A_col = sum_op_cycles(shape, self.chip.op_cycles)
         self.assembling: dict[int, list] = {}  # sample -> [x_c buffer, pieces still to come]
         self.deltas_in: dict[int, list] = {}  # sample -> [dL/dh_r buffer, pieces still to come] (row ends)
-        self.row_parts: dict[int, list] = {}  # sample -> [the running sum from c-1, its own partial] (c > 0)
-        self.col_parts: dict[int, list] = {}  # sample -> [the running sum from r-1, its own partial delta] (r > 0)
+        self.row_parts: dict[int, list] = {}  # sample -> [its children's subtotals..., its own partial, count]
+        self.col_parts: dict[int, list] = {}  # sample -> the same of partial deltas
         self.sums: deque = deque()  # ("row" | "col", sample) whose parts are all in: an A may run
         self.channels: dict = {}  # (dst, kind, floats) -> its chip channel
         self.local_receive = True  # receive only files messages in this program's own state
@@ -112,10 +114,10 @@ class BlockProgram(LayerProgram):
             self.deltas.append((sample, payload))
         elif kind == "p":
             self.sram.alloc(self.row_bytes)
-            self._part(self.row_parts, "row", sample, 0, payload)
+            self._part(self.row_parts, "row", sample, *payload)
         elif kind == "q":
             self.sram.alloc(self.col_bytes)
-            self._part(self.col_parts, "col", sample, 0, payload)
+            self._part(self.col_parts, "col", sample, *payload)
         else:
             self.labels[sample] = payload
 
@@ -134,14 +136,15 @@ class BlockProgram(LayerProgram):
             ready((sample, entry[0]))
 
     def _part(self, parts: dict, which: str, sample: int, index: int, values) -> None:
-        """File part `index` of a chain's step (0 the running sum that arrived, 1 its own); once both are
-        in, the sum may run (op A)."""
+        """File part `index` of a tree step (its children's subtotals 0.., its own partial last); once all
+        are in, the sum may run (op A)."""
+        n = 1 + (self.shape.row_children if which == "row" else self.shape.column_children)
         slots = parts.get(sample)
         if slots is None:
-            slots = parts[sample] = [None, None, 0]
+            slots = parts[sample] = [None] * n + [0]
         slots[index] = values
         slots[-1] += 1
-        if slots[-1] == 2:
+        if slots[-1] == n:
             self.sums.append((which, sample))
 
     def _send(self, dsts: tuple[Coord, ...], kind: str, floats: int, sample: int, payload) -> None:
@@ -176,12 +179,12 @@ class BlockProgram(LayerProgram):
             self.port.send_next()
         if self.C == 1:  # the whole row here: p is h_r (or the logits)
             return new_record(Op, ("F", sample, self.cycles_F, self._output(sample, p)))
-        if not self.row_start:  # it waits for the running sum too
+        if not self.row_start:  # it waits for its children's subtotals too
             self.sram.alloc(self.row_bytes)
-            self._part(self.row_parts, "row", sample, 1, p)
+            self._part(self.row_parts, "row", sample, self.shape.row_children, p)
             return new_record(Op, ("F", sample, self.cycles_F, _nothing))
-        after, n = (self.wiring.row_next,), self.shape.n_out
-        return new_record(Op, ("F", sample, self.cycles_F, lambda: self._send(after, "p", n, sample, p)))
+        after, n, part = (self.wiring.row_next,), self.shape.n_out, (self.wiring.row_slot, p)
+        return new_record(Op, ("F", sample, self.cycles_F, lambda: self._send(after, "p", n, sample, part)))
 
     def _output(self, sample: int, h):
         """Hold the row's output h_r (the top layer: dL/dz from the loss) and return the op's finish, which sends it on."""
@@ -198,27 +201,29 @@ class BlockProgram(LayerProgram):
             return lambda: self.deltas.append((sample, None))
         return lambda: self._send_pieces(self.wiring.out_routes, "x", sample, h)
 
-    # -- A: a step of a row's or a column's chain --------------------------------------------------
+    # -- A: a step of a row's or a column's tree --------------------------------------------------
     def sum(self) -> Op:
         which, sample = self.sums.popleft()
         w = self.wiring
         if which == "row":
             parts = self.row_parts.pop(sample)[:-1]
             h = self.layer.row_sum(parts) if self.arith else None
-            self.sram.free(2 * self.row_bytes)
+            self.sram.free(len(parts) * self.row_bytes)
             if self.row_end:
                 return new_record(Op, ("A", sample, self.cycles_A_row, self._output(sample, h)))
             after, n = (w.row_next,), self.shape.n_out
-            return new_record(Op, ("A", sample, self.cycles_A_row, lambda: self._send(after, "p", n, sample, h)))
+            return new_record(Op, ("A", sample, self.cycles_A_row,
+                                   lambda: self._send(after, "p", n, sample, (w.row_slot, h))))
         parts = self.col_parts.pop(sample)[:-1]
         delta = self.layer.column_sum(parts) if self.arith else None
-        self.sram.free(2 * self.col_bytes)
+        self.sram.free(len(parts) * self.col_bytes)
         if self.column_end:
             routes = w.back_routes
             return new_record(Op, ("A", sample, self.cycles_A_col,
                                    lambda: self._send_pieces(routes, "e", sample, delta)))
         after, n = (w.column_next,), self.shape.n_in
-        return new_record(Op, ("A", sample, self.cycles_A_col, lambda: self._send(after, "q", n, sample, delta)))
+        return new_record(Op, ("A", sample, self.cycles_A_col,
+                               lambda: self._send(after, "q", n, sample, (w.column_slot, delta))))
 
     # -- B ---------------------------------------------------------------------------------------
     def backward(self) -> Op:
@@ -246,11 +251,11 @@ class BlockProgram(LayerProgram):
         if not self.shape.first:
             if self.R == 1:
                 sends.append(lambda: self._send_pieces(w.back_routes, "e", sample, q))
-            elif not self.column_start:  # it waits for the running sum too
+            elif not self.column_start:  # it waits for its children's subtotals too
                 self.sram.alloc(self.col_bytes)
-                self._part(self.col_parts, "col", sample, 1, q)
+                self._part(self.col_parts, "col", sample, self.shape.column_children, q)
             else:
-                sends.append(lambda: self._send((w.column_next,), "q", self.shape.n_in, sample, q))
+                sends.append(lambda: self._send((w.column_next,), "q", self.shape.n_in, sample, (w.column_slot, q)))
 
         def finish():
             for send in sends:

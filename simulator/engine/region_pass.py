@@ -1,13 +1,13 @@
 """The compiled timing pass of a network on layer regions: every block's ops and every piece's journey, without arithmetic.
 
 A Numba port of `algorithms/region_program.BlockProgram` on `hardware/pe.py`, `link.py` and
-`chip.py`, rule for rule, for timing-only runs of sgd, cp and mbgd: the same events (a
-delivery per destination of every message, a completion per op) in the same order (by
-cycle, then by the order in which they were scheduled, as SimPy does), the same op choice
-(U, then A, then F if the window has room, the gate is open and, at the top layer's row
-end, the label is in; then B), the same chains of partial sums along rows and columns, the same same-cycle rule (a free PE waits for every
-message due to it this cycle before it chooses) and the same XY routes, multicast trees
-and FIFO link grants.
+`chip.py`, rule for rule, for timing-only runs of sgd, cp and mbgd: the same events (a delivery
+per destination of every message, a completion per op) in the same order (by cycle, then by the
+order in which they were scheduled, as SimPy does), the same op choice (U, then A, then F if
+the window has room, the gate is open and, at the top layer's row end, the label is in; then
+B), the same reduction trees of partial sums along rows and columns, the same same-cycle rule
+(a free PE waits for every message due to it this cycle before it chooses) and the same XY
+routes, multicast trees and FIFO link grants.
 
 Events of a cycle are taken off the heap together (`batch`), so that each PE knows how
 many of its messages are still due this cycle (`due`); an event scheduled for the cycle
@@ -49,11 +49,11 @@ ROW_END, COL_END, TOP, FIRST, REPORTS, COUNTS, ANCHORED, ROW_START, COL_START = 
 # version, the gradient being summed (samples, oldest version, last sample), SRAM in use and
 # peak, busy cycles, the end of its last op, ops, most held, updates, samples applied.
 (S_LAYER, S_FLAGS, S_R, S_C, S_XP, S_EP, S_CF, S_CB, S_CU, S_CAR, S_CAC, S_WINDOW, S_STASH, S_COL_BYTES,
- S_ROW_BYTES, S_P_SEND, S_D_SEND, S_Q_SEND, S_OUT_OFF, S_OUT_N, S_BACK_OFF, S_BACK_N,
+ S_ROW_BYTES, S_P_SEND, S_D_SEND, S_Q_SEND, S_OUT_OFF, S_OUT_N, S_BACK_OFF, S_BACK_N, S_ROW_PARTS, S_COL_PARTS,
  S_CAP, S_QOFF, S_IN_HEAD, S_IN_N, S_DE_HEAD, S_DE_N, S_HELD_HEAD, S_HELD_N, S_SUM_HEAD, S_SUM_N,
  S_BUSY, S_CUR_KIND, S_CUR_S, S_CUR_ENDS, S_CUR_SUM, S_PENDING, S_VERSION, S_GROUP_N, S_GROUP_MIN, S_GROUP_LAST,
- S_SRAM, S_SRAM_PEAK, S_BUSY_CYCLES, S_BUSY_UNTIL, S_PE_OPS, S_MAX_IN_FLIGHT, S_UPDATES, S_APPLIED) = range(50)
-N_STATE = 50
+ S_SRAM, S_SRAM_PEAK, S_BUSY_CYCLES, S_BUSY_UNTIL, S_PE_OPS, S_MAX_IN_FLIGHT, S_UPDATES, S_APPLIED) = range(52)
+N_STATE = 52
 # The queue storage of a PE: from st[p, S_QOFF], CAP slots each of inputs, deltas, held
 # samples, their versions, the x, e, row and column counter tables (sample, count), and
 # 2 CAP of sums; `held_c` (one byte per held slot) says its B drops the stashed copy.
@@ -259,7 +259,7 @@ def region_pass(state, D, n, gate_batch, group_batch, send_src, send_kind, send_
 
     Sends: message s of the plan goes from send_src[s] (a PE, -1 the port) to dsts[dst_off[s]:
     dst_off[s+1]] (in order) with send_kind[s] and send_bytes[s]; a PE's own sends are named by
-    its columns S_P_SEND, S_Q_SEND (to the next block on its row's and column's chains),
+    its columns S_P_SEND, S_Q_SEND (to its parents on its row's and column's trees),
     S_D_SEND (dz along its row) (-1: none) and S_OUT_OFF/S_OUT_N (x pieces),
     S_BACK_OFF/S_BACK_N (e pieces); sends port_first..port_stop-1 are the port's per sample
     (its input's pieces, then the label). pe_r, pe_c: each PE's coordinates on a mesh of `cols`
@@ -338,9 +338,10 @@ def region_pass(state, D, n, gate_batch, group_batch, send_src, send_kind, send_
                 if not _push_q(q, st, pe, QD, tag):
                     status = OVERFLOW
                     break
-            else:  # a running sum on the row's chain (p) or the column's (q)
+            else:  # a child's subtotal on the row's tree (p) or the column's (q); S_ROW_PARTS, S_COL_PARTS: how many
                 _alloc(st, pe, st[pe, S_ROW_BYTES] if kind == P else st[pe, S_COL_BYTES])
-                got = _count(q, st, pe, QR if kind == P else QC, tag, -2, 1)
+                got = _count(q, st, pe, QR if kind == P else QC, tag,
+                             -st[pe, S_ROW_PARTS] if kind == P else -st[pe, S_COL_PARTS], 1)
                 if got < 0:
                     status = OVERFLOW
                     break
@@ -352,7 +353,7 @@ def region_pass(state, D, n, gate_batch, group_batch, send_src, send_kind, send_
             done = st[pe, S_CUR_KIND]
             s = st[pe, S_CUR_S]
             out = 0  # 1: send h_r's pieces up; 2: send dL/dx_c's pieces down
-            if done == F and st[pe, S_C] > 1:  # a partial: on to the row's chain (or it waits there)
+            if done == F and st[pe, S_C] > 1:  # a partial: on to the row's tree (or it waits there)
                 if flags & ROW_START:
                     _send(st[pe, S_P_SEND], now, send_src, send_kind, send_bytes, dst_off, dsts, pe_r, pe_c, cols,
                           hop_latency, bandwidth, contention, links, totals, traffic, mlog, mbase, heap, batch, due,
@@ -360,7 +361,7 @@ def region_pass(state, D, n, gate_batch, group_batch, send_src, send_kind, send_
             elif done == A and not (st[pe, S_CUR_SUM] == 0 and flags & ROW_END):
                 if st[pe, S_CUR_SUM] == 1 and flags & COL_END:  # the column's sum is dL/dx_c
                     out = 2
-                else:  # a running sum, to the next block of the chain
+                else:  # a subtotal, to its parent on the tree
                     _send(st[pe, S_P_SEND] if st[pe, S_CUR_SUM] == 0 else st[pe, S_Q_SEND], now, send_src, send_kind,
                           send_bytes, dst_off, dsts, pe_r, pe_c, cols, hop_latency, bandwidth, contention, links,
                           totals, traffic, mlog, mbase, heap, batch, due, s)
@@ -450,7 +451,7 @@ def region_pass(state, D, n, gate_batch, group_batch, send_src, send_kind, send_
                 _alloc(st, pe, st[pe, S_ROW_BYTES])
             elif not flags & ROW_START:  # its partial waits for the running sum
                 _alloc(st, pe, st[pe, S_ROW_BYTES])
-                got = _count(q, st, pe, QR, s, -2, 1)
+                got = _count(q, st, pe, QR, s, -st[pe, S_ROW_PARTS], 1)
                 if got < 0 or (got == 1 and not _push_q(q, st, pe, QS, 2 * s)):
                     status = OVERFLOW
                     break
@@ -460,14 +461,14 @@ def region_pass(state, D, n, gate_batch, group_batch, send_src, send_kind, send_
             s = v >> 1
             st[pe, S_CUR_SUM] = v & 1
             if v & 1 == 0:
-                st[pe, S_SRAM] -= 2 * st[pe, S_ROW_BYTES]
+                st[pe, S_SRAM] -= st[pe, S_ROW_PARTS] * st[pe, S_ROW_BYTES]
                 if flags & ROW_END:  # `_output`: h_r held (the top layer: its label taken)
                     if flags & TOP:
                         label[s] = False
                     _alloc(st, pe, st[pe, S_ROW_BYTES])
                 cycles = st[pe, S_CAR]
             else:
-                st[pe, S_SRAM] -= 2 * st[pe, S_COL_BYTES]
+                st[pe, S_SRAM] -= st[pe, S_COL_PARTS] * st[pe, S_COL_BYTES]
                 cycles = st[pe, S_CAC]
         elif op == B:  # `BlockProgram.backward`
             s = _pop_q(q, st, pe, QD)
@@ -491,7 +492,7 @@ def region_pass(state, D, n, gate_batch, group_batch, send_src, send_kind, send_
             st[pe, S_CUR_ENDS] = 1 if (group_batch == 0 or (s + 1) % group_batch == 0 or s == n - 1) else 0
             if not flags & FIRST and st[pe, S_R] > 1 and not flags & COL_START:  # it waits for the running sum
                 _alloc(st, pe, st[pe, S_COL_BYTES])
-                got = _count(q, st, pe, QC, s, -2, 1)
+                got = _count(q, st, pe, QC, s, -st[pe, S_COL_PARTS], 1)
                 if got < 0 or (got == 1 and not _push_q(q, st, pe, QS, 2 * s + 1)):
                     status = OVERFLOW
                     break

@@ -101,6 +101,7 @@ class RegionPlan:
                        kernel.S_WINDOW: windows[k - 1],
                        kernel.S_STASH: shape.stash_bytes, kernel.S_COL_BYTES: shape.n_in * FLOAT_BYTES,
                        kernel.S_ROW_BYTES: shape.n_out * FLOAT_BYTES,
+                       kernel.S_ROW_PARTS: 1 + shape.row_children, kernel.S_COL_PARTS: 1 + shape.column_children,
                        kernel.S_CAP: max(windows[k - 1], windows[k - 2] if k > 1 else 0) + QUEUE_SLACK,
                        kernel.S_SRAM: static}
             row = np.zeros(kernel.N_STATE, np.int64)
@@ -119,16 +120,15 @@ class RegionPlan:
             if w.reports:
                 row[kernel.S_FLAGS] |= kernel.REPORTS | (kernel.COUNTS if k == 1 else 0)
             row[kernel.S_XP], row[kernel.S_EP] = w.x_pieces, w.e_pieces
-            # Blocks are in region row-major order: the next on the row's chain is i + 1, on the column's i + C.
-            if not row_end:
+            if not row_end:  # its sum to its parent on the row's tree (and below, on the column's)
                 row[kernel.S_P_SEND] = len(sends)
-                sends.append((i, kernel.P, row[kernel.S_ROW_BYTES], [i + 1]))
+                sends.append((i, kernel.P, row[kernel.S_ROW_BYTES], [index[w.row_next]]))
             else:
                 row[kernel.S_P_SEND] = -1
             row[kernel.S_D_SEND] = send(i, kernel.D_, shape.n_out, w.row_peers) if row_end and chained_row else -1
             if chained_column:
                 row[kernel.S_Q_SEND] = len(sends)
-                sends.append((i, kernel.Q, row[kernel.S_COL_BYTES], [i + int(row[kernel.S_C])]))
+                sends.append((i, kernel.Q, row[kernel.S_COL_BYTES], [index[w.column_next]]))
             else:
                 row[kernel.S_Q_SEND] = -1
             row[kernel.S_OUT_OFF], row[kernel.S_OUT_N] = len(sends), len(w.out_routes)

@@ -3,13 +3,13 @@
 A dense layer h = phi(W x + b) on a region splits W's output rows into R blocks and its
 input columns into C blocks; the PE at (r, c) holds W_rc = W[rows_r, cols_c] (contiguous,
 its own array) and, in column 0, the biases b[rows_r]. Per sample, its F is the partial
-product p_rc = W_rc x_c (+ b_r in column 0); the row adds its partials along a chain in
-the order c = 0..C-1: block c > 0 adds the running sum from block c-1 to its own (op A)
-and passes it on, and the row's end (c = C-1) applies phi. In B the row's end computes
+product p_rc = W_rc x_c (+ b_r in column 0); the row adds its partials along a reduction
+tree (`reduction`): a block with children adds their subtotals and its own partial (op A)
+and passes the sum on, and the row's end (c = C-1) applies phi. In B the row's end computes
 dz_r = dL/dh_r * phi'(h_r) (the top layer kept it from the loss) and every block of the
 row receives it, keeps its gradient dz_r x_c^T and computes q_rc = W_rc^T dz_r; the
-column adds its q along a chain in the order r = 0..R-1 (op A again), which at the
-column's end (r = R-1) is dL/dx over cols_c. So a 1 x 1 region runs exactly `Dense`'s kernels on the whole
+column adds its q along its tree likewise (op A again), which at the column's end
+(r = R-1) is dL/dx over cols_c. So a 1 x 1 region runs exactly `Dense`'s kernels on the whole
 matrix, and a split one sums the same products in another order (float32 rounding).
 `BlockShape` is what a block costs; `Block` its arrays and arithmetic.
 """
@@ -46,20 +46,30 @@ class BlockShape(MatrixCounts):
     column_end: bool  # r = R-1: ends the column's sum and sends dL/dx
     row_blocks: int  # C: the blocks of its row
     column_blocks: int  # R: the blocks of its column
-    row_start: bool = True  # c = 0: starts the row's sum (sends its partial on, adds none)
-    column_start: bool = True  # r = 0: starts the column's sum
+    row_children: int = 0  # blocks of its row whose subtotals it adds (`reduction.children`)
+    column_children: int = 0  # blocks of its column whose partial-delta subtotals it adds
     kind: str = "dense"
     streamable = True  # its per-sample gradient is the rank-one dz_r x_c^T
 
+    @property
+    def row_start(self) -> bool:
+        """It adds nothing on its row: its F's partial goes straight on (a leaf, or a one-block row)."""
+        return self.row_children == 0
+
+    @property
+    def column_start(self) -> bool:
+        """It adds nothing on its column: its B's partial delta goes straight on."""
+        return self.column_children == 0
+
     def row_sum_macs(self) -> int:
-        """A on the row's chain: the running sum from block c-1 added to its own partial (at the row's
-        end phi rides along, as in a dense F); 0 where the block adds nothing (c = 0, a one-block row)."""
-        return 0 if self.row_start else self.n_out
+        """A on the row's tree: its children's subtotals added to its own partial, n_out MACs each (at the
+        row's end phi rides along, as in a dense F); 0 where the block adds nothing."""
+        return self.row_children * self.n_out
 
     def column_sum_macs(self) -> int:
-        """A on the column's chain: the running sum of partial deltas from block r-1 added to its own; 0
-        where the block adds nothing (r = 0, a one-block column, or layer 1, which sends no delta)."""
-        return 0 if self.column_start or self.first else self.n_in
+        """A on the column's tree: its children's subtotals of partial deltas added to its own; 0 where the
+        block adds nothing (a leaf, a one-block column, or layer 1, which sends no delta)."""
+        return 0 if self.first else self.column_children * self.n_in
 
     def input_gradient_macs(self) -> int:
         """dz_r at the row's end (n_out), and W_rc^T dz_r above layer 1."""
@@ -86,9 +96,8 @@ class Block(ParamLayer):
         return p
 
     def row_sum(self, partials: list[np.ndarray]) -> np.ndarray:
-        """A on the row's chain: [the running sum of c = 0..c-1, its own partial] added (`column_sum`), and
-        at the row's end phi (not on the top layer); so the row end holds the partials of c = 0..C-1 added
-        in that order."""
+        """A on the row's tree: [its children's subtotals in `reduction` order, its own partial] added
+        (`column_sum`), and at the row's end phi (not on the top layer)."""
         acc = self.column_sum(partials)
         if self.shape.row_end and not self.shape.top:
             activate_in_place(acc, self.act)
@@ -121,8 +130,8 @@ class Block(ParamLayer):
 
     @staticmethod
     def column_sum(partials: list[np.ndarray]) -> np.ndarray:
-        """The parts added in their order: on the column's chain [the running sum of r = 0..r-1, its own
-        partial delta]; at the column's end that is dL/dx_c."""
+        """The parts added in their order: on the column's tree [its children's subtotals, its own partial
+        delta]; at the column's end that is dL/dx_c."""
         acc = partials[0].copy()
         for q in partials[1:]:
             acc += q

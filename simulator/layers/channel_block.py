@@ -27,9 +27,10 @@ class ChannelShape:
     inner: object  # a ConvShape, ConvPoolShape or PoolShape, with the block's filters
     column_end: bool  # r = R-1: ends the column's sum of partial dL/dx
     column_blocks: int  # R
-    column_start: bool = True  # r = 0: starts the column's sum
+    column_children: int = 0  # blocks of its column whose partial input gradients it adds (`reduction`)
     row_end = True  # each block has its whole row: its F gives its output channels, phi and all
     row_start = True
+    row_children = 0
     row_blocks = 1
     streamable = False
 
@@ -50,10 +51,15 @@ class ChannelShape:
     def row_sum_macs(self) -> int:
         return 0
 
+    @property
+    def column_start(self) -> bool:
+        """It adds nothing on its column: its B's partial input gradient goes straight on."""
+        return self.column_children == 0
+
     def column_sum_macs(self) -> int:
-        """A on the column's chain: the running sum of partial input gradients from block r-1 added to its
-        own (0 at r = 0, and on layer 1)."""
-        return 0 if self.column_start or self.first else self.n_in
+        """A on the column's tree: its children's subtotals of partial input gradients added to its own
+        (0 where it has none, and on layer 1)."""
+        return 0 if self.first else self.column_children * self.n_in
 
     def describe(self) -> str:
         return f"channels of {self.inner.describe()}"

@@ -68,7 +68,7 @@ def test_validate_shipped_quickstart(capsys):
 
 def test_validate_on_regions_gives_each_layers_largest_block_bound(capsys):
     assert main(["validate", str(QUICKSTART.parent / "digits-balanced.yaml")]) == 0
-    assert ("SRAM bound per block (the largest of each layer): L1 20,736, L2 15,972, L3 6,776 of 1,048,576 bytes)"
+    assert ("SRAM bound per block (the largest of each layer): L1 20,736, L2 16,440, L3 6,776 of 1,048,576 bytes)"
             in capsys.readouterr().out)
 
 

@@ -182,7 +182,7 @@ def test_balanced_sizes_prefers_square_shapes():
     assert balanced_sizes([7840], always, [(784, 10)], 2) == [(2, 1)]
 
 
-def test_a_layer_without_a_column_chain_takes_the_fewest_columns():
+def test_a_layer_without_a_column_sums_takes_the_fewest_columns():
     # 15 PEs for a 256 x 784 layer within 8 rows: 7 x 2 (14, within 1/SLACK of 15), not 3 x 5.
     assert balanced_sizes([15], always, [(8, 784)], 15) == [(3, 5)]
     assert balanced_sizes([15], always, [(8, 784)], 15, [False]) == [(7, 2)]

@@ -18,6 +18,9 @@ from wafersim.runner import run
 WIDTHS = (8, 6, 5, 4)
 SPLIT = [[0, 0, 2, 3], [0, 3, 3, 1], [2, 0, 1, 2]]  # 8->6 on 2x3, 6->5 on 3x1, the top 5->4 on 1x2
 ONE_EACH = [[0, 0, 1, 1], [0, 1, 1, 1], [0, 2, 1, 1]]
+# Rows of 8, 6 and 5 blocks and a column of 5: reduction trees that add in another order than a chain.
+WIDE = [[0, 0, 2, 8], [2, 0, 5, 6], [7, 0, 1, 5]]
+WIDE_MESH = {**UNIFORM_HARDWARE, "mesh": {"rows": 8, "cols": 8}}
 SCHEDULES = [("sgd", {}), ("cp", {}), ("cp", {"delta_rule": "anchored"}), ("mbgd", {"batch_size": 4})]
 
 
@@ -47,6 +50,24 @@ def test_a_split_layer_is_the_unsplit_one_to_float32_rounding(algorithm, extra):
         np.testing.assert_allclose(split.weights[name], plain.weights[name], rtol=1e-5, atol=1e-6, err_msg=name)
     assert split.metrics["engine"]["why"] == ("the compiled engine times layer regions without arithmetic "
                                               "(timing_only: true); with arithmetic they run on the event engine")
+
+
+@pytest.mark.parametrize("algorithm, extra", SCHEDULES)
+def test_wide_regions_add_along_trees_to_float32_rounding(algorithm, extra):
+    plain = run(make(scenario_dict(layers=WIDTHS, algorithm=algorithm, samples=30, **extra)), progress=False)
+    wide = run(make(on_regions(WIDE, algorithm, hardware=WIDE_MESH, **extra)), progress=False)
+    assert wide.status == "completed" and wide.metrics["samples_trained"] == 30
+    for name in plain.weights:
+        np.testing.assert_allclose(wide.weights[name], plain.weights[name], rtol=1e-5, atol=1e-6, err_msg=name)
+    by_kind = wide.metrics["network"]["by_kind"]
+    assert by_kind["partial sums"]["messages"] == 30 * (2 * 7 + 5 * 5 + 1 * 4)  # rows x (C - 1): one per block
+    assert by_kind["partial deltas"]["messages"] == 30 * 6 * 4  # layer 2's columns: R - 1 = 4 each
+    from wafersim.runner import prepare
+
+    plan = {p.coord: p.memory.total for p in prepare(make(on_regions(WIDE, algorithm, hardware=WIDE_MESH, **extra)),
+                                                     "w").layout.placed}
+    for key, peak in wide.metrics["peak_sram_bytes"].items():  # a tree's root holds a subtotal per child
+        assert peak <= plan[tuple(map(int, key.split(",")))], key
 
 
 def test_cp_on_regions_keeps_the_papers_staleness_and_every_pe_within_its_sram_bound():

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.builders import UNIFORM_HARDWARE, assert_same_run, in_steps, make, random_hardware, with_engine
-from tests.simulator.algorithms.test_region_program import (CONV_SPLIT, SCHEDULES, SPLIT, conv_on_regions,
-                                                            on_regions)
+from tests.simulator.algorithms.test_region_program import (CONV_SPLIT, SCHEDULES, SPLIT, WIDE, WIDE_MESH,
+                                                            conv_on_regions, on_regions)
 from wafersim import runner
 from wafersim.config import ConfigError, load_scenario
 from wafersim.engine import choose
@@ -40,6 +40,14 @@ def test_split_regions_on_contended_links(algorithm, extra):
     events, compiled = both(timing_only(on_regions(SPLIT, algorithm, hardware=SLOW_LINKS, samples=25, **extra)))
     assert_same_run(events, compiled)
     assert compiled.metrics["network"]["by_kind"]["partial sums"]["messages"] == 25 * 5
+
+
+@pytest.mark.parametrize("algorithm, extra", SCHEDULES)
+def test_wide_regions_add_along_the_same_trees(algorithm, extra):
+    """Rows of 8, 6 and 5 blocks, a column of 5: tree sums whose messages cross 1, 2 and 4 links."""
+    events, compiled = both(timing_only(on_regions(WIDE, algorithm, hardware={**SLOW_LINKS, "mesh": WIDE_MESH["mesh"]},
+                                                   samples=20, **extra)))
+    assert_same_run(events, compiled)
 
 
 @settings(max_examples=10, deadline=None)
