@@ -130,17 +130,18 @@ def _summary(result, out_dir: Path, wall_seconds: float) -> str:
     ]
     width = max(len(k) for k, _ in rows)
     lines = [f"  {k:<{width}}  {v}" for k, v in rows]
-    layer_lines = [f"  {'layer':>5} {'PE':>7} {'holds':>6} {'util':>6} {'in flight':>9} {'staleness':>9} "
-                   f"{'peak SRAM':>11}"]
     shown = m["layers"]
     if len(shown) > 2 * SUMMARY_LAYERS:  # a deep network: its first and last layers (metrics.json has all)
         shown = shown[:SUMMARY_LAYERS] + [None] + shown[-SUMMARY_LAYERS:]
+    pe = max([7] + [len(str((layer["row"], layer["col"]))) for layer in shown if layer])  # "(135, 188)" on a wafer
+    layer_lines = [f"  {'layer':>5} {'PE':>{pe}} {'holds':>6} {'util':>6} {'in flight':>9} {'staleness':>9} "
+                   f"{'peak SRAM':>11}"]
     for layer in shown:
         if layer is None:
             layer_lines.append(f"  {'...':>5} ({len(m['layers']) - 2 * SUMMARY_LAYERS:,} more layers in metrics.json)")
             continue
         st = layer["staleness"]["mean"]
-        layer_lines.append(f"  {layer['layer']:>5} {str((layer['row'], layer['col'])):>7} {layer['role']:>6} "
+        layer_lines.append(f"  {layer['layer']:>5} {str((layer['row'], layer['col'])):>{pe}} {layer['role']:>6} "
                            f"{layer['utilization']:>6.1%} {layer.get('max_in_flight', '-'):>9} "
                            f"{'-' if st is None else f'{st:.2f}':>9} {layer['peak_sram_bytes']:>11,}")
     return "\n".join(lines + [""] + layer_lines)

@@ -22,6 +22,9 @@ MAX_LANES = 600  # raster rows at most (about two pixels each at the default fig
 TIME_BINS = 1000  # raster columns (about a pixel each at the default figure width)
 
 
+PE_AXIS = "PE (label, row, col)"  # the y axis of bars, one PE each, and of lanes of consecutive PEs
+
+
 def lane_size(n_tracks: int, max_lanes: int = MAX_LANES) -> int:
     """Tracks per lane: 1 up to `max_lanes` tracks, else the fewest that keep the lanes within it."""
     return max(1, math.ceil(n_tracks / max_lanes))
@@ -34,6 +37,7 @@ class Lanes(NamedTuple):
     sizes: np.ndarray  # int64 (lanes,): tracks in each
     names: list[str]  # per lane
     note: str  # how to read a lane, for the title
+    axis: str  # what the lanes are, for the y axis
 
 
 def lanes_of(tracks: list) -> Lanes:
@@ -45,12 +49,13 @@ def lanes_of(tracks: list) -> Lanes:
         keys, lane, sizes = np.unique(np.array(layers, dtype=np.int64), return_inverse=True, return_counts=True)
         return Lanes(lane.astype(np.int64), sizes.astype(np.int64),
                      [f"L{k} region ({n:,} PEs)" for k, n in zip(keys.tolist(), sizes.tolist())],
-                     "each lane is one layer's region, its PEs' time together")
+                     "each lane is one layer's region, its PEs' time together", "layer region (its PEs)")
     per = lane_size(len(tracks))
     lane = np.arange(len(tracks), dtype=np.int64) // per
     sizes = np.bincount(lane, minlength=-(-len(tracks) // per)).astype(np.int64) if len(tracks) else lane
     each = "one PE" if per == 1 else f"{per} PEs (labelled by the first)"
-    return Lanes(lane, sizes, [tracks[i * per].name for i in range(len(sizes))], f"each lane holds {each}")
+    return Lanes(lane, sizes, [tracks[i * per].name for i in range(len(sizes))], f"each lane holds {each}",
+                 PE_AXIS)
 
 
 def binned_cycles(group: np.ndarray, start: np.ndarray, end: np.ndarray, n_groups: int,

@@ -12,7 +12,7 @@ from matplotlib.patches import Patch
 
 from ..tracks import Track, pe_tracks
 from ..records import KIND_COLORS, KIND_NAMES, SAMPLE_KINDS
-from .lanes import lane_raster, lanes_of
+from .lanes import PE_AXIS, lane_raster, lanes_of
 from .style import IDLE_COLOR, run_title
 from .window import Window, WindowError, check_window, default_window, in_window, resolve_window  # noqa: F401
 
@@ -29,6 +29,7 @@ class Drawn(NamedTuple):
     busy: float
     raster: bool
     lanes_note: str  # how a raster's lanes read ("" for bars)
+    axis: str  # what the rows are, for the y axis
 
 
 def track_index(tracks: list[Track], rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -54,10 +55,10 @@ def draw_pipeline(ax, ops: dict[str, np.ndarray], metrics: dict, window: tuple[i
     raster = len(tracks) > MAX_BAR_TRACKS or len(start) > MAX_BARS
     if not raster:
         _draw_bars(ax, len(tracks), track, kind, sample, start, end, window, label_samples)
-        row, names, note = track, [t.name for t in tracks], ""
+        row, names, note, axis = track, [t.name for t in tracks], "", PE_AXIS
     else:
         lanes = lanes_of(tracks)
-        row, names, note = lanes.lane[track], lanes.names, lanes.note
+        row, names, note, axis = lanes.lane[track], lanes.names, lanes.note, lanes.axis
         image = lane_raster(row, kind, start, end, lanes.sizes, window)
         ax.imshow(image, aspect="auto", interpolation="nearest", origin="lower",
                   extent=(lo, hi, 0.5, len(image) + 0.5), zorder=1)
@@ -75,7 +76,7 @@ def draw_pipeline(ax, ops: dict[str, np.ndarray], metrics: dict, window: tuple[i
     ticks = list(range(1, n_rows + 1, step))
     ax.set_yticks(ticks, [names[i - 1] for i in ticks], fontsize=8)
     busy = (np.minimum(end, hi) - np.maximum(start, lo)).sum()
-    return Drawn(float(busy) / (len(tracks) * (hi - lo)) if tracks else 0.0, raster, note)
+    return Drawn(float(busy) / (len(tracks) * (hi - lo)) if tracks else 0.0, raster, note, axis)
 
 
 def _draw_bars(ax, n_tracks: int, track: np.ndarray, kind: np.ndarray, sample: np.ndarray, start: np.ndarray,
@@ -137,7 +138,7 @@ def pipeline_diagram(ops: dict[str, np.ndarray], metrics: dict, window: Window |
     fig, ax = plt.subplots(figsize=(12, 1.4 + 0.5 * min(len(tracks), MAX_ROWS)))
     drawn = draw_pipeline(ax, ops, metrics, window, label_samples, link_samples, tracks)
     ax.set_xlabel("time (cycles)")
-    ax.set_ylabel("PE (label, row, col)")
+    ax.set_ylabel(drawn.axis)
     ax.set_title(f"Pipeline: {run_title(metrics)}, cycles {window[0]:,}-{window[1]:,}\n"
                  f"PEs busy {drawn.busy:.0%} of this window; {_lanes_note(drawn)}", fontsize=10)
     ax.legend(handles=legend_handles(np.unique(ops["kind"]), link_samples), loc="upper left", bbox_to_anchor=(1.0, 1.0),

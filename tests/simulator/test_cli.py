@@ -309,6 +309,18 @@ def test_run_window_past_the_end_keeps_every_other_result(tmp_path, capsys):
                                                      "weights.npz"]
 
 
+def test_the_summary_keeps_its_columns_for_wide_coordinates(tmp_path, capsys):
+    text = TINY.replace("placement: snake", "placement: [[100, 100, 1, 1], [100, 101, 1, 1]]")
+    assert main(["run", str(tiny(tmp_path, text)), "--out", str(tmp_path / "out"), "--no-progress", "--no-figures",
+                 "--set", "hardware.mesh.rows=101", "--set", "hardware.mesh.cols=102"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["layer", "PE"])
+    rows = lines[header:header + 3]
+    assert "(100, 101)" in rows[2]
+    # The utilization column (right-aligned) ends at the same place on the header and on each layer's row.
+    assert len({line.index("util") + 3 if i == 0 else line.index("%") for i, line in enumerate(rows)}) == 1
+
+
 def test_the_summary_of_a_deep_network_lists_its_first_and_last_layers(tmp_path, capsys):
     text = TINY.replace("layers: [8, 8, 4]", "layers: {input: 8, hidden: [8], repeat: 19, output: 4}")
     assert "repeat: 19" in text

@@ -240,4 +240,5 @@ def test_a_pipeline_on_layer_regions_draws_a_lane_per_region():
     assert [t.get_text() for t in ax.get_yticklabels()] == ["L1 region (50 PEs)", "L2 region (60 PEs)",
                                                             "L3 region (70 PEs)"]
     assert "each lane is one layer's region, its PEs' time together" in ax.get_title()
+    assert ax.get_ylabel() == "layer region (its PEs)"
     plt.close(fig)
