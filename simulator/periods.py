@@ -32,7 +32,7 @@ def pe_cycles(shape, schedule, optimizer, pe) -> float:
 
     F, B, U = (cycles(macs) for macs in op_macs(shape, schedule, optimizer))
     total = F + B + U * schedule.updates() / max(schedule.n_samples, 1)
-    if hasattr(shape, "row_sum_macs"):  # a region's block: its steps on its row's and column's chains (op A)
+    if hasattr(shape, "row_sum_macs"):  # a region's block: its steps on its row's and column's trees (op A)
         total += sum(sum_op_cycles(shape, cycles))
     return total
 

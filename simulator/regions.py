@@ -338,6 +338,18 @@ def _check(work: list[int], dims: list[tuple[int, int]]) -> tuple[np.ndarray, np
     return np.array(work, dtype=np.int64), np.array([n_out * n_in for n_out, n_in in dims], dtype=np.int64)
 
 
+def _over_budget(layers: int, floor: int, budget: int) -> PackError:
+    return PackError(f"the {layers:,} layers need at least {floor:,} PEs to fit in SRAM but the budget is {budget:,}")
+
+
+def _shaped(w: np.ndarray, low: np.ndarray, cap: np.ndarray, budget: int, dims: list[tuple[int, int]],
+            fits: Callable[[int, int, int], bool], column_sums: list[bool] | None) -> list[tuple[int, int]]:
+    """Each layer's count for `budget` (`_counts`) shaped into R x C (`_shape`; column_sums default all True)."""
+    sums = column_sums or [True] * len(dims)
+    return [_shape(k, int(n), n_out, n_in, fits, sums[k])
+            for k, (n, (n_out, n_in)) in enumerate(zip(_counts(w, low, cap, budget), dims))]
+
+
 def balanced_sizes(work: list[int], fits: Callable[[int, int, int], bool], dims: list[tuple[int, int]],
                    budget: int, column_sums: list[bool] | None = None) -> list[tuple[int, int]]:
     """Each layer's region (R_k, C_k), its PE count about proportional to work[k], at most `budget` PEs in all.
@@ -356,11 +368,8 @@ def balanced_sizes(work: list[int], fits: Callable[[int, int, int], bool], dims:
     w, cap = _check(work, dims)
     low = _smallest_fits(fits, dims, budget)
     if low.sum() > budget:
-        raise PackError(f"the {len(dims):,} layers need at least {int(low.sum()):,} PEs to fit in SRAM but the "
-                        f"budget is {budget:,}")
-    n = _counts(w, low, cap, budget)
-    sums = column_sums or [True] * len(dims)
-    return [_shape(k, int(n[k]), n_out, n_in, fits, sums[k]) for k, (n_out, n_in) in enumerate(dims)]
+        raise _over_budget(len(dims), int(low.sum()), budget)
+    return _shaped(w, low, cap, budget, dims, fits, column_sums)
 
 
 def balanced_regions(work: list[int], fits: Callable[[int, int, int], bool], dims: list[tuple[int, int]],
@@ -385,14 +394,13 @@ def balanced_regions(work: list[int], fits: Callable[[int, int, int], bool], dim
         raise PackError(f"the {len(dims):,} layers need at least {floor:,} PEs to fit in SRAM but the "
                         f"{mesh_rows}x{mesh_cols} mesh has {area:,}")
     if budget is not None and floor > budget:
-        raise PackError(f"the {len(dims):,} layers need at least {floor:,} PEs to fit in SRAM but the budget is {budget:,}")
+        raise _over_budget(len(dims), floor, budget)
     budget = area if budget is None else min(budget, area)
 
-    def packed(chains: list[bool]) -> list[Region]:
+    def packed(sums: list[bool] | None) -> list[Region]:
         spend = budget
         for tries in range(1, 1000):
-            sizes = [_shape(k, int(n), n_out, n_in, fits, chains[k])
-                     for k, (n, (n_out, n_in)) in enumerate(zip(_counts(w, low, cap, spend), bounded))]
+            sizes = _shaped(w, low, cap, spend, bounded, fits, sums)
             rows = sum(_bands(sizes, mesh_cols)[1])
             if rows <= mesh_rows:
                 return pack(sizes, mesh_rows, mesh_cols)
@@ -404,13 +412,13 @@ def balanced_regions(work: list[int], fits: Callable[[int, int, int], bool], dim
         raise AssertionError("the budget reaches the floor within 30 tries")
 
     if not column_sums or all(column_sums):
-        return packed([True] * len(dims))
+        return packed(None)
     try:
         tall = packed(column_sums)
     except PackError:
-        return packed([True] * len(dims))
+        return packed(None)
     try:
-        square = packed([True] * len(dims))
+        square = packed(None)
     except PackError:
         return tall
     return tall if sum(r.size for r in tall) >= sum(r.size for r in square) else square

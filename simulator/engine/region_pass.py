@@ -40,9 +40,10 @@ KIND_CODE = (0, 1, 2, 10, 11, 12)
 N_MESSAGE_CODES = 13
 F, B, U, A = 0, 1, 2, 9  # op codes
 # Flags of a PE (column S_FLAGS).
-ROW_END, COL_END, TOP, FIRST, REPORTS, COUNTS, ANCHORED, ROW_START, COL_START = 1, 2, 4, 8, 16, 32, 64, 128, 256
+ROW_END, COL_END, TOP, FIRST, REPORTS, COUNTS, ANCHORED = 1, 2, 4, 8, 16, 32, 64
 # Columns of the per-PE rows: constants first (layer, flags, region rows and columns, pieces
-# its x and dL/dh arrive in, op cycles, window, bytes, its sends), then its queues' offsets
+# its x and dL/dh arrive in, op cycles, window, bytes, its sends, the parts its row's and its
+# column's sums wait for: 1 + its tree children), then its queues' offsets
 # and counts (inputs, deltas, held, sums; the counter tables of x pieces, e pieces, row parts
 # and column parts), then its program's and PE's state: the op running (its kind, sample,
 # whether a B ends a gradient, whether an A is a column's sum), the update pending, weight
@@ -354,7 +355,7 @@ def region_pass(state, D, n, gate_batch, group_batch, send_src, send_kind, send_
             s = st[pe, S_CUR_S]
             out = 0  # 1: send h_r's pieces up; 2: send dL/dx_c's pieces down
             if done == F and st[pe, S_C] > 1:  # a partial: on to the row's tree (or it waits there)
-                if flags & ROW_START:
+                if st[pe, S_ROW_PARTS] == 1:  # it adds nothing on its row: its partial goes straight on
                     _send(st[pe, S_P_SEND], now, send_src, send_kind, send_bytes, dst_off, dsts, pe_r, pe_c, cols,
                           hop_latency, bandwidth, contention, links, totals, traffic, mlog, mbase, heap, batch, due,
                           s)
@@ -380,7 +381,7 @@ def region_pass(state, D, n, gate_batch, group_batch, send_src, send_kind, send_
                 if not flags & FIRST:
                     if st[pe, S_R] == 1:
                         out = 2
-                    elif flags & COL_START:
+                    elif st[pe, S_COL_PARTS] == 1:
                         _send(st[pe, S_Q_SEND], now, send_src, send_kind, send_bytes, dst_off, dsts, pe_r, pe_c, cols,
                               hop_latency, bandwidth, contention, links, totals, traffic, mlog, mbase, heap, batch,
                               due, s)
@@ -449,7 +450,7 @@ def region_pass(state, D, n, gate_batch, group_batch, send_src, send_kind, send_
                 if flags & TOP:
                     label[s] = False
                 _alloc(st, pe, st[pe, S_ROW_BYTES])
-            elif not flags & ROW_START:  # its partial waits for the running sum
+            elif st[pe, S_ROW_PARTS] > 1:  # its partial waits for its children's subtotals
                 _alloc(st, pe, st[pe, S_ROW_BYTES])
                 got = _count(q, st, pe, QR, s, -st[pe, S_ROW_PARTS], 1)
                 if got < 0 or (got == 1 and not _push_q(q, st, pe, QS, 2 * s)):
@@ -490,7 +491,7 @@ def region_pass(state, D, n, gate_batch, group_batch, send_src, send_kind, send_
             st[pe, S_GROUP_N] += 1
             st[pe, S_GROUP_LAST] = s
             st[pe, S_CUR_ENDS] = 1 if (group_batch == 0 or (s + 1) % group_batch == 0 or s == n - 1) else 0
-            if not flags & FIRST and st[pe, S_R] > 1 and not flags & COL_START:  # it waits for the running sum
+            if not flags & FIRST and st[pe, S_R] > 1 and st[pe, S_COL_PARTS] > 1:  # it waits for its children's
                 _alloc(st, pe, st[pe, S_COL_BYTES])
                 got = _count(q, st, pe, QC, s, -st[pe, S_COL_PARTS], 1)
                 if got < 0 or (got == 1 and not _push_q(q, st, pe, QS, 2 * s + 1)):

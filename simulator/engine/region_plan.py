@@ -92,7 +92,6 @@ class RegionPlan:
             a_row, a_col = sum_op_cycles(shape, cost)
             top = getattr(shape, "top", False) and shape.row_end
             flags = ((kernel.ROW_END if shape.row_end else 0) | (kernel.COL_END if shape.column_end else 0)
-                     | (kernel.ROW_START if shape.row_start else 0) | (kernel.COL_START if shape.column_start else 0)
                      | (kernel.TOP if top else 0) | (kernel.FIRST if shape.first else 0)
                      | (kernel.ANCHORED if schedule.anchored and shape.backward_reads_weights else 0))
             columns = {kernel.S_LAYER: k - 1, kernel.S_FLAGS: flags, kernel.S_R: shape.column_blocks,

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from tests.builders import UNIFORM_HARDWARE, assert_resumes_seamlessly, make, random_hardware, scenario_dict
 
 from wafersim.config import ConfigError, load_scenario
-from wafersim.runner import run
+from wafersim.runner import prepare, run
 
 WIDTHS = (8, 6, 5, 4)
 SPLIT = [[0, 0, 2, 3], [0, 3, 3, 1], [2, 0, 1, 2]]  # 8->6 on 2x3, 6->5 on 3x1, the top 5->4 on 1x2
@@ -62,8 +62,6 @@ def test_wide_regions_add_along_trees_to_float32_rounding(algorithm, extra):
     by_kind = wide.metrics["network"]["by_kind"]
     assert by_kind["partial sums"]["messages"] == 30 * (2 * 7 + 5 * 5 + 1 * 4)  # rows x (C - 1): one per block
     assert by_kind["partial deltas"]["messages"] == 30 * 6 * 4  # layer 2's columns: R - 1 = 4 each
-    from wafersim.runner import prepare
-
     plan = {p.coord: p.memory.total for p in prepare(make(on_regions(WIDE, algorithm, hardware=WIDE_MESH, **extra)),
                                                      "w").layout.placed}
     for key, peak in wide.metrics["peak_sram_bytes"].items():  # a tree's root holds a subtotal per child
@@ -78,8 +76,6 @@ def test_cp_on_regions_keeps_the_papers_staleness_and_every_pe_within_its_sram_b
         assert row["region"]["pes"] == SPLIT[row["layer"] - 1][2] * SPLIT[row["layer"] - 1][3]
     bounds = {(p["row"], p["col"]): p for p in result.metrics["pe_utilization"] if p["role"]}
     assert len(bounds) == 6 + 3 + 2
-    from wafersim.runner import prepare
-
     plan = {p.coord: p.memory.total for p in prepare(make(on_regions(SPLIT, "cp", samples=40)), "s").layout.placed}
     for key, peak in result.metrics["peak_sram_bytes"].items():
         r, c = map(int, key.split(","))
@@ -163,6 +159,14 @@ def refused(tmp_path, **changes) -> str:
     with pytest.raises(ConfigError) as err:
         load_scenario(path, [])
     return str(err.value)
+
+
+def test_a_region_budget_below_the_smallest_fits_is_refused_by_name():
+    data = on_regions("balanced")
+    data["region_pes"] = 2
+    with pytest.raises(ConfigError, match=r"region_pes: balanced: the 3 layers need at least 3 PEs to fit in SRAM "
+                                          r"but the budget is 2"):
+        prepare(make(data), "s")
 
 
 def test_what_regions_cannot_run_is_refused_by_name(tmp_path):
@@ -254,8 +258,6 @@ def test_convolution_and_pooling_regions_that_do_not_split_are_refused(tmp_path)
 @given(pes=st.integers(3, 16))
 @settings(max_examples=5, deadline=None)
 def test_balanced_regions_use_at_most_region_pes_and_keep_the_top_on_one_row(pes):
-    from wafersim.runner import prepare
-
     data = on_regions("balanced", hardware={**copy.deepcopy(UNIFORM_HARDWARE), "mesh": {"rows": 8, "cols": 8}})
     data["region_pes"] = pes
     layout = prepare(make(data), "s").layout
